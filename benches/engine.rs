@@ -1,0 +1,2 @@
+//! Placeholder; the benchmarks land with the performance issue.
+fn main() {}

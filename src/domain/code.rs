@@ -1,0 +1,332 @@
+//! Referral codes and share links.
+//!
+//! Codes are written in Crockford's base32 alphabet (no I, L, O or U), so what a
+//! person reads aloud or types back resolves to the same code: input is
+//! upper-cased, hyphens and spaces are dropped, and look-alikes are folded
+//! (`I`, `L` -> `1`; `O` -> `0`; `U` -> `V`). Generated codes carry 50 random
+//! bits from a pluggable [`RandomSource`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Characters in a generated code (50 bits).
+pub const GENERATED_LEN: usize = 10;
+/// The shortest code accepted.
+pub const MIN_CODE_LEN: usize = 4;
+/// The longest code accepted.
+pub const MAX_CODE_LEN: usize = 32;
+
+/// A referral code in its normalized form.
+///
+/// ```
+/// use referral_engine::ReferralCode;
+/// let typed: ReferralCode = " abcd-efgh-jk ".parse().unwrap();
+/// assert_eq!(typed.as_str(), "ABCDEFGHJK");
+/// // look-alikes fold onto the alphabet
+/// assert_eq!("l0o1".parse::<ReferralCode>().unwrap().as_str(), "1001");
+/// assert!("ab".parse::<ReferralCode>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ReferralCode(String);
+
+/// Why a code could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodeError {
+    /// Too short or too long after normalization.
+    #[error(
+        "code {input:?} has {len} characters after normalization; {MIN_CODE_LEN} to {MAX_CODE_LEN} are allowed"
+    )]
+    BadLength {
+        /// What was typed.
+        input: String,
+        /// Its normalized length.
+        len: usize,
+    },
+    /// A character outside the code alphabet.
+    #[error("code {input:?} contains {found:?}, which no code contains")]
+    BadCharacter {
+        /// What was typed.
+        input: String,
+        /// The first offending character.
+        found: char,
+    },
+}
+
+impl ReferralCode {
+    /// Normalizes what a user typed into a code.
+    pub fn parse(input: &str) -> Result<Self, CodeError> {
+        let mut out = String::with_capacity(input.len().min(MAX_CODE_LEN + 1));
+        for ch in input.chars() {
+            let folded = match ch.to_ascii_uppercase() {
+                '-' | ' ' | '\t' => continue,
+                'I' | 'L' => '1',
+                'O' => '0',
+                'U' => 'V',
+                c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+                _ => {
+                    return Err(CodeError::BadCharacter {
+                        input: input.to_owned(),
+                        found: ch,
+                    });
+                }
+            };
+            out.push(folded);
+            if out.len() > MAX_CODE_LEN {
+                break;
+            }
+        }
+        if !(MIN_CODE_LEN..=MAX_CODE_LEN).contains(&out.len()) {
+            return Err(CodeError::BadLength {
+                input: input.to_owned(),
+                len: out.len(),
+            });
+        }
+        Ok(Self(out))
+    }
+
+    /// A fresh unguessable code: [`GENERATED_LEN`] characters, 50 random bits.
+    pub fn generate(random: &dyn RandomSource) -> Self {
+        let bits = random.next_u64();
+        let code = (0..GENERATED_LEN)
+            .map(|i| {
+                let index = (bits >> (5 * i)) & 31;
+                char::from(ALPHABET.get(index as usize).copied().unwrap_or(b'0'))
+            })
+            .collect();
+        Self(code)
+    }
+
+    /// The normalized code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The code grouped for humans: `ABCDE-FGHJK`.
+    pub fn display_grouped(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + self.0.len() / 5);
+        for (i, c) in self.0.chars().enumerate() {
+            if i > 0 && i % 5 == 0 {
+                out.push('-');
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+impl fmt::Display for ReferralCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for ReferralCode {
+    type Err = CodeError;
+    fn from_str(s: &str) -> Result<Self, CodeError> {
+        Self::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReferralCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where codes get their randomness.
+///
+/// The default, [`OsRandom`], draws from the operating system. Tests and
+/// simulations use [`SeededRandom`] for repeatable codes.
+pub trait RandomSource: Send + Sync + fmt::Debug {
+    /// 64 random bits.
+    fn next_u64(&self) -> u64;
+}
+
+/// Randomness from the operating system (through UUID v4 generation).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRandom;
+
+impl RandomSource for OsRandom {
+    fn next_u64(&self) -> u64 {
+        let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+        high
+    }
+}
+
+/// A seeded generator (SplitMix64) for tests and simulations. Not for production codes.
+#[derive(Debug, Default)]
+pub struct SeededRandom(AtomicU64);
+
+impl SeededRandom {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+}
+
+impl RandomSource for SeededRandom {
+    fn next_u64(&self) -> u64 {
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The channel a referral came through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Channel {
+    /// An email invite.
+    Email,
+    /// A post on a social network.
+    Social,
+    /// A text message.
+    Sms,
+    /// A link shared by hand.
+    #[default]
+    Link,
+    /// A partner's printed or bundled code.
+    Partner,
+    /// A code typed in as a coupon at checkout.
+    Coupon,
+    /// Any other channel the host names.
+    Other(String),
+}
+
+impl Channel {
+    /// The tag written into share links.
+    pub fn tag(&self) -> &str {
+        match self {
+            Channel::Email => "email",
+            Channel::Social => "social",
+            Channel::Sms => "sms",
+            Channel::Link => "link",
+            Channel::Partner => "partner",
+            Channel::Coupon => "coupon",
+            Channel::Other(name) => name,
+        }
+    }
+}
+
+/// Builds share links that carry a code and the channel they were shared on.
+///
+/// ```
+/// use referral_engine::{Channel, ReferralCode, ShareLink};
+/// let code: ReferralCode = "ABCDE-FGHJK".parse().unwrap();
+/// let link = ShareLink::new("https://example.com/join")
+///     .with_param("utm_campaign", "spring sale")
+///     .build(&code, &Channel::Email);
+/// assert_eq!(link, "https://example.com/join?ref=ABCDEFGHJK&channel=email&utm_campaign=spring%20sale");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareLink {
+    base: String,
+    code_param: String,
+    channel_param: String,
+    extra: Vec<(String, String)>,
+}
+
+impl ShareLink {
+    /// Links to `base`, with the code in `ref` and the channel in `channel`.
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            code_param: "ref".into(),
+            channel_param: "channel".into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Uses another query parameter name for the code.
+    pub fn with_code_param(mut self, name: impl Into<String>) -> Self {
+        self.code_param = name.into();
+        self
+    }
+
+    /// Adds a fixed query parameter (a campaign tag, say).
+    pub fn with_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.push((name.into(), value.into()));
+        self
+    }
+
+    /// The link for one code on one channel.
+    pub fn build(&self, code: &ReferralCode, channel: &Channel) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        let mut url = format!(
+            "{}{sep}{}={}&{}={}",
+            self.base,
+            encode(&self.code_param),
+            code.as_str(),
+            encode(&self.channel_param),
+            encode(channel.tag())
+        );
+        for (k, v) in &self.extra {
+            url.push('&');
+            url.push_str(&encode(k));
+            url.push('=');
+            url.push_str(&encode(v));
+        }
+        url
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_codes_parse_back_and_differ() {
+        let random = SeededRandom::new(7);
+        let a = ReferralCode::generate(&random);
+        let b = ReferralCode::generate(&random);
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), GENERATED_LEN);
+        assert_eq!(
+            ReferralCode::parse(&a.display_grouped().to_lowercase()).unwrap(),
+            a
+        );
+    }
+
+    #[test]
+    fn malformed_codes_say_why() {
+        assert!(matches!(
+            ReferralCode::parse("abc"),
+            Err(CodeError::BadLength { len: 3, .. })
+        ));
+        assert!(matches!(
+            ReferralCode::parse("abc_def"),
+            Err(CodeError::BadCharacter { found: '_', .. })
+        ));
+        assert!(matches!(
+            ReferralCode::parse(&"A".repeat(40)),
+            Err(CodeError::BadLength { .. })
+        ));
+        assert!(matches!(
+            ReferralCode::parse("ab\u{0}cd"),
+            Err(CodeError::BadCharacter { .. })
+        ));
+    }
+}

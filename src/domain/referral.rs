@@ -1,0 +1,131 @@
+//! Referrals: who referred whom, and the lifecycle each referral goes through.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::code::{Channel, ReferralCode};
+use super::id::{EventKey, ParticipantId, ProgramId, ReferralId};
+use super::value::Value;
+
+/// Where a referral stands.
+///
+/// ```text
+/// Attributed -> Qualified -> Rewarded
+///      |            |            |
+///      +-> Rejected +-> Reversed <+
+///      +-> Expired
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+#[non_exhaustive]
+pub enum ReferralStatus {
+    /// The referee signed up with the referrer's code; not yet qualified.
+    Attributed,
+    /// The referee met the program's qualification trigger.
+    Qualified,
+    /// The referrer was granted a reward for this referral.
+    Rewarded,
+    /// Refused, with the reason.
+    Rejected(RejectReason),
+    /// The qualification window passed before the referee qualified.
+    Expired,
+    /// The qualifying purchase was refunded in full.
+    Reversed,
+}
+
+impl ReferralStatus {
+    /// Whether the referral can still earn rewards.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Attributed | Self::Qualified | Self::Rewarded)
+    }
+
+    /// Whether the referral has qualified (and not been reversed).
+    pub fn is_qualified(&self) -> bool {
+        matches!(self, Self::Qualified | Self::Rewarded)
+    }
+}
+
+/// Why a referral was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The referrer made too many referrals within the program's velocity window.
+    Velocity,
+    /// A later touch replaced this attribution (last-touch programs).
+    Superseded,
+    /// A reviewer rejected it, with their words.
+    Review(String),
+}
+
+/// One step in a referral's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Transition {
+    /// The state entered.
+    pub to: ReferralStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The event that caused it.
+    pub event: EventKey,
+}
+
+/// Who referred whom, with which code, through which channel, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Referral {
+    /// The referral's id.
+    pub id: ReferralId,
+    /// The program.
+    pub program: ProgramId,
+    /// Who shared the code.
+    pub referrer: ParticipantId,
+    /// Who signed up with it.
+    pub referee: ParticipantId,
+    /// The code used.
+    pub code: ReferralCode,
+    /// The channel it came through.
+    pub channel: Channel,
+    /// Where it stands now.
+    pub status: ReferralStatus,
+    /// When the attribution was made (and locked).
+    pub attributed_at: DateTime<Utc>,
+    /// When it qualified, if it has.
+    pub qualified_at: Option<DateTime<Utc>>,
+    /// Every transition, oldest first, starting with `Attributed`.
+    pub history: Vec<Transition>,
+    /// How many purchases or payments the referee has made.
+    pub purchases: u64,
+    /// What each rule has paid out on this referral so far, net of reversals
+    /// (for lifetime caps).
+    pub earned: Vec<RuleEarnings>,
+}
+
+/// What one rule has earned on one referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RuleEarnings {
+    /// The rule's name.
+    pub rule: String,
+    /// The net amount.
+    pub value: Value,
+}
+
+impl Referral {
+    pub(crate) fn transition(&mut self, to: ReferralStatus, at: DateTime<Utc>, event: &EventKey) {
+        self.status = to.clone();
+        self.history.push(Transition {
+            to,
+            at,
+            event: event.clone(),
+        });
+    }
+
+    /// What `rule` has earned on this referral, if anything.
+    pub fn earned_by(&self, rule: &str) -> Option<&Value> {
+        self.earned
+            .iter()
+            .find(|e| e.rule == rule)
+            .map(|e| &e.value)
+    }
+}

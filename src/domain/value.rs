@@ -1,0 +1,524 @@
+//! Values: what a reward is an amount of, and the arithmetic on it.
+//!
+//! A [`Value`] is a signed decimal quantity of one [`Asset`]. Arithmetic across
+//! two assets is an error ([`ValueError::AssetMismatch`]), never a conversion.
+//! Money is rounded to its currency's minor units by an explicit [`Rounding`].
+
+use std::fmt;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 currency: its three-letter code and the number of its minor units.
+///
+/// ```
+/// use referral_engine::Currency;
+/// let usd: Currency = "usd".parse().unwrap();
+/// assert_eq!(usd.code(), "USD");
+/// assert_eq!(usd.minor_units(), 2);
+/// assert_eq!("JPY".parse::<Currency>().unwrap().minor_units(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency {
+    code: [u8; 3],
+    minor_units: u8,
+}
+
+/// Currencies whose minor units differ from two, by ISO 4217.
+const NON_DECIMAL_2: &[(&str, u8)] = &[
+    ("BHD", 3),
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("TND", 3),
+    ("UGX", 0),
+    ("UYI", 0),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
+];
+
+impl Currency {
+    /// A currency from its code and minor units, for codes this crate does not list.
+    ///
+    /// The code must be three ASCII letters; `minor_units` at most 4.
+    pub fn new(code: &str, minor_units: u8) -> Result<Self, ValueError> {
+        let upper = code.trim().to_ascii_uppercase();
+        let bytes = upper.as_bytes();
+        match bytes {
+            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) && minor_units <= 4 => Ok(Self {
+                code: [*a, *b, *c],
+                minor_units,
+            }),
+            _ => Err(ValueError::BadCurrency(code.to_owned())),
+        }
+    }
+
+    /// The three-letter code, upper case.
+    pub fn code(&self) -> &str {
+        std::str::from_utf8(&self.code).unwrap_or("XXX")
+    }
+
+    /// How many decimal places its minor unit has (USD 2, JPY 0, KWD 3).
+    pub fn minor_units(&self) -> u8 {
+        self.minor_units
+    }
+}
+
+impl std::str::FromStr for Currency {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let probe = Currency::new(s, 2)?;
+        let minor = NON_DECIMAL_2
+            .iter()
+            .find(|(code, _)| *code == probe.code())
+            .map_or(2, |(_, m)| *m);
+        Currency::new(s, minor)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a reward is an amount of.
+///
+/// Written as text in serde formats: `"USD"` (three upper-case letters: money),
+/// `"points"` or `"points:karma"`, `"unit:MB"`, `"entitlement:premium_month"`,
+/// `"discount"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Asset {
+    /// Money in a currency.
+    Money(Currency),
+    /// Points of a named points currency ("points", "karma").
+    Points(String),
+    /// A quantity of a named unit ("MB").
+    Unit(String),
+    /// A count of a named entitlement ("premium_month").
+    Entitlement(String),
+    /// A discount voucher; the value is the percentage off.
+    DiscountPercent,
+}
+
+impl Asset {
+    /// Decimal places a value of this asset keeps, when it has a fixed number.
+    pub fn scale(&self) -> Option<u32> {
+        match self {
+            Asset::Money(c) => Some(u32::from(c.minor_units())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Asset {
+    /// The canonical text form, which [`str::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Asset::Money(c) => write!(f, "{c}"),
+            Asset::Points(n) if n == "points" => f.write_str("points"),
+            Asset::Points(n) => write!(f, "points:{n}"),
+            Asset::Unit(n) => write!(f, "unit:{n}"),
+            Asset::Entitlement(n) => write!(f, "entitlement:{n}"),
+            Asset::DiscountPercent => f.write_str("discount"),
+        }
+    }
+}
+
+impl std::str::FromStr for Asset {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::BadAsset(s.to_owned());
+        let named = |n: &str| {
+            let ok = !n.is_empty()
+                && n.len() <= 64
+                && n.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
+            if ok { Ok(n.to_owned()) } else { Err(bad()) }
+        };
+        match s.split_once(':') {
+            Some(("points", n)) => Ok(Asset::Points(named(n)?)),
+            Some(("unit", n)) => Ok(Asset::Unit(named(n)?)),
+            Some(("entitlement", n)) => Ok(Asset::Entitlement(named(n)?)),
+            Some(_) => Err(bad()),
+            None if s == "points" => Ok(Asset::Points("points".into())),
+            None if s == "discount" => Ok(Asset::DiscountPercent),
+            None if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Ok(Asset::Money(s.parse()?))
+            }
+            None => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for Asset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Asset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How money is rounded to its currency's minor units.
+///
+/// Every computed amount (a percentage, a proportional reversal, a split) is
+/// rounded once, with the program's rule. The default is half-to-even
+/// (banker's rounding), which has no bias over many roundings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rounding {
+    /// Half to even: 0.125 -> 0.12, 0.135 -> 0.14.
+    #[default]
+    HalfEven,
+    /// Half away from zero: 0.125 -> 0.13.
+    HalfUp,
+    /// Toward zero: 0.129 -> 0.12. Never pays more than the exact share.
+    Down,
+}
+
+impl Rounding {
+    fn strategy(self) -> RoundingStrategy {
+        match self {
+            Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+            Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+            Rounding::Down => RoundingStrategy::ToZero,
+        }
+    }
+
+    /// Rounds `amount` to `scale` decimal places.
+    pub fn round(self, amount: Decimal, scale: u32) -> Decimal {
+        amount.round_dp_with_strategy(scale, self.strategy())
+    }
+}
+
+/// A signed amount of one asset.
+///
+/// Written as text in serde formats: the exact decimal, a space, the asset:
+/// `"500 unit:MB"`, `"12.50 USD"`, `"10 points"`, `"10 discount"`.
+///
+/// ```
+/// use referral_engine::{Asset, Value};
+/// use rust_decimal::Decimal;
+/// let a = Value::money("USD", Decimal::new(1050, 2)).unwrap();
+/// let b = Value::money("USD", Decimal::new(250, 2)).unwrap();
+/// assert_eq!(a.checked_add(&b).unwrap().amount(), Decimal::new(1300, 2));
+/// let points = Value::new(Asset::Points("points".into()), Decimal::from(5));
+/// assert!(a.checked_add(&points).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Value {
+    asset: Asset,
+    amount: Decimal,
+}
+
+impl Value {
+    /// An amount of an asset.
+    pub fn new(asset: Asset, amount: Decimal) -> Self {
+        Self { asset, amount }
+    }
+
+    /// An amount of money; the currency code is validated.
+    pub fn money(currency: &str, amount: Decimal) -> Result<Self, ValueError> {
+        Ok(Self::new(Asset::Money(currency.parse()?), amount))
+    }
+
+    /// Zero of an asset.
+    pub fn zero(asset: Asset) -> Self {
+        Self::new(asset, Decimal::ZERO)
+    }
+
+    /// The asset.
+    pub fn asset(&self) -> &Asset {
+        &self.asset
+    }
+
+    /// The signed amount.
+    pub fn amount(&self) -> Decimal {
+        self.amount
+    }
+
+    /// The same asset with another amount.
+    pub fn with_amount(&self, amount: Decimal) -> Self {
+        Self::new(self.asset.clone(), amount)
+    }
+
+    fn same_asset(&self, other: &Value) -> Result<(), ValueError> {
+        if self.asset == other.asset {
+            Ok(())
+        } else {
+            Err(ValueError::AssetMismatch {
+                left: self.asset.clone(),
+                right: other.asset.clone(),
+            })
+        }
+    }
+
+    /// The sum, or an error when the assets differ or the sum overflows.
+    pub fn checked_add(&self, other: &Value) -> Result<Value, ValueError> {
+        self.same_asset(other)?;
+        self.amount
+            .checked_add(other.amount)
+            .map(|a| self.with_amount(a))
+            .ok_or(ValueError::Overflow)
+    }
+
+    /// The difference, or an error when the assets differ or it overflows.
+    pub fn checked_sub(&self, other: &Value) -> Result<Value, ValueError> {
+        self.same_asset(other)?;
+        self.amount
+            .checked_sub(other.amount)
+            .map(|a| self.with_amount(a))
+            .ok_or(ValueError::Overflow)
+    }
+
+    /// `percent` per cent of this value, rounded with `rounding` when the asset has a scale.
+    pub fn percent(&self, percent: Decimal, rounding: Rounding) -> Result<Value, ValueError> {
+        let exact = self
+            .amount
+            .checked_mul(percent)
+            .and_then(|x| x.checked_div(Decimal::ONE_HUNDRED))
+            .ok_or(ValueError::Overflow)?;
+        Ok(self.with_amount(self.round_amount(exact, rounding)))
+    }
+
+    /// Rounds an amount of this value's asset to its scale, if it has one.
+    pub fn round_amount(&self, amount: Decimal, rounding: Rounding) -> Decimal {
+        match self.asset.scale() {
+            Some(scale) => rounding.round(amount, scale),
+            None => amount.normalize(),
+        }
+    }
+
+    /// Whether the amount is above zero.
+    pub fn is_positive(&self) -> bool {
+        self.amount > Decimal::ZERO
+    }
+
+    /// Splits this value into parts proportional to `weights` that add up exactly to it.
+    ///
+    /// Each part is rounded down to the asset's scale and the remaining smallest
+    /// units go, one each, to the parts with the largest remainders (ties to the
+    /// earlier part): the largest-remainder method. Non-positive weights get zero.
+    pub fn split(&self, weights: &[Decimal]) -> Result<Vec<Value>, ValueError> {
+        let total: Decimal = weights.iter().filter(|w| **w > Decimal::ZERO).sum();
+        if total <= Decimal::ZERO {
+            return Err(ValueError::NothingToSplit);
+        }
+        let scale = self.asset.scale().unwrap_or(0);
+        let unit = Decimal::new(1, scale);
+        let mut parts = Vec::with_capacity(weights.len());
+        let mut remainders = Vec::with_capacity(weights.len());
+        for (i, w) in weights.iter().enumerate() {
+            let w = (*w).max(Decimal::ZERO);
+            let exact = self
+                .amount
+                .checked_mul(w)
+                .and_then(|x| x.checked_div(total))
+                .ok_or(ValueError::Overflow)?;
+            let floor = Rounding::Down.round(exact, scale);
+            parts.push(floor);
+            remainders.push((exact - floor, i));
+        }
+        let mut left = self.amount - parts.iter().sum::<Decimal>();
+        remainders.sort_by(|a, b| b.0.abs().cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
+        let step = if left.is_sign_negative() { -unit } else { unit };
+        for (_, i) in remainders.iter().cycle().take(parts.len() * 2) {
+            if left.is_zero() || left.abs() < unit {
+                break;
+            }
+            if let Some(p) = parts.get_mut(*i) {
+                *p += step;
+                left -= step;
+            }
+        }
+        Ok(parts.into_iter().map(|a| self.with_amount(a)).collect())
+    }
+}
+
+impl Value {
+    /// The canonical text form: exact amount, a space, the asset.
+    pub fn to_canonical(&self) -> String {
+        format!("{} {}", self.amount, self.asset)
+    }
+}
+
+impl std::str::FromStr for Value {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let (amount, asset) = s
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| ValueError::BadValue(s.to_owned()))?;
+        let amount: Decimal = amount
+            .parse()
+            .map_err(|_| ValueError::BadValue(s.to_owned()))?;
+        Ok(Value::new(asset.trim().parse()?, amount))
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_canonical())
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.asset {
+            Asset::Money(c) => write!(
+                f,
+                "{} {c}",
+                self.amount.round_dp(u32::from(c.minor_units()))
+            ),
+            Asset::DiscountPercent => write!(f, "{}% off", self.amount.normalize()),
+            Asset::Points(n) | Asset::Unit(n) | Asset::Entitlement(n) => {
+                write!(f, "{} {n}", self.amount.normalize())
+            }
+        }
+    }
+}
+
+/// What went wrong with a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// Two different assets met in arithmetic.
+    #[error("cannot combine {left} with {right}: different assets")]
+    AssetMismatch {
+        /// The left-hand asset.
+        left: Asset,
+        /// The right-hand asset.
+        right: Asset,
+    },
+    /// A currency code that is not three letters.
+    #[error("{0:?} is not an ISO 4217 currency code (three letters)")]
+    BadCurrency(String),
+    /// Text that names no asset.
+    #[error(
+        "{0:?} is not an asset (try \"USD\", \"points\", \"unit:MB\", \"entitlement:premium_month\" or \"discount\")"
+    )]
+    BadAsset(String),
+    /// Text that is not `<amount> <asset>`.
+    #[error("{0:?} is not a value (an amount, a space and an asset, such as \"500 unit:MB\")")]
+    BadValue(String),
+    /// A result too large for a decimal.
+    #[error("arithmetic overflow")]
+    Overflow,
+    /// A split with no positive weight.
+    #[error("cannot split by weights that are all zero")]
+    NothingToSplit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(cents: i64) -> Value {
+        Value::money("USD", Decimal::new(cents, 2)).unwrap()
+    }
+
+    #[test]
+    fn percent_rounds_half_even_by_default() {
+        assert_eq!(
+            usd(1)
+                .percent(Decimal::from(50), Rounding::HalfEven)
+                .unwrap(),
+            usd(0)
+        );
+        assert_eq!(
+            usd(3)
+                .percent(Decimal::from(50), Rounding::HalfEven)
+                .unwrap(),
+            usd(2)
+        );
+        assert_eq!(
+            usd(1).percent(Decimal::from(50), Rounding::HalfUp).unwrap(),
+            usd(1)
+        );
+        assert_eq!(
+            usd(199).percent(Decimal::from(50), Rounding::Down).unwrap(),
+            usd(99)
+        );
+    }
+
+    #[test]
+    fn split_adds_up_exactly() {
+        let parts = usd(100).split(&[Decimal::ONE; 3]).unwrap();
+        assert_eq!(parts, vec![usd(34), usd(33), usd(33)]);
+        let parts = usd(-100).split(&[Decimal::ONE; 3]).unwrap();
+        let sum: Decimal = parts.iter().map(Value::amount).sum();
+        assert_eq!(sum, Decimal::new(-100, 2));
+        assert_eq!(
+            usd(1).split(&[Decimal::ZERO]),
+            Err(ValueError::NothingToSplit)
+        );
+    }
+
+    #[test]
+    fn values_round_trip_through_text() {
+        for text in [
+            "500 unit:MB",
+            "12.50 USD",
+            "10 points",
+            "3 points:karma",
+            "1 entitlement:premium_month",
+            "10 discount",
+        ] {
+            let v: Value = text.parse().unwrap();
+            assert_eq!(v.to_canonical(), text);
+        }
+        assert!("12 usd".parse::<Value>().is_err());
+        assert!("12".parse::<Value>().is_err());
+        assert!("x USD".parse::<Value>().is_err());
+    }
+
+    #[test]
+    fn currencies_know_their_minor_units() {
+        assert_eq!("kwd".parse::<Currency>().unwrap().minor_units(), 3);
+        assert!("US".parse::<Currency>().is_err());
+        assert!("U$D".parse::<Currency>().is_err());
+    }
+}

@@ -1,0 +1,924 @@
+//! The pure decision: one event, the records it reads, the changes it makes.
+//!
+//! Nothing here does I/O of its own: it reads through [`Tx`], which records
+//! every version it saw, and collects writes that the engine commits as one
+//! unit. The time is an argument.
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+use super::tx::Tx;
+use crate::domain::code::{Channel, RandomSource, ReferralCode};
+use crate::domain::id::{
+    EntryId, IdSource, OrderId, ParticipantId, PayoutId, ReferralId, RewardId,
+};
+use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reward, RewardStatus};
+use crate::domain::participant::{Attributes, Participant};
+use crate::domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
+use crate::domain::value::{Asset, Value};
+use crate::error::Error;
+use crate::event::{Event, EventKind, Notice, Outcome};
+use crate::policy::Trigger;
+use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
+use crate::store::{CodeRecord, CodeUse, Due, Key, Order, ProgramState};
+
+/// The most due items one tick handles; the rest wait for the next tick.
+pub const TICK_BATCH: usize = 10_000;
+/// The most partner codes one event issues.
+pub const MAX_PARTNER_CODES: u32 = 10_000;
+/// How far up the chain a cycle check looks.
+const CYCLE_SEARCH: usize = 256;
+
+pub(crate) struct Decision<'a, 's> {
+    pub(crate) program: &'a Program,
+    pub(crate) event: &'a Event,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) tx: Tx<'s>,
+    pub(crate) ids: IdSource,
+    pub(crate) random: &'a dyn RandomSource,
+    pub(crate) out: Outcome,
+}
+
+impl<'a, 's> Decision<'a, 's> {
+    pub(crate) fn new(
+        program: &'a Program,
+        event: &'a Event,
+        now: DateTime<Utc>,
+        tx: Tx<'s>,
+        random: &'a dyn RandomSource,
+    ) -> Self {
+        Self {
+            program,
+            event,
+            now,
+            tx,
+            ids: IdSource::new(&event.key, now),
+            random,
+            out: Outcome::new(event.key.clone(), now),
+        }
+    }
+
+    pub(crate) fn run(&mut self) -> Result<(), Error> {
+        let kind = &self.event.kind;
+        match kind {
+            EventKind::Enroll {
+                participant,
+                segment,
+                attributes,
+                vanity_code,
+            } => self.enroll(
+                participant,
+                segment.as_deref(),
+                attributes,
+                vanity_code.as_deref(),
+            ),
+            EventKind::IssueCode {
+                participant,
+                vanity_code,
+            } => self
+                .issue_code(participant, vanity_code.as_deref())
+                .map(drop),
+            EventKind::IssuePartnerCodes { partner, count } => {
+                self.issue_partner_codes(partner, *count)
+            }
+            EventKind::InviteSent { referrer, channel } => self.invite(referrer, channel),
+            EventKind::SignUp {
+                referee,
+                code,
+                channel,
+                clicked_at,
+            } => self.sign_up(referee, code, channel, *clicked_at),
+            EventKind::Purchase {
+                customer,
+                order,
+                amount,
+                coupon,
+            } => self.purchase(customer, order, amount, coupon.as_deref()),
+            EventKind::Refund { order, amount } => self.refund(order, amount, "refund"),
+            EventKind::Chargeback { order, amount } => self.refund(order, amount, "chargeback"),
+            EventKind::Action { participant, name } => self.action(participant, name),
+            EventKind::Tick => self.tick(),
+            EventKind::Suspend { participant } => self.set_suspended(participant, true),
+            EventKind::Reinstate { participant } => self.set_suspended(participant, false),
+            EventKind::Redeem { participant, item } => self.redeem(participant, item),
+            EventKind::Payout {
+                payout,
+                asset,
+                minimum,
+            } => self.payout(payout, asset, *minimum),
+        }
+    }
+
+    // ----- reading -----------------------------------------------------
+
+    pub(crate) fn participant(&mut self, id: &ParticipantId) -> Result<Option<Participant>, Error> {
+        self.tx.get(&Key::participant(self.program.id(), id))
+    }
+
+    pub(crate) fn known_participant(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
+        self.participant(id)?
+            .ok_or_else(|| Error::UnknownParticipant(id.clone()))
+    }
+
+    pub(crate) fn save_participant(&mut self, p: Participant) -> Result<(), Error> {
+        self.tx.put(Key::participant(self.program.id(), &p.id), p)
+    }
+
+    pub(crate) fn referral_of(
+        &mut self,
+        referee: &ParticipantId,
+    ) -> Result<Option<Referral>, Error> {
+        self.tx.get(&Key::referral(self.program.id(), referee))
+    }
+
+    pub(crate) fn save_referral(&mut self, r: Referral) -> Result<(), Error> {
+        self.out.referrals.retain(|o| o.id != r.id);
+        self.out.referrals.push(r.clone());
+        self.tx.put(Key::referral(self.program.id(), &r.referee), r)
+    }
+
+    pub(crate) fn state(&mut self) -> Result<ProgramState, Error> {
+        Ok(self
+            .tx
+            .get(&Key::program(self.program.id()))?
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn save_state(&mut self, s: ProgramState) -> Result<(), Error> {
+        self.tx.put(Key::program(self.program.id()), s)
+    }
+
+    pub(crate) fn update_state(&mut self, f: impl FnOnce(&mut ProgramState)) -> Result<(), Error> {
+        let mut s = self.state()?;
+        f(&mut s);
+        self.save_state(s)
+    }
+
+    // ----- checks ------------------------------------------------------
+
+    fn require_open(&self) -> Result<(), Error> {
+        let spec = self.program.spec();
+        if spec.status != ProgramStatus::Active {
+            return Err(Error::ProgramNotActive {
+                program: spec.id.clone(),
+                status: spec.status,
+            });
+        }
+        if spec.starts_at.is_some_and(|s| self.now < s)
+            || spec.ends_at.is_some_and(|e| self.now >= e)
+        {
+            return Err(Error::OutsideProgramDates {
+                program: spec.id.clone(),
+                at: self.now,
+            });
+        }
+        Ok(())
+    }
+
+    fn require_enrolled(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
+        match self.participant(id)? {
+            Some(p) if p.enrolled_at.is_some() => Ok(p),
+            _ => Err(Error::NotEnrolled(id.clone())),
+        }
+    }
+
+    fn program_money(&self, amount: &Value) -> Result<(), Error> {
+        let expected = Asset::Money(self.program.terms().currency);
+        if amount.asset() != &expected {
+            return Err(Error::CurrencyMismatch {
+                expected,
+                found: amount.asset().clone(),
+            });
+        }
+        if !amount.is_positive() {
+            return Err(Error::InvalidAmount(amount.clone()));
+        }
+        Ok(())
+    }
+
+    // ----- codes -------------------------------------------------------
+
+    fn new_code(
+        &mut self,
+        owner: &ParticipantId,
+        vanity: Option<&str>,
+        usage: CodeUse,
+    ) -> Result<ReferralCode, Error> {
+        let code = match vanity {
+            Some(v) => {
+                let code = ReferralCode::parse(v)?;
+                if self.tx.get::<CodeRecord>(&Key::code(&code))?.is_some() {
+                    return Err(Error::CodeTaken(code));
+                }
+                code
+            }
+            None => loop {
+                let code = ReferralCode::generate(self.random);
+                if self.tx.get::<CodeRecord>(&Key::code(&code))?.is_none() {
+                    break code;
+                }
+            },
+        };
+        let record = CodeRecord {
+            code: code.clone(),
+            program: self.program.id().clone(),
+            owner: owner.clone(),
+            usage,
+            issued_at: self.now,
+        };
+        self.tx.put(Key::code(&code), record)?;
+        self.out.codes.push(code.clone());
+        self.out.notices.push(Notice::CodeIssued {
+            participant: owner.clone(),
+            code: code.clone(),
+        });
+        Ok(code)
+    }
+
+    fn enroll(
+        &mut self,
+        id: &ParticipantId,
+        segment: Option<&str>,
+        attributes: &Attributes,
+        vanity: Option<&str>,
+    ) -> Result<(), Error> {
+        self.require_open()?;
+        let mut p = match self.participant(id)? {
+            Some(p) if p.enrolled_at.is_some() => {
+                return Err(Error::DuplicateEnrollment(id.clone()));
+            }
+            Some(p) => p,
+            None => Participant::new(self.program.id().clone(), id.clone(), self.now),
+        };
+        if let Some(rule) = &self.program.spec().enrollment {
+            if !rule.matches(attributes) {
+                return Err(Error::NotEligible(id.clone()));
+            }
+        }
+        if let Some(s) = segment {
+            if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
+                return Err(Error::InvalidEvent(format!(
+                    "segment {s:?} is not 1 to 64 printable characters"
+                )));
+            }
+        }
+        p.enrolled_at = Some(self.now);
+        p.segment = segment.map(str::to_owned);
+        p.attributes = attributes.clone();
+        let code = self.new_code(id, vanity, CodeUse::Reusable)?;
+        p.codes.push(code);
+        self.save_participant(p)?;
+        self.out.notices.push(Notice::Enrolled {
+            participant: id.clone(),
+        });
+        Ok(())
+    }
+
+    fn issue_code(
+        &mut self,
+        id: &ParticipantId,
+        vanity: Option<&str>,
+    ) -> Result<ReferralCode, Error> {
+        self.require_open()?;
+        let mut p = self.require_enrolled(id)?;
+        let code = self.new_code(id, vanity, CodeUse::Reusable)?;
+        p.codes.push(code.clone());
+        self.save_participant(p)?;
+        Ok(code)
+    }
+
+    fn issue_partner_codes(&mut self, partner: &ParticipantId, count: u32) -> Result<(), Error> {
+        self.require_open()?;
+        if count == 0 || count > MAX_PARTNER_CODES {
+            return Err(Error::InvalidEvent(format!(
+                "partner code count {count} is not in 1..={MAX_PARTNER_CODES}"
+            )));
+        }
+        self.require_enrolled(partner)?;
+        for _ in 0..count {
+            self.new_code(partner, None, CodeUse::SingleUse(None))?;
+        }
+        Ok(())
+    }
+
+    // ----- referrals ---------------------------------------------------
+
+    fn invite(&mut self, referrer: &ParticipantId, channel: &Channel) -> Result<(), Error> {
+        self.require_open()?;
+        let mut p = self.require_enrolled(referrer)?;
+        p.stats.invites += 1;
+        self.save_participant(p)?;
+        self.update_state(|s| s.invites += 1)?;
+        let trigger = Trigger::InviteSent {
+            channel: channel.clone(),
+        };
+        self.reward(&trigger, referrer, None)
+    }
+
+    fn sign_up(
+        &mut self,
+        referee: &ParticipantId,
+        typed: &str,
+        channel: &Channel,
+        clicked_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        let code = ReferralCode::parse(typed)?;
+        let record: CodeRecord = self
+            .tx
+            .get(&Key::code(&code))?
+            .ok_or_else(|| Error::UnknownCode(code.clone()))?;
+        if &record.program != self.program.id() {
+            return Err(Error::CodeOfAnotherProgram {
+                code,
+                owner_program: record.program,
+                program: self.program.id().clone(),
+            });
+        }
+        self.require_open()?;
+        let referrer = record.owner.clone();
+        if &referrer == referee {
+            return Err(Error::SelfReferral(referee.clone()));
+        }
+        if let (Some(clicked), Some(days)) =
+            (clicked_at, self.program.spec().attribution.window_days)
+        {
+            if self.now - clicked > Duration::days(i64::from(days)) {
+                return Err(Error::AttributionWindowPassed {
+                    clicked_at: clicked,
+                    at: self.now,
+                    window_days: days,
+                });
+            }
+        }
+        if let CodeUse::SingleUse(Some(_)) = record.usage {
+            return Err(Error::CodeAlreadyRedeemed(code));
+        }
+        if let Some(mut existing) = self.referral_of(referee)? {
+            let last_touch = self.program.spec().attribution.model == AttributionModel::LastTouch;
+            if !(last_touch && existing.status == ReferralStatus::Attributed) {
+                return Err(Error::AlreadyReferred {
+                    referee: referee.clone(),
+                    referrer: existing.referrer,
+                });
+            }
+            if existing.referrer == referrer {
+                return Err(Error::AlreadyReferred {
+                    referee: referee.clone(),
+                    referrer,
+                });
+            }
+            existing.transition(
+                ReferralStatus::Rejected(RejectReason::Superseded),
+                self.now,
+                &self.event.key,
+            );
+            self.out.notices.push(Notice::ReferralRejected {
+                referral: existing.id,
+                referrer: existing.referrer.clone(),
+                reason: RejectReason::Superseded,
+            });
+            self.update_state(|s| *s.rejected.entry("superseded".into()).or_default() += 1)?;
+            // The superseded referral keeps its history under its own id.
+            self.tx.put_new(
+                Key::superseded(self.program.id(), &existing.id),
+                existing.clone(),
+            );
+            self.out.referrals.push(existing);
+        }
+        self.check_cycle(referee, &referrer)?;
+        let mut referrer_p = self.known_participant(&referrer)?;
+        let mut referee_p = self.participant(referee)?.unwrap_or_else(|| {
+            Participant::new(self.program.id().clone(), referee.clone(), self.now)
+        });
+
+        // velocity: referrals per referrer per window
+        let mut status = ReferralStatus::Attributed;
+        if let Some(v) = self.program.spec().limits.velocity {
+            let since = self.now - Duration::hours(i64::from(v.window_hours));
+            referrer_p.recent_referrals.retain(|t| *t > since);
+            if referrer_p.recent_referrals.len() >= v.max as usize {
+                status = ReferralStatus::Rejected(RejectReason::Velocity);
+            } else {
+                referrer_p.recent_referrals.push(self.now);
+            }
+        }
+
+        let id = ReferralId::from_uuid(self.ids.next());
+        let mut referral = Referral {
+            id,
+            program: self.program.id().clone(),
+            referrer: referrer.clone(),
+            referee: referee.clone(),
+            code: code.clone(),
+            channel: channel.clone(),
+            status: ReferralStatus::Attributed,
+            attributed_at: self.now,
+            qualified_at: None,
+            history: vec![Transition {
+                to: ReferralStatus::Attributed,
+                at: self.now,
+                event: self.event.key.clone(),
+            }],
+            purchases: 0,
+            earned: vec![],
+        };
+        if let CodeUse::SingleUse(None) = record.usage {
+            let mut used = record;
+            used.usage = CodeUse::SingleUse(Some(referee.clone()));
+            self.tx.put(Key::code(&code), used)?;
+        }
+        if let ReferralStatus::Rejected(reason) = status {
+            referral.transition(
+                ReferralStatus::Rejected(reason.clone()),
+                self.now,
+                &self.event.key,
+            );
+            self.out.notices.push(Notice::ReferralRejected {
+                referral: id,
+                referrer: referrer.clone(),
+                reason,
+            });
+            self.update_state(|s| *s.rejected.entry("velocity".into()).or_default() += 1)?;
+            self.save_participant(referrer_p)?;
+            if self.participant(referee)?.is_none() {
+                self.save_participant(referee_p)?;
+            }
+            return self.save_referral(referral);
+        }
+        referrer_p.stats.signups += 1;
+        referee_p.referred_by = Some(referrer.clone());
+        self.save_participant(referrer_p)?;
+        self.save_participant(referee_p)?;
+        self.update_state(|s| s.signups += 1)?;
+        self.out.notices.push(Notice::ReferralAttributed {
+            referral: id,
+            referrer: referrer.clone(),
+            referee: referee.clone(),
+        });
+        if let Some(days) = self.program.spec().qualification_window_days {
+            let at = self.now + Duration::days(i64::from(days));
+            self.tx.put_new(
+                Key::due(self.program.id(), at, referee.as_str()),
+                Due::Expire(referee.clone()),
+            );
+        }
+        self.save_referral(referral.clone())?;
+        self.reward(&Trigger::SignedUp, referee, Some(referral))?;
+        if self.program.spec().qualification == Qualification::SignUp {
+            self.qualify(referee)?;
+        }
+        Ok(())
+    }
+
+    fn check_cycle(
+        &mut self,
+        referee: &ParticipantId,
+        referrer: &ParticipantId,
+    ) -> Result<(), Error> {
+        let mut current = referrer.clone();
+        for _ in 0..CYCLE_SEARCH {
+            let Some(p) = self.participant(&current)? else {
+                return Ok(());
+            };
+            match p.referred_by {
+                Some(up) if &up == referee => {
+                    return Err(Error::ReferralCycle {
+                        referee: referee.clone(),
+                        referrer: referrer.clone(),
+                    });
+                }
+                Some(up) => current = up,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves an attributed referral to qualified and runs the policies, unless
+    /// its qualification window has passed (then it expires).
+    fn qualify(&mut self, referee: &ParticipantId) -> Result<bool, Error> {
+        let Some(mut referral) = self.referral_of(referee)? else {
+            return Ok(false);
+        };
+        if referral.status != ReferralStatus::Attributed {
+            return Ok(false);
+        }
+        if let Some(days) = self.program.spec().qualification_window_days {
+            if self.now >= referral.attributed_at + Duration::days(i64::from(days)) {
+                self.expire(referral)?;
+                return Ok(false);
+            }
+        }
+        referral.transition(ReferralStatus::Qualified, self.now, &self.event.key);
+        referral.qualified_at = Some(self.now);
+        let mut referrer = self.known_participant(&referral.referrer)?;
+        referrer.stats.qualified += 1;
+        self.save_participant(referrer)?;
+        self.update_state(|s| s.qualified += 1)?;
+        self.out.notices.push(Notice::ReferralQualified {
+            referral: referral.id,
+            referrer: referral.referrer.clone(),
+            referee: referee.clone(),
+        });
+        self.save_referral(referral.clone())?;
+        self.reward(&Trigger::Qualified, referee, Some(referral))?;
+        Ok(true)
+    }
+
+    fn expire(&mut self, mut referral: Referral) -> Result<(), Error> {
+        referral.transition(ReferralStatus::Expired, self.now, &self.event.key);
+        self.out.notices.push(Notice::ReferralExpired {
+            referral: referral.id,
+            referrer: referral.referrer.clone(),
+        });
+        self.update_state(|s| s.expired += 1)?;
+        self.save_referral(referral)
+    }
+
+    fn action(&mut self, participant: &ParticipantId, name: &str) -> Result<(), Error> {
+        if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidEvent(format!(
+                "action name {name:?} is not 1 to 64 printable characters"
+            )));
+        }
+        self.require_open()?;
+        self.known_participant(participant)?;
+        if self.program.spec().qualification == Qualification::Action(name.to_owned()) {
+            self.qualify(participant)?;
+        }
+        let referral = self
+            .referral_of(participant)?
+            .filter(|r| r.status.is_qualified());
+        self.reward(
+            &Trigger::Action {
+                name: name.to_owned(),
+            },
+            participant,
+            referral,
+        )
+    }
+
+    // ----- money in and out -------------------------------------------
+
+    fn purchase(
+        &mut self,
+        customer: &ParticipantId,
+        order_id: &OrderId,
+        amount: &Value,
+        coupon: Option<&str>,
+    ) -> Result<(), Error> {
+        self.program_money(amount)?;
+        self.require_open()?;
+        let order_key = Key::order(self.program.id(), order_id);
+        if self.tx.get::<Order>(&order_key)?.is_some() {
+            return Err(Error::DuplicateOrder(order_id.clone()));
+        }
+        if let Some(code) = coupon {
+            if self.referral_of(customer)?.is_none() {
+                self.sign_up(customer, code, &Channel::Coupon, None)?;
+            }
+        }
+        let mut order = Order {
+            id: order_id.clone(),
+            customer: customer.clone(),
+            referral: None,
+            amount: amount.clone(),
+            refunded: Decimal::ZERO,
+            rewards: vec![],
+            qualifying: false,
+            at: self.now,
+        };
+        let Some(mut referral) = self.referral_of(customer)?.filter(|r| r.status.is_live()) else {
+            self.tx.put_new(order_key, order);
+            return Ok(());
+        };
+        order.referral = Some(referral.id);
+        referral.purchases += 1;
+        let first = referral.purchases == 1;
+        self.save_referral(referral.clone())?;
+        self.update_state(|s| s.revenue += amount.amount())?;
+        if first {
+            let mut referrer = self.known_participant(&referral.referrer)?;
+            referrer.stats.sales += 1;
+            self.save_participant(referrer)?;
+        }
+        if let Qualification::FirstPurchase { minimum } = self.program.spec().qualification {
+            if referral.status == ReferralStatus::Attributed
+                && minimum.is_none_or(|m| amount.amount() >= m)
+            {
+                order.qualifying = self.qualify(customer)?;
+            }
+        }
+        if let Some(referral) = self
+            .referral_of(customer)?
+            .filter(|r| r.status.is_qualified())
+        {
+            let trigger = Trigger::Purchase {
+                order: order_id.clone(),
+                amount: amount.clone(),
+                first,
+            };
+            self.reward(&trigger, customer, Some(referral))?;
+        }
+        order.rewards = self
+            .out
+            .rewards
+            .iter()
+            .filter(|r| r.order.as_ref() == Some(order_id))
+            .map(|r| r.id)
+            .collect();
+        self.tx.put_new(order_key, order);
+        Ok(())
+    }
+
+    fn refund(&mut self, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
+        let key = Key::order(self.program.id(), order_id);
+        let mut order: Order = self
+            .tx
+            .get(&key)?
+            .ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
+        if amount.asset() != order.amount.asset() {
+            return Err(Error::CurrencyMismatch {
+                expected: order.amount.asset().clone(),
+                found: amount.asset().clone(),
+            });
+        }
+        if !amount.is_positive() {
+            return Err(Error::InvalidAmount(amount.clone()));
+        }
+        let remaining = order.amount.amount() - order.refunded;
+        if amount.amount() > remaining {
+            return Err(Error::RefundExceedsOrder {
+                order: order_id.clone(),
+                requested: amount.amount(),
+                remaining,
+            });
+        }
+        order.refunded += amount.amount();
+        let full = order.refunded == order.amount.amount();
+        if order.referral.is_some() {
+            self.update_state(|s| s.revenue -= amount.amount())?;
+        }
+        for reward_id in order.rewards.clone() {
+            let Some(reward) = self
+                .tx
+                .get::<Reward>(&Key::reward(self.program.id(), &reward_id))?
+            else {
+                continue;
+            };
+            let target = match reward.reversal {
+                crate::domain::ledger::Reversal::Proportional if full => reward.value.amount(),
+                crate::domain::ledger::Reversal::Proportional => {
+                    let exact = reward.value.amount() * order.refunded / order.amount.amount();
+                    reward
+                        .value
+                        .round_amount(exact, self.program.terms().rounding)
+                }
+                crate::domain::ledger::Reversal::OnFullRefund if full => reward.value.amount(),
+                _ => reward.reversed,
+            };
+            let delta = target - reward.reversed;
+            if delta > Decimal::ZERO {
+                let why = format!(
+                    "{what} of {amount} on order {order_id} reverses {} of: {}",
+                    reward.value.with_amount(delta),
+                    reward.explanation
+                );
+                self.reverse(reward, delta, &why)?;
+            }
+        }
+        if full && order.qualifying {
+            if let Some(mut referral) = self.referral_of(&order.customer)? {
+                if referral.status.is_qualified() {
+                    referral.transition(ReferralStatus::Reversed, self.now, &self.event.key);
+                    self.out.notices.push(Notice::ReferralReversed {
+                        referral: referral.id,
+                        referrer: referral.referrer.clone(),
+                    });
+                    self.update_state(|s| s.reversed += 1)?;
+                    self.save_referral(referral)?;
+                }
+            }
+        }
+        self.tx.put(key, order)
+    }
+
+    // ----- time --------------------------------------------------------
+
+    fn tick(&mut self) -> Result<(), Error> {
+        let due = self
+            .tx
+            .scan::<Due>(&Key::due_until(self.program.id(), self.now), TICK_BATCH)?;
+        for (key, item) in due {
+            match item {
+                Due::Release(id) => self.release(&id)?,
+                Due::Expire(referee) => {
+                    if let Some(r) = self
+                        .referral_of(&referee)?
+                        .filter(|r| r.status == ReferralStatus::Attributed)
+                    {
+                        self.expire(r)?;
+                    }
+                }
+            }
+            self.tx.delete(key)?;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, id: &RewardId) -> Result<(), Error> {
+        let key = Key::reward(self.program.id(), id);
+        let Some(mut reward) = self.tx.get::<Reward>(&key)? else {
+            return Ok(());
+        };
+        if reward.status == RewardStatus::Available {
+            return Ok(());
+        }
+        reward.status = RewardStatus::Available;
+        let left = reward.value.with_amount(reward.outstanding());
+        if !left.amount().is_zero() {
+            let why = format!("hold ended: {}", reward.explanation);
+            self.post(
+                &reward.beneficiary,
+                &left.with_amount(-left.amount()),
+                Bucket::Pending,
+                EntryKind::Release,
+                Some(reward.id),
+                &why,
+            )?;
+            self.post(
+                &reward.beneficiary,
+                &left,
+                Bucket::Available,
+                EntryKind::Release,
+                Some(reward.id),
+                &why,
+            )?;
+            self.out.notices.push(Notice::RewardAvailable {
+                reward: reward.id,
+                beneficiary: reward.beneficiary.clone(),
+                value: left,
+            });
+        }
+        self.save_reward(reward)
+    }
+
+    pub(crate) fn save_reward(&mut self, reward: Reward) -> Result<(), Error> {
+        self.out.rewards.retain(|r| r.id != reward.id);
+        self.out.rewards.push(reward.clone());
+        self.tx
+            .put(Key::reward(self.program.id(), &reward.id), reward)
+    }
+
+    // ----- participants ------------------------------------------------
+
+    fn set_suspended(&mut self, id: &ParticipantId, suspended: bool) -> Result<(), Error> {
+        let mut p = self.known_participant(id)?;
+        if p.suspended == suspended {
+            return Ok(());
+        }
+        p.suspended = suspended;
+        self.save_participant(p)?;
+        self.out.notices.push(if suspended {
+            Notice::Suspended {
+                participant: id.clone(),
+            }
+        } else {
+            Notice::Reinstated {
+                participant: id.clone(),
+            }
+        });
+        Ok(())
+    }
+
+    fn redeem(&mut self, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
+        let item = self
+            .program
+            .catalog_item(item_id)
+            .ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?
+            .clone();
+        let p = self.known_participant(id)?;
+        let mut state = self.state()?;
+        let taken = state.redeemed_items.get(item_id).copied().unwrap_or(0);
+        if item.stock.is_some_and(|s| taken >= s) {
+            return Err(Error::OutOfStock(item_id.to_owned()));
+        }
+        let available = p.balance(item.price.asset()).available;
+        if available < item.price.amount() {
+            return Err(Error::InsufficientBalance {
+                participant: id.clone(),
+                available,
+                price: item.price.clone(),
+            });
+        }
+        *state.redeemed_items.entry(item_id.to_owned()).or_default() += 1;
+        self.save_state(state)?;
+        let why = format!("redeemed {} for {item_id:?}", item.price);
+        let kind = EntryKind::Redemption(item_id.to_owned());
+        self.post(
+            id,
+            &item.price.with_amount(-item.price.amount()),
+            Bucket::Available,
+            kind.clone(),
+            None,
+            &why,
+        )?;
+        self.post(id, &item.price, Bucket::Redeemed, kind.clone(), None, &why)?;
+        if let Some(gives) = &item.gives {
+            self.post(
+                id,
+                gives,
+                Bucket::Available,
+                kind,
+                None,
+                &format!("{item_id:?} gives {gives}"),
+            )?;
+        }
+        self.out.notices.push(Notice::Redeemed {
+            participant: id.clone(),
+            item: item_id.to_owned(),
+            price: item.price.clone(),
+        });
+        Ok(())
+    }
+
+    fn payout(
+        &mut self,
+        payout: &PayoutId,
+        asset: &Asset,
+        minimum: Option<Decimal>,
+    ) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if !state.payouts.insert(payout.clone()) {
+            return Err(Error::DuplicatePayout(payout.clone()));
+        }
+        self.save_state(state)?;
+        let floor = minimum.unwrap_or(Decimal::ZERO);
+        let everyone = self
+            .tx
+            .scan::<Participant>(&Key::participants(self.program.id()), usize::MAX)?;
+        for (_, p) in everyone {
+            let available = p.balance(asset).available;
+            if available <= Decimal::ZERO || available < floor {
+                continue;
+            }
+            let value = Value::new(asset.clone(), available);
+            let why = format!("payout {payout} of {value}");
+            self.post(
+                &p.id,
+                &value.with_amount(-available),
+                Bucket::Available,
+                EntryKind::Payout(payout.clone()),
+                None,
+                &why,
+            )?;
+            self.post(
+                &p.id,
+                &value,
+                Bucket::Paid,
+                EntryKind::Payout(payout.clone()),
+                None,
+                &why,
+            )?;
+            self.out.notices.push(Notice::PaidOut {
+                participant: p.id.clone(),
+                payout: payout.clone(),
+                value,
+            });
+        }
+        Ok(())
+    }
+
+    // ----- the ledger --------------------------------------------------
+
+    /// Appends one entry and moves the participant's balance with it.
+    pub(crate) fn post(
+        &mut self,
+        who: &ParticipantId,
+        value: &Value,
+        bucket: Bucket,
+        kind: EntryKind,
+        reward: Option<RewardId>,
+        why: &str,
+    ) -> Result<(), Error> {
+        let mut p = self.known_participant(who)?;
+        p.post(value, bucket);
+        self.save_participant(p)?;
+        let entry = LedgerEntry {
+            id: EntryId::from_uuid(self.ids.next()),
+            program: self.program.id().clone(),
+            participant: who.clone(),
+            value: value.clone(),
+            bucket,
+            kind,
+            reward,
+            explanation: why.to_owned(),
+            event: self.event.key.clone(),
+            at: self.now,
+        };
+        self.tx
+            .put_new(Key::entry(self.program.id(), who, &entry.id), entry.clone());
+        self.out.entries.push(entry);
+        Ok(())
+    }
+}

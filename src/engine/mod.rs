@@ -1,0 +1,241 @@
+//! The engine: the path of one event from the host to the store.
+//!
+//! ```text
+//! handle(event)
+//!   ├─ stored_event(key)?  ── same payload → the first outcome; other payload → KeyReused
+//!   ├─ Decision::run       ── pure: reads through Tx (versions recorded), applies
+//!   │                         policies and limits, collects writes and an Outcome
+//!   └─ store.commit(Commit)── atomic: key unused, every read version current
+//!        ├─ Conflict       → decide again (bounded)
+//!        └─ DuplicateEvent → a concurrent twin won: return its outcome
+//! ```
+
+mod decide;
+mod grant;
+mod tx;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::domain::code::{OsRandom, RandomSource, ReferralCode};
+use crate::domain::id::{ParticipantId, ProgramId, RewardId};
+use crate::domain::ledger::{Balance, LedgerEntry, Reward};
+use crate::domain::participant::Participant;
+use crate::domain::referral::Referral;
+use crate::domain::value::Asset;
+use crate::error::Error;
+use crate::event::{Event, Outcome};
+use crate::program::Program;
+use crate::store::{CodeRecord, Key, ProgramState, RecordKind, Store, StoreError};
+
+use decide::Decision;
+pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
+use tx::Tx;
+
+/// How many times an event is decided again after conflicting commits.
+pub const MAX_ATTEMPTS: u32 = 100;
+
+/// Runs referral programs over a store.
+///
+/// ```
+/// use referral_engine::{Engine, MemoryStore, ManualClock};
+/// use chrono::Utc;
+/// let engine = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(Utc::now()));
+/// # let _ = engine;
+/// ```
+#[derive(Debug)]
+pub struct Engine<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    programs: HashMap<ProgramId, Arc<Program>>,
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine over `store`, with the system clock and OS randomness.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            programs: HashMap::new(),
+        }
+    }
+
+    /// Uses another clock.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Uses another source of randomness for codes.
+    pub fn with_random(mut self, random: impl RandomSource + 'static) -> Self {
+        self.random = Arc::new(random);
+        self
+    }
+
+    /// Runs a program (replacing one with the same id).
+    pub fn with_program(mut self, program: Program) -> Self {
+        self.add_program(program);
+        self
+    }
+
+    /// Runs a program (replacing one with the same id).
+    pub fn add_program(&mut self, program: Program) {
+        self.programs
+            .insert(program.id().clone(), Arc::new(program));
+    }
+
+    /// A program the engine runs.
+    pub fn program(&self, id: &ProgramId) -> Option<&Program> {
+        self.programs.get(id).map(AsRef::as_ref)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Handles one event: decides and commits its effects atomically, exactly once.
+    ///
+    /// The same key again returns the first outcome and writes nothing; the
+    /// same key with another payload is [`Error::KeyReused`]. A refused event
+    /// writes nothing.
+    pub fn handle(&self, event: &Event) -> Result<Outcome, Error> {
+        self.run(event, true)
+    }
+
+    /// The outcome `event` would have now; writes nothing.
+    pub fn dry_run(&self, event: &Event) -> Result<Outcome, Error> {
+        self.run(event, false)
+    }
+
+    fn run(&self, event: &Event, write: bool) -> Result<Outcome, Error> {
+        let program = self
+            .programs
+            .get(&event.program)
+            .ok_or_else(|| Error::UnknownProgram(event.program.clone()))?;
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(stored) = self.store.stored_event(&event.key)? {
+                return if &stored.event == event {
+                    Ok(stored.outcome)
+                } else {
+                    Err(Error::KeyReused(event.key.clone()))
+                };
+            }
+            let now = self.clock.now();
+            let mut decision = Decision::new(
+                program,
+                event,
+                now,
+                Tx::new(&self.store),
+                self.random.as_ref(),
+            );
+            decision.run()?;
+            if !write {
+                return Ok(decision.out);
+            }
+            let commit = decision.tx.into_commit(event.clone(), decision.out.clone());
+            match self.store.commit(&commit) {
+                Ok(()) => return Ok(decision.out),
+                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {
+                    backoff(attempt)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Contention(MAX_ATTEMPTS))
+    }
+
+    fn read<T: RecordKind>(&self, key: &Key) -> Result<Option<T>, Error> {
+        let mut tx = Tx::new(&self.store);
+        tx.get(key)
+    }
+
+    /// A participant of a program.
+    pub fn participant(
+        &self,
+        program: &ProgramId,
+        id: &ParticipantId,
+    ) -> Result<Option<Participant>, Error> {
+        self.read(&Key::participant(program, id))
+    }
+
+    /// A participant's balance in one asset (zero when unknown).
+    pub fn balance(
+        &self,
+        program: &ProgramId,
+        id: &ParticipantId,
+        asset: &Asset,
+    ) -> Result<Balance, Error> {
+        Ok(self
+            .participant(program, id)?
+            .map_or_else(|| Balance::zero(asset.clone()), |p| p.balance(asset)))
+    }
+
+    /// The referral that brought `referee` in, if any.
+    pub fn referral(
+        &self,
+        program: &ProgramId,
+        referee: &ParticipantId,
+    ) -> Result<Option<Referral>, Error> {
+        self.read(&Key::referral(program, referee))
+    }
+
+    /// Every referral of a program, by referee.
+    pub fn referrals(&self, program: &ProgramId) -> Result<Vec<Referral>, Error> {
+        Tx::new(&self.store)
+            .scan(&Key::referrals(program), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every participant of a program.
+    pub fn participants(&self, program: &ProgramId) -> Result<Vec<Participant>, Error> {
+        Tx::new(&self.store)
+            .scan(&Key::participants(program), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// A participant's ledger entries, oldest first: their statement.
+    pub fn statement(
+        &self,
+        program: &ProgramId,
+        id: &ParticipantId,
+    ) -> Result<Vec<LedgerEntry>, Error> {
+        Tx::new(&self.store)
+            .scan(&Key::entries(program, id), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// A reward.
+    pub fn reward(&self, program: &ProgramId, id: &RewardId) -> Result<Option<Reward>, Error> {
+        self.read(&Key::reward(program, id))
+    }
+
+    /// A program's counters and budget use.
+    pub fn program_state(&self, program: &ProgramId) -> Result<ProgramState, Error> {
+        Ok(self.read(&Key::program(program))?.unwrap_or_default())
+    }
+
+    /// What a code resolves to; `typed` is normalized first.
+    pub fn resolve_code(&self, typed: &str) -> Result<Option<CodeRecord>, Error> {
+        let code = ReferralCode::parse(typed)?;
+        self.read(&Key::code(&code))
+    }
+}
+
+fn backoff(attempt: u32) {
+    if attempt < 4 {
+        std::thread::yield_now();
+    } else {
+        let micros = 1u64 << attempt.min(13);
+        std::thread::sleep(StdDuration::from_micros(micros));
+    }
+}

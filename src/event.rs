@@ -1,0 +1,369 @@
+//! Events in, outcomes out.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::code::{Channel, ReferralCode};
+use crate::domain::id::{
+    EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId,
+};
+use crate::domain::ledger::{LedgerEntry, Reward};
+use crate::domain::participant::Attributes;
+use crate::domain::referral::{Referral, RejectReason};
+use crate::domain::value::{Asset, Value};
+
+/// One thing that happened in the host, for one program, under the host's
+/// idempotency key.
+///
+/// ```
+/// use referral_engine::{Event, EventKind};
+/// let e = Event::new("signup-42", "dropbox", EventKind::SignUp {
+///     referee: "bob".parse().unwrap(),
+///     code: "ABCDE-FGHJK".into(),
+///     channel: Default::default(),
+///     clicked_at: None,
+/// }).unwrap();
+/// assert_eq!(e.key.as_str(), "signup-42");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// The idempotency key: the same key again returns the first outcome.
+    pub key: EventKey,
+    /// The program it belongs to.
+    pub program: ProgramId,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event, validating the key and program id.
+    pub fn new(
+        key: &str,
+        program: &str,
+        kind: EventKind,
+    ) -> Result<Self, crate::domain::id::IdError> {
+        Ok(Self {
+            key: EventKey::new(key)?,
+            program: ProgramId::new(program)?,
+            kind,
+        })
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A participant joins as a referrer and gets a code.
+    Enroll {
+        /// Who.
+        participant: ParticipantId,
+        /// The segment the host assigns (routes policies), if any.
+        #[serde(default)]
+        segment: Option<String>,
+        /// Attributes the enrollment rule looks at.
+        #[serde(default)]
+        attributes: Attributes,
+        /// A vanity code instead of a generated one.
+        #[serde(default)]
+        vanity_code: Option<String>,
+    },
+    /// An enrolled referrer gets another code.
+    IssueCode {
+        /// Who.
+        participant: ParticipantId,
+        /// A vanity code instead of a generated one.
+        #[serde(default)]
+        vanity_code: Option<String>,
+    },
+    /// A partner gets a batch of single-use codes, each redeemable once.
+    IssuePartnerCodes {
+        /// The partner (an enrolled participant).
+        partner: ParticipantId,
+        /// How many (1 to 10000).
+        count: u32,
+    },
+    /// A referrer sent an invite.
+    InviteSent {
+        /// Who sent it.
+        referrer: ParticipantId,
+        /// Through which channel.
+        #[serde(default)]
+        channel: Channel,
+    },
+    /// Someone signed up with a code (from a link or typed in).
+    SignUp {
+        /// The new participant.
+        referee: ParticipantId,
+        /// The code as typed or taken from the link.
+        code: String,
+        /// The channel.
+        #[serde(default)]
+        channel: Channel,
+        /// When the referee clicked the link, for the attribution window.
+        #[serde(default)]
+        clicked_at: Option<DateTime<Utc>>,
+    },
+    /// A purchase or recurring payment.
+    Purchase {
+        /// Who paid.
+        customer: ParticipantId,
+        /// The host's order id (unique per program).
+        order: OrderId,
+        /// How much, in the program's currency.
+        amount: Value,
+        /// A code typed in as a coupon at checkout, if any.
+        #[serde(default)]
+        coupon: Option<String>,
+    },
+    /// A refund of (part of) an order.
+    Refund {
+        /// The order.
+        order: OrderId,
+        /// How much.
+        amount: Value,
+    },
+    /// A chargeback of (part of) an order: reversed like a refund.
+    Chargeback {
+        /// The order.
+        order: OrderId,
+        /// How much.
+        amount: Value,
+    },
+    /// A participant completed a named action.
+    Action {
+        /// Who.
+        participant: ParticipantId,
+        /// The action's name.
+        name: String,
+    },
+    /// Time passed: matured holds are released and stale referrals expire.
+    Tick,
+    /// A participant is suspended: they earn nothing new.
+    Suspend {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A suspension ends.
+    Reinstate {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A participant redeems points for a catalog item.
+    Redeem {
+        /// Who.
+        participant: ParticipantId,
+        /// The item's id.
+        item: String,
+    },
+    /// Available balances of one asset at or above a minimum are marked paid.
+    Payout {
+        /// The batch id.
+        payout: PayoutId,
+        /// The asset paid out.
+        asset: Asset,
+        /// The least a participant must have available to be paid.
+        #[serde(default)]
+        minimum: Option<Decimal>,
+    },
+}
+
+/// What an event changed: the host's receipt and its source of notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The event's key.
+    pub event: EventKey,
+    /// When it was handled.
+    pub at: DateTime<Utc>,
+    /// Referrals created or changed, as they now stand.
+    pub referrals: Vec<Referral>,
+    /// Rewards granted or changed, as they now stand.
+    pub rewards: Vec<Reward>,
+    /// Ledger entries written.
+    pub entries: Vec<LedgerEntry>,
+    /// Codes issued.
+    pub codes: Vec<ReferralCode>,
+    /// Domain events, for thank-you messages and the like.
+    pub notices: Vec<Notice>,
+}
+
+impl Outcome {
+    pub(crate) fn new(event: EventKey, at: DateTime<Utc>) -> Self {
+        Self {
+            event,
+            at,
+            referrals: vec![],
+            rewards: vec![],
+            entries: vec![],
+            codes: vec![],
+            notices: vec![],
+        }
+    }
+
+    /// Whether the event changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.referrals.is_empty()
+            && self.rewards.is_empty()
+            && self.entries.is_empty()
+            && self.codes.is_empty()
+            && self.notices.is_empty()
+    }
+}
+
+/// Why a grant was cut or withheld.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LimitReason {
+    /// The referrer already reached the most rewarded referrals.
+    MaxRewardedReferrals(u64),
+    /// The referrer's cap for the asset.
+    ReferrerCap(Value),
+    /// The program's budget for the asset.
+    Budget(Value),
+    /// The beneficiary is suspended.
+    Suspended,
+}
+
+/// A domain event, for the host to turn into messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+#[non_exhaustive]
+pub enum Notice {
+    /// A participant enrolled.
+    Enrolled {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A code was issued.
+    CodeIssued {
+        /// To whom.
+        participant: ParticipantId,
+        /// The code.
+        code: ReferralCode,
+    },
+    /// A referral was attributed.
+    ReferralAttributed {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+        /// The referee.
+        referee: ParticipantId,
+    },
+    /// A referral qualified.
+    ReferralQualified {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+        /// The referee.
+        referee: ParticipantId,
+    },
+    /// A referral was rejected.
+    ReferralRejected {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A referral expired.
+    ReferralExpired {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+    },
+    /// A referral was reversed by a full refund.
+    ReferralReversed {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+    },
+    /// A reward was granted.
+    RewardGranted {
+        /// The reward.
+        reward: RewardId,
+        /// To whom.
+        beneficiary: ParticipantId,
+        /// How much.
+        value: Value,
+    },
+    /// A reward's hold ended.
+    RewardAvailable {
+        /// The reward.
+        reward: RewardId,
+        /// Whose.
+        beneficiary: ParticipantId,
+        /// How much became available.
+        value: Value,
+    },
+    /// (Part of) a reward was reversed.
+    RewardReversed {
+        /// The reward.
+        reward: RewardId,
+        /// Whose.
+        beneficiary: ParticipantId,
+        /// How much.
+        value: Value,
+    },
+    /// A grant was cut by a limit.
+    RewardCut {
+        /// Who.
+        beneficiary: ParticipantId,
+        /// The rule.
+        rule: String,
+        /// What the policy asked for.
+        asked: Value,
+        /// What was granted.
+        granted: Value,
+        /// Which limit.
+        reason: LimitReason,
+    },
+    /// A grant was withheld by a limit.
+    RewardWithheld {
+        /// Who.
+        beneficiary: ParticipantId,
+        /// The rule.
+        rule: String,
+        /// What the policy asked for.
+        asked: Value,
+        /// Which limit.
+        reason: LimitReason,
+    },
+    /// Points were redeemed.
+    Redeemed {
+        /// Who.
+        participant: ParticipantId,
+        /// The item.
+        item: String,
+        /// The price paid.
+        price: Value,
+    },
+    /// A balance was paid out.
+    PaidOut {
+        /// Who.
+        participant: ParticipantId,
+        /// The batch.
+        payout: PayoutId,
+        /// How much.
+        value: Value,
+    },
+    /// A participant was suspended.
+    Suspended {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A participant was reinstated.
+    Reinstated {
+        /// Who.
+        participant: ParticipantId,
+    },
+}

@@ -1,0 +1,200 @@
+//! Tiered: the referrer's reward grows with their performance.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, Trigger, check_name};
+use crate::domain::ledger::Role;
+use crate::domain::value::Value;
+use crate::program::ProgramError;
+
+/// What the tiers are measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TierBasis {
+    /// The referrer's qualified referrals, this one included. A tier applies
+    /// when the count is at least its threshold (bands 1-5, 6-20, 21+ are
+    /// thresholds 1, 6, 21).
+    QualifiedCount,
+    /// The referrer's lead-to-sale conversion in per cent: referees who made a
+    /// purchase over qualified referrals, this trigger included. A tier applies
+    /// when the rate is strictly above its threshold ("350 above 10%").
+    Conversion,
+}
+
+/// One tier: its threshold and its reward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Tier {
+    /// The threshold (see [`TierBasis`] for how it compares).
+    pub threshold: Decimal,
+    /// What the referrer earns in this tier.
+    pub reward: Amount,
+}
+
+impl Tier {
+    /// A tier.
+    pub fn new(threshold: Decimal, reward: Amount) -> Self {
+        Self { threshold, reward }
+    }
+}
+
+/// A one-off bonus when the referrer's qualified count reaches a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Milestone {
+    /// The qualified count that earns it.
+    pub count: u64,
+    /// The bonus.
+    pub bonus: Value,
+}
+
+/// The reward depends on the referrer's count of qualified referrals or on
+/// their conversion rate; milestones add one-off bonuses.
+///
+/// A tier change applies going forward only: each trigger is paid at the tier
+/// the referrer is in at that moment, and earlier rewards are not revisited.
+/// The highest tier whose threshold is met wins; below the lowest, nothing is paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Tiered {
+    /// The rule's name.
+    pub name: String,
+    /// When it fires (`qualified` for "per lead").
+    pub on: On,
+    /// What the tiers measure.
+    pub basis: TierBasis,
+    /// The tiers, any order.
+    pub tiers: Vec<Tier>,
+    /// One-off bonuses by qualified count.
+    #[serde(default)]
+    pub milestones: Vec<Milestone>,
+}
+
+impl Tiered {
+    /// A tiered rule without milestones.
+    pub fn new(name: impl Into<String>, on: On, basis: TierBasis, tiers: Vec<Tier>) -> Self {
+        Self {
+            name: name.into(),
+            on,
+            basis,
+            tiers,
+            milestones: vec![],
+        }
+    }
+
+    /// Adds a milestone bonus.
+    pub fn with_milestone(mut self, count: u64, bonus: Value) -> Self {
+        self.milestones.push(Milestone { count, bonus });
+        self
+    }
+
+    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+        check_name(field, &self.name)?;
+        if self.tiers.is_empty() {
+            return Err(ProgramError::invalid(
+                &format!("{field}.tiers"),
+                "at least one tier is needed",
+            ));
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            t.reward
+                .validate(&format!("{field}.tiers[{i}].reward"), &self.on)?;
+            if t.threshold < Decimal::ZERO {
+                return Err(ProgramError::invalid(
+                    &format!("{field}.tiers[{i}].threshold"),
+                    "is negative",
+                ));
+            }
+        }
+        for (i, m) in self.milestones.iter().enumerate() {
+            if !m.bonus.is_positive() || m.count == 0 {
+                return Err(ProgramError::invalid(
+                    &format!("{field}.milestones[{i}]"),
+                    "needs a count and a bonus above zero",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier in force for a measure, if any.
+    pub fn tier_for(&self, measure: Decimal) -> Option<&Tier> {
+        self.tiers
+            .iter()
+            .filter(|t| match self.basis {
+                TierBasis::QualifiedCount => measure >= t.threshold,
+                TierBasis::Conversion => measure > t.threshold,
+            })
+            .max_by(|a, b| a.threshold.cmp(&b.threshold))
+    }
+}
+
+impl RewardPolicy for Tiered {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn grants(&self, ctx: &PolicyContext<'_>) -> Result<Vec<Grant>, PolicyError> {
+        let (Some(referrer), Some(stats)) = (ctx.referrer(), ctx.stats) else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        if self.on.matches(ctx.trigger) {
+            let (measure, label) = match self.basis {
+                TierBasis::QualifiedCount => (
+                    Decimal::from(stats.qualified),
+                    format!("{} qualified referrals", stats.qualified),
+                ),
+                TierBasis::Conversion => {
+                    let rate = stats.conversion_percent();
+                    (
+                        rate,
+                        format!(
+                            "conversion {}% ({} sales / {} leads)",
+                            rate.round_dp(2).normalize(),
+                            stats.sales,
+                            stats.qualified
+                        ),
+                    )
+                }
+            };
+            if let Some(tier) = self.tier_for(measure) {
+                if let Some((value, arithmetic, reversal)) = tier.reward.resolve(ctx)? {
+                    let cmp = match self.basis {
+                        TierBasis::QualifiedCount => "at least",
+                        TierBasis::Conversion => "above",
+                    };
+                    let why = format!(
+                        "tiered `{}`: {arithmetic} {}; tier {cmp} {} applies at {label}",
+                        self.name,
+                        self.on.describe(),
+                        tier.threshold.normalize()
+                    );
+                    out.push(
+                        Grant::new(referrer.clone(), Role::Referrer, value, why)
+                            .with_reversal(reversal),
+                    );
+                }
+            }
+        }
+        if matches!(ctx.trigger, Trigger::Qualified) {
+            for m in self
+                .milestones
+                .iter()
+                .filter(|m| m.count == stats.qualified)
+            {
+                let why = format!(
+                    "tiered `{}`: milestone bonus {} for reaching {} qualified referrals",
+                    self.name, m.bonus, m.count
+                );
+                out.push(
+                    Grant::new(referrer.clone(), Role::Referrer, m.bonus.clone(), why)
+                        .with_rule_suffix(format!("milestone-{}", m.count)),
+                );
+            }
+        }
+        Ok(out)
+    }
+}

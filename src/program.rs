@@ -1,0 +1,483 @@
+//! Programs: the terms a referral program runs under, defined in code or
+//! loaded from JSON or TOML and validated on load.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::catalog::CatalogItem;
+use crate::domain::id::ProgramId;
+use crate::domain::participant::{Attribute, Attributes};
+use crate::domain::value::{Asset, Currency, Rounding, Value};
+use crate::policy::{PolicySpec, RewardPolicy, Terms};
+
+/// Whether a program is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProgramStatus {
+    /// Being written; takes no events.
+    Draft,
+    /// Running.
+    #[default]
+    Active,
+    /// Stopped for now; takes no events.
+    Paused,
+    /// Over; takes no events.
+    Ended,
+}
+
+/// Which touch a sign-up is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttributionModel {
+    /// The first referrer keeps the referee; a second sign-up code is refused.
+    #[default]
+    FirstTouch,
+    /// A later code takes over an attribution that has not yet qualified.
+    /// Once the referral qualifies, attribution is locked.
+    LastTouch,
+}
+
+/// How sign-ups are attributed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attribution {
+    /// First or last touch.
+    #[serde(default)]
+    pub model: AttributionModel,
+    /// Days from the click on a link to the sign-up within which the sign-up
+    /// is attributed (none: no limit).
+    #[serde(default)]
+    pub window_days: Option<u32>,
+}
+
+/// What makes a referral qualify.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Qualification {
+    /// Signing up.
+    #[default]
+    SignUp,
+    /// A first purchase at or above a minimum amount of the program's currency.
+    FirstPurchase {
+        /// The minimum (none: any amount).
+        #[serde(default)]
+        minimum: Option<Decimal>,
+    },
+    /// A named custom action of the referee ("installed", "verified").
+    Action(String),
+}
+
+/// What to do with a grant that would cross a program budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BudgetMode {
+    /// Grant what is left of the budget.
+    #[default]
+    Cut,
+    /// Grant nothing.
+    Refuse,
+}
+
+/// At most `max` referrals per referrer within `window_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Velocity {
+    /// Referrals allowed in the window.
+    pub max: u32,
+    /// The window, in hours.
+    pub window_hours: u32,
+}
+
+/// Limits the engine enforces whatever the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most referrals one referrer is rewarded for (Dropbox: 32).
+    #[serde(default)]
+    pub max_rewarded_referrals: Option<u64>,
+    /// The most one referrer earns as referrer or ancestor, per asset.
+    #[serde(default)]
+    pub referrer_caps: Vec<Value>,
+    /// The most the program grants in all, per asset.
+    #[serde(default)]
+    pub budgets: Vec<Value>,
+    /// What a grant that would cross a budget gets.
+    #[serde(default)]
+    pub budget_mode: BudgetMode,
+    /// Referrals per referrer per time window; beyond it, referrals are rejected.
+    #[serde(default)]
+    pub velocity: Option<Velocity>,
+}
+
+impl Limits {
+    /// The cap per referrer for an asset.
+    pub fn referrer_cap(&self, asset: &Asset) -> Option<Decimal> {
+        self.referrer_caps
+            .iter()
+            .find(|v| v.asset() == asset)
+            .map(Value::amount)
+    }
+
+    /// The budget for an asset.
+    pub fn budget(&self, asset: &Asset) -> Option<Decimal> {
+        self.budgets
+            .iter()
+            .find(|v| v.asset() == asset)
+            .map(Value::amount)
+    }
+}
+
+/// A rule over the attributes a host passes at enrollment.
+///
+/// ```
+/// use referral_engine::program::Rule;
+/// let rule: Rule = serde_json::from_str(
+///     r#"{"all": [{"equals": ["segment", "customer"]}, {"at_least": ["nps", 9]}]}"#,
+/// ).unwrap();
+/// let mut attrs = referral_engine::Attributes::new();
+/// attrs.insert("segment".into(), referral_engine::Attribute::Text("customer".into()));
+/// attrs.insert("nps".into(), referral_engine::Attribute::Number(10.into()));
+/// assert!(rule.matches(&attrs));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rule {
+    /// Every rule holds.
+    All(Vec<Rule>),
+    /// Some rule holds.
+    Any(Vec<Rule>),
+    /// The rule does not hold.
+    Not(Box<Rule>),
+    /// The attribute equals the value.
+    Equals(String, Attribute),
+    /// The attribute is one of the values.
+    OneOf(String, Vec<Attribute>),
+    /// The attribute is a number at least this.
+    AtLeast(String, Decimal),
+    /// The attribute is a number at most this.
+    AtMost(String, Decimal),
+    /// The attribute is present.
+    Present(String),
+}
+
+impl Rule {
+    /// Whether the attributes satisfy the rule.
+    pub fn matches(&self, attrs: &Attributes) -> bool {
+        let number = |name: &str| match attrs.get(name) {
+            Some(Attribute::Number(n)) => Some(*n),
+            _ => None,
+        };
+        match self {
+            Rule::All(rules) => rules.iter().all(|r| r.matches(attrs)),
+            Rule::Any(rules) => rules.iter().any(|r| r.matches(attrs)),
+            Rule::Not(rule) => !rule.matches(attrs),
+            Rule::Equals(name, v) => attrs.get(name) == Some(v),
+            Rule::OneOf(name, vs) => attrs.get(name).is_some_and(|a| vs.contains(a)),
+            Rule::AtLeast(name, n) => number(name).is_some_and(|x| x >= *n),
+            Rule::AtMost(name, n) => number(name).is_some_and(|x| x <= *n),
+            Rule::Present(name) => attrs.contains_key(name),
+        }
+    }
+}
+
+/// A program definition as data. Build it in code with [`ProgramSpec::new`]
+/// and the `with_*` methods, or deserialize it, then validate it with
+/// [`ProgramSpec::build`].
+///
+/// ```
+/// use referral_engine::ProgramSpec;
+/// let json = r#"{
+///   "id": "dropbox", "name": "Dropbox", "currency": "USD",
+///   "limits": {"max_rewarded_referrals": 32},
+///   "policies": [{"type": "two_sided", "name": "space",
+///     "referrer": {"on": "qualified", "reward": {"fixed": "500 unit:MB"}},
+///     "referee":  {"on": "qualified", "reward": {"fixed": "500 unit:MB"}}}]
+/// }"#;
+/// let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
+/// assert_eq!(program.id().as_str(), "dropbox");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProgramSpec {
+    /// The program's id.
+    pub id: ProgramId,
+    /// A display name.
+    pub name: String,
+    /// Running or not.
+    #[serde(default)]
+    pub status: ProgramStatus,
+    /// Events before this are refused.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Events from this on are refused.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The currency purchases are made in.
+    pub currency: Currency,
+    /// How computed money is rounded.
+    #[serde(default)]
+    pub rounding: Rounding,
+    /// Who may enroll as a referrer (none: anyone).
+    #[serde(default)]
+    pub enrollment: Option<Rule>,
+    /// How sign-ups are attributed.
+    #[serde(default)]
+    pub attribution: Attribution,
+    /// What makes a referral qualify.
+    #[serde(default)]
+    pub qualification: Qualification,
+    /// Days after sign-up within which a referral must qualify, or it expires.
+    #[serde(default)]
+    pub qualification_window_days: Option<u32>,
+    /// Days a reward stays pending before it becomes available.
+    #[serde(default)]
+    pub hold_days: u32,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The built-in reward policies.
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    /// Items points can be redeemed for.
+    #[serde(default)]
+    pub catalog: Vec<CatalogItem>,
+}
+
+impl ProgramSpec {
+    /// An active program with no policies yet.
+    pub fn new(id: ProgramId, name: impl Into<String>, currency: Currency) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            status: ProgramStatus::Active,
+            starts_at: None,
+            ends_at: None,
+            currency,
+            rounding: Rounding::default(),
+            enrollment: None,
+            attribution: Attribution::default(),
+            qualification: Qualification::default(),
+            qualification_window_days: None,
+            hold_days: 0,
+            limits: Limits::default(),
+            policies: Vec::new(),
+            catalog: Vec::new(),
+        }
+    }
+
+    /// Adds a built-in policy.
+    pub fn with_policy(mut self, policy: PolicySpec) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// Sets the qualification trigger.
+    pub fn with_qualification(mut self, q: Qualification) -> Self {
+        self.qualification = q;
+        self
+    }
+
+    /// Sets the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the hold period in days.
+    pub fn with_hold_days(mut self, days: u32) -> Self {
+        self.hold_days = days;
+        self
+    }
+
+    /// Adds a catalog item.
+    pub fn with_catalog_item(mut self, item: CatalogItem) -> Self {
+        self.catalog.push(item);
+        self
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: ProgramStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Validates the definition and builds the program. Errors name the field.
+    pub fn build(self) -> Result<Program, ProgramError> {
+        if self.name.trim().is_empty() {
+            return Err(ProgramError::invalid("name", "is empty"));
+        }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
+            if e <= s {
+                return Err(ProgramError::invalid(
+                    "ends_at",
+                    format!("{e} is not after starts_at {s}"),
+                ));
+            }
+        }
+        if self.attribution.window_days == Some(0) {
+            return Err(ProgramError::invalid("attribution.window_days", "is zero"));
+        }
+        if self.qualification_window_days == Some(0) {
+            return Err(ProgramError::invalid(
+                "qualification_window_days",
+                "is zero",
+            ));
+        }
+        match &self.qualification {
+            Qualification::FirstPurchase { minimum: Some(m) } if *m < Decimal::ZERO => {
+                return Err(ProgramError::invalid(
+                    "qualification.first_purchase.minimum",
+                    "is negative",
+                ));
+            }
+            Qualification::Action(name) if name.trim().is_empty() => {
+                return Err(ProgramError::invalid("qualification.action", "is empty"));
+            }
+            _ => {}
+        }
+        for (field, values) in [
+            ("limits.referrer_caps", &self.limits.referrer_caps),
+            ("limits.budgets", &self.limits.budgets),
+        ] {
+            for (i, v) in values.iter().enumerate() {
+                if v.amount() < Decimal::ZERO {
+                    return Err(ProgramError::invalid(
+                        &format!("{field}[{i}]"),
+                        format!("{v} is negative"),
+                    ));
+                }
+                if values.iter().filter(|o| o.asset() == v.asset()).count() > 1 {
+                    return Err(ProgramError::invalid(
+                        &format!("{field}[{i}]"),
+                        format!("{} appears twice", v.asset()),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = self.limits.velocity {
+            if v.max == 0 || v.window_hours == 0 {
+                return Err(ProgramError::invalid(
+                    "limits.velocity",
+                    "max and window_hours must be above zero",
+                ));
+            }
+        }
+        for (i, item) in self.catalog.iter().enumerate() {
+            if !item.price.is_positive() {
+                return Err(ProgramError::invalid(
+                    &format!("catalog[{i}].price"),
+                    "is not above zero",
+                ));
+            }
+            if self.catalog.iter().filter(|o| o.id == item.id).count() > 1 {
+                return Err(ProgramError::invalid(
+                    &format!("catalog[{i}].id"),
+                    format!("{:?} appears twice", item.id),
+                ));
+            }
+        }
+        let policies = self
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.build(&format!("policies[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let terms = Terms {
+            currency: self.currency,
+            rounding: self.rounding,
+        };
+        Ok(Program {
+            spec: self,
+            terms,
+            policies,
+        })
+    }
+}
+
+/// A validated program, ready to run.
+#[derive(Debug, Clone)]
+pub struct Program {
+    spec: ProgramSpec,
+    terms: Terms,
+    policies: Vec<Arc<dyn RewardPolicy>>,
+}
+
+impl Program {
+    /// The program's id.
+    pub fn id(&self) -> &ProgramId {
+        &self.spec.id
+    }
+
+    /// The definition it was built from.
+    pub fn spec(&self) -> &ProgramSpec {
+        &self.spec
+    }
+
+    /// The terms policies see.
+    pub fn terms(&self) -> &Terms {
+        &self.terms
+    }
+
+    /// Every policy, built-in and custom, in the order they run.
+    pub fn policies(&self) -> &[Arc<dyn RewardPolicy>] {
+        &self.policies
+    }
+
+    /// Adds a policy of the host's own.
+    pub fn with_policy(mut self, policy: Arc<dyn RewardPolicy>) -> Self {
+        self.policies.push(policy);
+        self
+    }
+
+    /// How many levels of referrers the policies need.
+    pub fn chain_depth(&self) -> usize {
+        self.policies
+            .iter()
+            .map(|p| p.chain_depth())
+            .max()
+            .unwrap_or(1)
+            .clamp(1, 16)
+    }
+
+    /// The hold period.
+    pub fn hold(&self) -> Duration {
+        Duration::days(i64::from(self.spec.hold_days))
+    }
+
+    /// A catalog item by id.
+    pub fn catalog_item(&self, id: &str) -> Option<&CatalogItem> {
+        self.spec.catalog.iter().find(|i| i.id == id)
+    }
+}
+
+/// A program definition that does not hold together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProgramError {
+    /// A field's value is invalid.
+    #[error("program field `{field}`: {reason}")]
+    Invalid {
+        /// The field's path (`policies[1].levels[0].reward`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl ProgramError {
+    pub(crate) fn invalid(field: &str, reason: impl fmt::Display) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Record keys: text that sorts the way the engine scans.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::code::ReferralCode;
+use crate::domain::id::{EntryId, OrderId, ParticipantId, ProgramId, RewardId};
+
+/// The key of one record.
+///
+/// Keys are ASCII-ordered text: `p/<program>/<participant>` for participants,
+/// `r/<program>/<referee>` for referrals, `l/<program>/<participant>/<entry>`
+/// for ledger entries, `d/<program>/<time>/<id>` for due work, and so on.
+/// Host-chosen parts are escaped so that no id can reach into another's range.
+/// A store compares keys byte by byte (SQL: `COLLATE "C"` / `BINARY`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Key(String);
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '~' => out.push_str("%7E"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Times in keys: fixed width, so text order is time order.
+fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%dT%H%M%S%.6f").to_string()
+}
+
+impl Key {
+    /// Rebuilds a key read back from a store.
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn participant(p: &ProgramId, id: &ParticipantId) -> Self {
+        Self(format!("p/{}/{}", esc(p.as_str()), esc(id.as_str())))
+    }
+
+    pub(crate) fn participants(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("p/{}/", esc(p.as_str())))
+    }
+
+    pub(crate) fn code(code: &ReferralCode) -> Self {
+        Self(format!("c/{}", code.as_str()))
+    }
+
+    pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> Self {
+        Self(format!("r/{}/{}", esc(p.as_str()), esc(referee.as_str())))
+    }
+
+    pub(crate) fn referrals(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("r/{}/", esc(p.as_str())))
+    }
+
+    pub(crate) fn superseded(p: &ProgramId, id: &crate::domain::id::ReferralId) -> Self {
+        Self(format!("x/{}/{id}", esc(p.as_str())))
+    }
+
+    pub(crate) fn reward(p: &ProgramId, id: &RewardId) -> Self {
+        Self(format!("w/{}/{id}", esc(p.as_str())))
+    }
+
+    pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> Self {
+        Self(format!(
+            "l/{}/{}/{id}",
+            esc(p.as_str()),
+            esc(participant.as_str())
+        ))
+    }
+
+    pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> KeyRange {
+        KeyRange::prefix(format!(
+            "l/{}/{}/",
+            esc(p.as_str()),
+            esc(participant.as_str())
+        ))
+    }
+
+    pub(crate) fn program(p: &ProgramId) -> Self {
+        Self(format!("s/{}", esc(p.as_str())))
+    }
+
+    pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
+        Self(format!("o/{}/{}", esc(p.as_str()), esc(id.as_str())))
+    }
+
+    pub(crate) fn due(p: &ProgramId, at: DateTime<Utc>, id: &str) -> Self {
+        Self(format!("d/{}/{}/{}", esc(p.as_str()), stamp(at), esc(id)))
+    }
+
+    /// Due work at or before `now`.
+    pub(crate) fn due_until(p: &ProgramId, now: DateTime<Utc>) -> KeyRange {
+        let start = format!("d/{}/", esc(p.as_str()));
+        let end = format!("{start}{}~", stamp(now));
+        KeyRange {
+            start: Self(start),
+            end: Self(end),
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keys from `start` (inclusive) to `end` (exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The first key in range.
+    pub start: Key,
+    /// The first key past the range.
+    pub end: Key,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`, which ends in `/`.
+    fn prefix(prefix: String) -> Self {
+        // '0' is the byte after '/', so this bounds every continuation,
+        // whatever bytes (UTF-8 included) follow the prefix.
+        let end = format!("{}0", prefix.trim_end_matches('/'));
+        Self {
+            start: Key(prefix),
+            end: Key(end),
+        }
+    }
+
+    /// Whether the key is in range.
+    pub fn contains(&self, key: &Key) -> bool {
+        &self.start <= key && key < &self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ids_cannot_reach_into_other_ranges() {
+        let p = ProgramId::new("prog").unwrap();
+        let a = ParticipantId::new("a").unwrap();
+        let a_slash = ParticipantId::new("a/x").unwrap();
+        let tilde = ParticipantId::new("a~").unwrap();
+        let unicode = ParticipantId::new("é").unwrap();
+        assert!(Key::participants(&p).contains(&Key::participant(&p, &unicode)));
+        let e = EntryId::from_uuid(uuid::Uuid::nil());
+        let range = Key::entries(&p, &a);
+        assert!(range.contains(&Key::entry(&p, &a, &e)));
+        assert!(!range.contains(&Key::entry(&p, &a_slash, &e)));
+        assert!(!range.contains(&Key::entry(&p, &tilde, &e)));
+    }
+}

@@ -1,0 +1,127 @@
+//! The in-memory store: as strict as the SQL ones, under one lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
+use crate::domain::id::EventKey;
+
+/// Records in memory, shared safely between threads.
+///
+/// A commit's preconditions (no event under its key; every read version
+/// current) are checked and its writes applied under one lock, so it is
+/// exactly as strict as an SQL store.
+///
+/// ```
+/// use referral_engine::MemoryStore;
+/// let store = MemoryStore::new();
+/// assert_eq!(store.len(), 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: BTreeMap<Key, Versioned>,
+    events: HashMap<EventKey, StoredEvent>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave a half-applied commit: commits are
+        // validated before the first write and writes cannot fail.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// Whether it holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every record and stored event, for inspection and tests.
+    pub fn dump(&self) -> (Vec<(Key, Versioned)>, Vec<StoredEvent>) {
+        let inner = self.lock();
+        let records = inner
+            .records
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut events: Vec<StoredEvent> = inner.events.values().cloned().collect();
+        events.sort_by(|a, b| a.event.key.cmp(&b.event.key));
+        (records, events)
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        Ok(self.lock().records.get(key).cloned())
+    }
+
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .records
+            .range(range.start.clone()..range.end.clone())
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self.lock().events.get(key).cloned())
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.events.contains_key(commit.key()) {
+            return Err(StoreError::DuplicateEvent(commit.key().clone()));
+        }
+        for (key, expected) in &commit.reads {
+            let found = inner.records.get(key).map_or(0, |v| v.version);
+            if found != *expected {
+                return Err(StoreError::Conflict {
+                    key: key.clone(),
+                    expected: *expected,
+                    found,
+                });
+            }
+        }
+        for write in &commit.writes {
+            match write {
+                Write::Put(key, record) => {
+                    let version = commit.expected(key) + 1;
+                    inner.records.insert(
+                        key.clone(),
+                        Versioned {
+                            version,
+                            record: record.clone(),
+                        },
+                    );
+                }
+                Write::Delete(key) => {
+                    inner.records.remove(key);
+                }
+            }
+        }
+        inner.events.insert(
+            commit.key().clone(),
+            StoredEvent {
+                event: commit.event.clone(),
+                outcome: commit.outcome.clone(),
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Storage: the [`Store`] trait, its contract, and the stores that implement it.
+//!
+//! # The shape: decide outside, commit inside
+//!
+//! The engine never holds a transaction open across this trait. For one event
+//! it reads the records it needs ([`Store::get`], [`Store::scan`]), each with
+//! its version; decides, purely, what changes; and hands the store one
+//! [`Commit`]: the versions it read, the records it writes, the event and its
+//! outcome. The store applies the commit atomically if and only if
+//!
+//! 1. no event was stored under the commit's key before
+//!    (else [`StoreError::DuplicateEvent`]), and
+//! 2. every key in [`Commit::reads`] still has the version that was read,
+//!    `0` meaning "absent" (else [`StoreError::Conflict`]).
+//!
+//! On a conflict the engine reads again and decides again. A commit either
+//! takes effect whole or not at all; nothing is written on any error.
+//!
+//! Stores: [`MemoryStore`] (default), `SqliteStore` (feature `sqlite`),
+//! `PostgresStore` (feature `postgres`). Each passes the same conformance
+//! suite (feature `testkit`).
+
+mod key;
+mod memory;
+mod records;
+
+pub use key::{Key, KeyRange};
+pub use memory::MemoryStore;
+pub(crate) use records::RecordKind;
+pub use records::{CodeRecord, CodeUse, Due, Order, ProgramState, Record, StoredEvent};
+
+use crate::domain::id::EventKey;
+use crate::event::{Event, Outcome};
+
+/// A record with the version it was read at (versions start at 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The version.
+    pub version: u64,
+    /// The record.
+    pub record: Record,
+}
+
+/// One write of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Write {
+    /// Store the record under the key, at the read version plus one.
+    Put(Key, Record),
+    /// Remove the key.
+    Delete(Key),
+}
+
+impl Write {
+    /// The key written.
+    pub fn key(&self) -> &Key {
+        match self {
+            Write::Put(k, _) | Write::Delete(k) => k,
+        }
+    }
+}
+
+/// Everything one event changes, with the preconditions under which it may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Commit {
+    /// The event, stored under its key for idempotency.
+    pub event: Event,
+    /// Its outcome, returned again on a replay.
+    pub outcome: Outcome,
+    /// Each key read and the version seen (0: absent). Sorted by key. Every
+    /// written key is among them.
+    pub reads: Vec<(Key, u64)>,
+    /// The writes, sorted by key.
+    pub writes: Vec<Write>,
+}
+
+impl Commit {
+    /// The version a read key was expected at.
+    pub fn expected(&self, key: &Key) -> u64 {
+        self.reads
+            .binary_search_by(|(k, _)| k.cmp(key))
+            .ok()
+            .and_then(|i| self.reads.get(i))
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// The event's key.
+    pub fn key(&self) -> &EventKey {
+        &self.event.key
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A record read for the commit changed before it applied: decide again.
+    #[error("record {key} changed since it was read (expected version {expected}, found {found})")]
+    Conflict {
+        /// The key.
+        key: Key,
+        /// The version read.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// An event was already stored under the commit's key.
+    #[error("event {0} was already stored")]
+    DuplicateEvent(EventKey),
+    /// A stored record could not be read back.
+    #[error("record {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The backend failed (I/O, connection, SQL); the source is kept.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A place the engine keeps its records.
+///
+/// Implementations must be safe to share between threads, and each method's
+/// contract holds under any concurrency:
+///
+/// * [`get`](Store::get) and [`scan`](Store::scan) return committed records
+///   with their current versions. They need not be a consistent snapshot
+///   across calls: the commit's version checks catch any change.
+/// * [`commit`](Store::commit) is atomic: all of it or none of it, checked and
+///   applied as one unit against every other commit.
+/// * [`stored_event`](Store::stored_event) returns what a successful commit
+///   stored under that key.
+///
+/// The `testkit` feature's conformance suite checks all of it.
+pub trait Store: Send + Sync {
+    /// The record under `key`, if any.
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError>;
+
+    /// Up to `limit` records in `range`, in key order.
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError>;
+
+    /// The event and outcome stored under an idempotency key.
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Applies a commit atomically, or fails with
+    /// [`DuplicateEvent`](StoreError::DuplicateEvent) or
+    /// [`Conflict`](StoreError::Conflict) having written nothing.
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        (**self).get(key)
+    }
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        (**self).scan(range, limit)
+    }
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        (**self).stored_event(key)
+    }
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        (**self).commit(commit)
+    }
+}
+
+impl<S: Store + ?Sized> Store for &S {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        (**self).get(key)
+    }
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        (**self).scan(range, limit)
+    }
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        (**self).stored_event(key)
+    }
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        (**self).commit(commit)
+    }
+}

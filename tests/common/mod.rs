@@ -1,0 +1,152 @@
+//! Given/when/then helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use referral_engine::store::Store;
+use referral_engine::{
+    Asset, Balance, Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome,
+    ParticipantId, Program, ProgramId, ProgramSpec, ReferralCode, SeededRandom, Value,
+};
+use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+pub fn pid(s: &str) -> ParticipantId {
+    ParticipantId::new(s).expect("valid participant id")
+}
+
+pub fn value(s: &str) -> Value {
+    s.parse().expect("valid value")
+}
+
+pub fn asset(s: &str) -> Asset {
+    s.parse().expect("valid asset")
+}
+
+pub fn dec(s: &str) -> Decimal {
+    s.parse().expect("valid decimal")
+}
+
+pub fn program(json: &str) -> Program {
+    serde_json::from_str::<ProgramSpec>(json)
+        .expect("program json")
+        .build()
+        .expect("valid program")
+}
+
+/// A program under test: an engine, a manual clock, and numbered event keys.
+pub struct World<S: Store = MemoryStore> {
+    pub engine: Engine<S>,
+    pub clock: ManualClock,
+    pub program: ProgramId,
+    next: AtomicU64,
+}
+
+impl World<MemoryStore> {
+    pub fn new(program: Program) -> Self {
+        Self::with_store(MemoryStore::new(), program)
+    }
+}
+
+impl<S: Store> World<S> {
+    pub fn with_store(store: S, program: Program) -> Self {
+        let clock = ManualClock::new(t0());
+        let id = program.id().clone();
+        let engine = Engine::new(store)
+            .with_clock(clock.clone())
+            .with_random(SeededRandom::new(42))
+            .with_program(program);
+        Self {
+            engine,
+            clock,
+            program: id,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub fn event(&self, kind: EventKind) -> Event {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        Event::new(&format!("e{n}"), self.program.as_str(), kind).expect("valid event")
+    }
+
+    pub fn send(&self, kind: EventKind) -> Result<Outcome, Error> {
+        self.engine.handle(&self.event(kind))
+    }
+
+    pub fn ok(&self, kind: EventKind) -> Outcome {
+        match self.send(kind) {
+            Ok(o) => o,
+            Err(e) => panic!("event refused: {e}"),
+        }
+    }
+
+    pub fn advance(&self, days: i64) {
+        self.clock.advance(Duration::days(days));
+    }
+
+    pub fn enroll(&self, who: &str) -> ReferralCode {
+        let out = self.ok(EventKind::Enroll {
+            participant: pid(who),
+            segment: None,
+            attributes: Default::default(),
+            vanity_code: None,
+        });
+        out.codes.first().cloned().expect("a code")
+    }
+
+    pub fn enroll_in(&self, who: &str, segment: &str) -> ReferralCode {
+        let out = self.ok(EventKind::Enroll {
+            participant: pid(who),
+            segment: Some(segment.into()),
+            attributes: Default::default(),
+            vanity_code: None,
+        });
+        out.codes.first().cloned().expect("a code")
+    }
+
+    pub fn sign_up(&self, referee: &str, code: &ReferralCode) -> Result<Outcome, Error> {
+        self.send(EventKind::SignUp {
+            referee: pid(referee),
+            code: code.to_string(),
+            channel: Default::default(),
+            clicked_at: None,
+        })
+    }
+
+    pub fn purchase(&self, customer: &str, order: &str, amount: &str) -> Result<Outcome, Error> {
+        self.send(EventKind::Purchase {
+            customer: pid(customer),
+            order: order.parse().expect("order id"),
+            amount: value(amount),
+            coupon: None,
+        })
+    }
+
+    pub fn refund(&self, order: &str, amount: &str) -> Result<Outcome, Error> {
+        self.send(EventKind::Refund {
+            order: order.parse().expect("order id"),
+            amount: value(amount),
+        })
+    }
+
+    pub fn tick(&self) -> Outcome {
+        self.ok(EventKind::Tick)
+    }
+
+    pub fn balance(&self, who: &str, asset_text: &str) -> Balance {
+        self.engine
+            .balance(&self.program, &pid(who), &asset(asset_text))
+            .expect("balance")
+    }
+
+    /// (pending, available, paid) of one participant in one asset.
+    pub fn buckets(&self, who: &str, asset_text: &str) -> (Decimal, Decimal, Decimal) {
+        let b = self.balance(who, asset_text);
+        (b.pending, b.available, b.paid)
+    }
+}
