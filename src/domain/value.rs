@@ -408,11 +408,10 @@ impl<'de> Deserialize<'de> for Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.asset {
-            Asset::Money(c) => write!(
-                f,
-                "{} {c}",
-                self.amount.round_dp(u32::from(c.minor_units()))
-            ),
+            Asset::Money(c) => {
+                let places = usize::from(c.minor_units());
+                write!(f, "{:.places$} {c}", self.amount)
+            }
             Asset::DiscountPercent => write!(f, "{}% off", self.amount.normalize()),
             Asset::Points(n) | Asset::Unit(n) | Asset::Entitlement(n) => {
                 write!(f, "{} {n}", self.amount.normalize())

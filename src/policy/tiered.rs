@@ -19,7 +19,8 @@ pub enum TierBasis {
     QualifiedCount,
     /// The referrer's lead-to-sale conversion in per cent: referees who made a
     /// purchase over qualified referrals, this trigger included. A tier applies
-    /// when the rate is strictly above its threshold ("350 above 10%").
+    /// when the rate is strictly above its threshold ("350 above 10%"); a tier
+    /// with threshold zero applies at any rate, zero included (the base rate).
     Conversion,
 }
 
@@ -125,7 +126,7 @@ impl Tiered {
             .iter()
             .filter(|t| match self.basis {
                 TierBasis::QualifiedCount => measure >= t.threshold,
-                TierBasis::Conversion => measure > t.threshold,
+                TierBasis::Conversion => measure > t.threshold || t.threshold.is_zero(),
             })
             .max_by(|a, b| a.threshold.cmp(&b.threshold))
     }
@@ -162,15 +163,19 @@ impl RewardPolicy for Tiered {
             };
             if let Some(tier) = self.tier_for(measure) {
                 if let Some((value, arithmetic, reversal)) = tier.reward.resolve(ctx)? {
-                    let cmp = match self.basis {
-                        TierBasis::QualifiedCount => "at least",
-                        TierBasis::Conversion => "above",
+                    let tier_name = match self.basis {
+                        _ if tier.threshold.is_zero() => "the base tier".to_owned(),
+                        TierBasis::QualifiedCount => {
+                            format!("the tier from {}", tier.threshold.normalize())
+                        }
+                        TierBasis::Conversion => {
+                            format!("the tier above {}%", tier.threshold.normalize())
+                        }
                     };
                     let why = format!(
-                        "tiered `{}`: {arithmetic} {}; tier {cmp} {} applies at {label}",
+                        "tiered `{}`: {arithmetic} {}; {tier_name} applies at {label}",
                         self.name,
-                        self.on.describe(),
-                        tier.threshold.normalize()
+                        self.on.describe()
                     );
                     out.push(
                         Grant::new(referrer.clone(), Role::Referrer, value, why)

@@ -1,0 +1,109 @@
+//! Revenue share: the referrer earns 40% of each monthly payment for the first
+//! 12 months after the friend qualifies.
+//!
+//! A friend pays 100.00 USD a month for 14 months: the referrer earns
+//! 480.00 USD; refunding one of the rewarded months reverses 40.00 USD,
+//! leaving 440.00 USD.
+//!
+//! Run: `cargo run --example revshare`
+
+use std::error::Error;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Months, Utc};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
+
+const PROGRAM: &str = r#"{
+    "id": "revshare", "name": "Partner revenue share", "currency": "USD",
+    "qualification": {"first_purchase": {}},
+    "policies": [{"type": "revenue_share", "name": "forty-percent", "percent": "40", "months": 12}]
+}"#;
+
+/// Runs the scenario; returns the engine, the balance before the refund, and the report.
+pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
+    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
+    let start: DateTime<Utc> = "2026-01-15T12:00:00Z".parse()?;
+    let clock = ManualClock::new(start);
+    let engine = Engine::new(MemoryStore::new())
+        .with_clock(clock.clone())
+        .with_program(program);
+    let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "revshare", kind)?);
+
+    let enrolled = send(
+        "enroll",
+        EventKind::Enroll {
+            participant: "rita".parse()?,
+            segment: None,
+            attributes: Default::default(),
+            vanity_code: None,
+        },
+    )?;
+    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
+    send(
+        "signup",
+        EventKind::SignUp {
+            referee: "acme".parse()?,
+            code,
+            channel: Default::default(),
+            clicked_at: None,
+        },
+    )?;
+
+    let program = "revshare".parse()?;
+    let (rita, usd) = ("rita".parse()?, "USD".parse()?);
+    let mut report = String::new();
+    writeln!(
+        report,
+        "{:<8} {:<12} {:>12} {:>14}",
+        "month", "paid", "rita earns", "rita in total"
+    )?;
+    for month in 0..14u32 {
+        clock.set(
+            start
+                .checked_add_months(Months::new(month))
+                .ok_or("date out of range")?,
+        );
+        let out = send(
+            &format!("payment-{month}"),
+            EventKind::Purchase {
+                customer: "acme".parse()?,
+                order: format!("inv-{month}").parse()?,
+                amount: "100.00 USD".parse()?,
+                coupon: None,
+            },
+        )?;
+        let earned = out
+            .rewards
+            .first()
+            .map_or("-".to_owned(), |r| r.value.to_string());
+        let total = engine.balance(&program, &rita, &usd)?.available;
+        writeln!(
+            report,
+            "{:<8} {:<12} {:>12} {:>14}",
+            month + 1,
+            "100.00 USD",
+            earned,
+            total
+        )?;
+    }
+    send(
+        "refund-3",
+        EventKind::Refund {
+            order: "inv-3".parse()?,
+            amount: "100.00 USD".parse()?,
+        },
+    )?;
+    let after = engine.balance(&program, &rita, &usd)?.available;
+    writeln!(
+        report,
+        "refund of month 4 reverses 40.00 USD: rita has {after} USD"
+    )?;
+    Ok((engine, report))
+}
+
+#[allow(dead_code)]
+fn main() -> Result<(), Box<dyn Error>> {
+    let (_, report) = run()?;
+    print!("{report}");
+    Ok(())
+}

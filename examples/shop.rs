@@ -1,0 +1,88 @@
+//! A shop: the referrer gets 5% of the friend's first order as store credit,
+//! the friend a 10%-off voucher when they sign up.
+//!
+//! Run: `cargo run --example shop`
+
+use std::error::Error;
+use std::fmt::Write as _;
+
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
+
+const PROGRAM: &str = r#"{
+    "id": "shop", "name": "Give 10%, get 5%", "currency": "EUR",
+    "qualification": {"first_purchase": {"minimum": "20.00"}},
+    "policies": [{"type": "two_sided", "name": "credit-and-voucher",
+        "referrer": {"on": "first_purchase", "reward": {"percent": "5"}},
+        "referee":  {"on": "sign_up",        "reward": {"fixed": "10 discount"}}}]
+}"#;
+
+/// Runs the scenario; returns the engine (for checks) and the printed report.
+pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
+    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
+    let clock = ManualClock::new("2026-05-01T10:00:00Z".parse()?);
+    let engine = Engine::new(MemoryStore::new())
+        .with_clock(clock)
+        .with_program(program);
+    let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "shop", kind)?);
+
+    let enrolled = send(
+        "enroll",
+        EventKind::Enroll {
+            participant: "mia".parse()?,
+            segment: None,
+            attributes: Default::default(),
+            vanity_code: None,
+        },
+    )?;
+    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
+    send(
+        "signup",
+        EventKind::SignUp {
+            referee: "leo".parse()?,
+            code,
+            channel: Default::default(),
+            clicked_at: None,
+        },
+    )?;
+    send(
+        "order-1",
+        EventKind::Purchase {
+            customer: "leo".parse()?,
+            order: "A-1001".parse()?,
+            amount: "84.90 EUR".parse()?,
+            coupon: None,
+        },
+    )?;
+    send(
+        "order-2",
+        EventKind::Purchase {
+            customer: "leo".parse()?,
+            order: "A-1002".parse()?,
+            amount: "30.00 EUR".parse()?,
+            coupon: None,
+        },
+    )?;
+
+    let program = "shop".parse()?;
+    let mut report = String::new();
+    for (who, asset) in [("mia", "EUR"), ("leo", "discount")] {
+        for entry in engine.statement(&program, &who.parse()?)? {
+            if entry.value.asset() == &asset.parse()? {
+                writeln!(
+                    report,
+                    "{who:<4} {:>12}  {}",
+                    entry.value.to_string(),
+                    entry.explanation
+                )?;
+            }
+        }
+    }
+    Ok((engine, report))
+}
+
+#[allow(dead_code)]
+fn main() -> Result<(), Box<dyn Error>> {
+    let (_, report) = run()?;
+    print!("{report}");
+    Ok(())
+}
