@@ -35,26 +35,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "dropbox", kind)?)
     };
 
-    let enrolled = send(EventKind::Enroll {
-        participant: "alice".parse()?,
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-    })?;
+    let enrolled = send(EventKind::enroll("alice".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let mut over_cap = 0;
     for i in 1..=40 {
         let friend = format!("friend-{i:02}");
-        send(EventKind::SignUp {
-            referee: friend.parse()?,
-            code: code.clone(),
-            channel: Default::default(),
-            clicked_at: None,
-        })?;
-        let installed = send(EventKind::Action {
-            participant: friend.parse()?,
-            name: "installed".into(),
-        })?;
+        send(EventKind::sign_up(friend.parse()?, code.clone()))?;
+        let installed = send(EventKind::action(friend.parse()?, "installed"))?;
         over_cap += installed
             .notices
             .iter()

@@ -39,17 +39,9 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     })?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for friend in ["ben", "cai", "dee"] {
-        send(EventKind::SignUp {
-            referee: friend.parse()?,
-            code: code.clone(),
-            channel: Default::default(),
-            clicked_at: None,
-        })?;
+        send(EventKind::sign_up(friend.parse()?, code.clone()))?;
     }
-    send(EventKind::Redeem {
-        participant: "ana".parse()?,
-        item: "premium_month".into(),
-    })?;
+    send(EventKind::redeem("ana".parse()?, "premium_month"))?;
 
     let program = "evernote".parse()?;
     let points = "points".parse()?;

@@ -33,23 +33,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "moe_delo", kind)?)
     };
     let mut enroll = |who: &str| -> Result<String, Box<dyn Error>> {
-        let out = send(EventKind::Enroll {
-            participant: who.parse()?,
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: None,
-        })?;
+        let out = send(EventKind::enroll(who.parse()?))?;
         Ok(out.codes.first().ok_or("no code issued")?.to_string())
     };
     let olga = enroll("olga")?;
     let mut report = String::new();
     let mut lead = |referee: &str, code: &str, report: &mut String| -> Result<(), Box<dyn Error>> {
-        let out = send(EventKind::SignUp {
-            referee: referee.parse()?,
-            code: code.into(),
-            channel: Default::default(),
-            clicked_at: None,
-        })?;
+        let out = send(EventKind::sign_up(referee.parse()?, code))?;
         for r in &out.rewards {
             writeln!(
                 report,
@@ -66,12 +56,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         let out = engine.handle(&Event::new(
             "enroll-ivan",
             "moe_delo",
-            EventKind::Enroll {
-                participant: "ivan".parse()?,
-                segment: None,
-                attributes: Default::default(),
-                vanity_code: None,
-            },
+            EventKind::enroll("ivan".parse()?),
         )?)?;
         out.codes.first().ok_or("no code issued")?.to_string()
     };
@@ -81,12 +66,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     engine.handle(&Event::new(
         "order-1",
         "moe_delo",
-        EventKind::Purchase {
-            customer: "firm-1".parse()?,
-            order: "inv-1".parse()?,
-            amount: "9900 RUB".parse()?,
-            coupon: None,
-        },
+        EventKind::purchase("firm-1".parse()?, "inv-1".parse()?, "9900 RUB".parse()?),
     )?)?;
     writeln!(
         report,

@@ -29,15 +29,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         .with_program(program);
     let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "revshare", kind)?);
 
-    let enrolled = send(
-        "enroll",
-        EventKind::Enroll {
-            participant: "rita".parse()?,
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: None,
-        },
-    )?;
+    let enrolled = send("enroll", EventKind::enroll("rita".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     send(
         "signup",
@@ -65,12 +57,11 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         );
         let out = send(
             &format!("payment-{month}"),
-            EventKind::Purchase {
-                customer: "acme".parse()?,
-                order: format!("inv-{month}").parse()?,
-                amount: "100.00 USD".parse()?,
-                coupon: None,
-            },
+            EventKind::purchase(
+                "acme".parse()?,
+                format!("inv-{month}").parse()?,
+                "100.00 USD".parse()?,
+            ),
         )?;
         let earned = out
             .rewards

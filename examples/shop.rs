@@ -25,15 +25,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         .with_program(program);
     let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "shop", kind)?);
 
-    let enrolled = send(
-        "enroll",
-        EventKind::Enroll {
-            participant: "mia".parse()?,
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: None,
-        },
-    )?;
+    let enrolled = send("enroll", EventKind::enroll("mia".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     send(
         "signup",
@@ -46,21 +38,11 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     )?;
     send(
         "order-1",
-        EventKind::Purchase {
-            customer: "leo".parse()?,
-            order: "A-1001".parse()?,
-            amount: "84.90 EUR".parse()?,
-            coupon: None,
-        },
+        EventKind::purchase("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?),
     )?;
     send(
         "order-2",
-        EventKind::Purchase {
-            customer: "leo".parse()?,
-            order: "A-1002".parse()?,
-            amount: "30.00 EUR".parse()?,
-            coupon: None,
-        },
+        EventKind::purchase("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?),
     )?;
 
     let program = "shop".parse()?;

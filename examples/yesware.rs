@@ -33,20 +33,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "yesware", kind)?)
     };
 
-    let enrolled = send(EventKind::Enroll {
-        participant: "sam".parse()?,
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-    })?;
+    let enrolled = send(EventKind::enroll("sam".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for i in 1..=13 {
-        send(EventKind::SignUp {
-            referee: format!("friend-{i}").parse()?,
-            code: code.clone(),
-            channel: Default::default(),
-            clicked_at: None,
-        })?;
+        send(EventKind::sign_up(
+            format!("friend-{i}").parse()?,
+            code.clone(),
+        ))?;
     }
     let program = "yesware".parse()?;
     let points = "points".parse()?;
@@ -57,19 +50,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
         "sam earned {} points from 13 friends",
         engine.balance(&program, &sam, &points)?.available
     )?;
-    send(EventKind::Redeem {
-        participant: sam.clone(),
-        item: "amazon_gift_card".into(),
-    })?;
+    send(EventKind::redeem(sam.clone(), "amazon_gift_card"))?;
     writeln!(
         report,
         "redeemed amazon_gift_card: {} points left",
         engine.balance(&program, &sam, &points)?.available
     )?;
-    let refused = match send(EventKind::Redeem {
-        participant: sam.clone(),
-        item: "tshirt".into(),
-    }) {
+    let refused = match send(EventKind::redeem(sam.clone(), "tshirt")) {
         Ok(_) => return Err("the T-shirt should not be affordable".into()),
         Err(e) => e.to_string(),
     };

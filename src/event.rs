@@ -171,6 +171,59 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// A participant enrolls as a referrer, with no segment, attributes or vanity code.
+    pub fn enroll(participant: ParticipantId) -> Self {
+        Self::Enroll {
+            participant,
+            segment: None,
+            attributes: Attributes::new(),
+            vanity_code: None,
+        }
+    }
+
+    /// A sign-up with a code, through a plain link, with no click time.
+    pub fn sign_up(referee: ParticipantId, code: impl Into<String>) -> Self {
+        Self::SignUp {
+            referee,
+            code: code.into(),
+            channel: Channel::Link,
+            clicked_at: None,
+        }
+    }
+
+    /// A purchase or payment without a coupon.
+    pub fn purchase(customer: ParticipantId, order: OrderId, amount: Value) -> Self {
+        Self::Purchase {
+            customer,
+            order,
+            amount,
+            coupon: None,
+        }
+    }
+
+    /// A refund of (part of) an order.
+    pub fn refund(order: OrderId, amount: Value) -> Self {
+        Self::Refund { order, amount }
+    }
+
+    /// A named action of a participant.
+    pub fn action(participant: ParticipantId, name: impl Into<String>) -> Self {
+        Self::Action {
+            participant,
+            name: name.into(),
+        }
+    }
+
+    /// A redemption of a catalog item.
+    pub fn redeem(participant: ParticipantId, item: impl Into<String>) -> Self {
+        Self::Redeem {
+            participant,
+            item: item.into(),
+        }
+    }
+}
+
 /// What an event changed: the host's receipt and its source of notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

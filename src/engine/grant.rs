@@ -9,7 +9,7 @@ use crate::domain::ledger::{Bucket, EntryKind, Reward, RewardStatus, Role};
 use crate::domain::referral::{Referral, ReferralStatus, RuleEarnings};
 use crate::domain::value::Value;
 use crate::error::Error;
-use crate::event::{LimitReason, Notice};
+use crate::event::{EventKind, LimitReason, Notice};
 use crate::policy::{Grant, PolicyContext, Trigger};
 use crate::program::BudgetMode;
 use crate::store::{Due, Key};
@@ -223,8 +223,12 @@ impl Decision<'_, '_> {
             explanation: explanation.clone(),
             referral: referral.as_ref().map(|r| r.id),
             referee: referee.cloned(),
-            order: match trigger {
-                Trigger::Purchase { order, .. } => Some(order.clone()),
+            // Everything a purchase earns (its qualification's rewards too)
+            // hangs on that order, so refunding it reverses them.
+            order: match (&self.event.kind, trigger) {
+                (_, Trigger::Purchase { order, .. }) | (EventKind::Purchase { order, .. }, _) => {
+                    Some(order.clone())
+                }
                 _ => None,
             },
             reversal: grant.reversal,

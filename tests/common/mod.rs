@@ -150,3 +150,14 @@ impl<S: Store> World<S> {
         (b.pending, b.available, b.paid)
     }
 }
+
+pub trait NowForTests {
+    fn now_for_tests(&self) -> DateTime<Utc>;
+}
+
+impl NowForTests for ManualClock {
+    fn now_for_tests(&self) -> DateTime<Utc> {
+        use referral_engine::Clock;
+        self.now()
+    }
+}
