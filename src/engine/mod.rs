@@ -138,7 +138,16 @@ impl<S: Store> Engine<S> {
                 Tx::new(&self.store),
                 self.random.as_ref(),
             );
-            decision.run()?;
+            if let Err(refused) = decision.run() {
+                // The records read may already hold this very event's effects,
+                // committed by a concurrent twin after the check above: then
+                // the answer is the twin's outcome, not the refusal.
+                return match self.store.stored_event(&event.key)? {
+                    Some(stored) if &stored.event == event => Ok(stored.outcome),
+                    Some(_) => Err(Error::KeyReused(event.key.clone())),
+                    None => Err(refused),
+                };
+            }
             if !write {
                 return Ok(decision.out);
             }
