@@ -19,6 +19,8 @@ pub mod event;
 pub mod policy;
 pub mod program;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::catalog::CatalogItem;

@@ -24,6 +24,13 @@ mod key;
 mod memory;
 mod records;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
 pub use key::{Key, KeyRange};
 pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
@@ -116,6 +123,10 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// A passing failure that a fresh attempt may not meet (a serialization
+    /// failure, a deadlock, a busy database). The engine decides again.
+    #[error("transient storage failure; the event can be retried")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The backend failed (I/O, connection, SQL); the source is kept.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

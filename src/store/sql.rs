@@ -1,0 +1,70 @@
+//! What the SQL stores share: the schema's migrations and the record encoding.
+//!
+//! Both SQL stores keep three tables:
+//!
+//! * `re_records (key, version, body)`: every record, its version, and its JSON
+//!   body (decimals as exact text, never floats). `key` compares byte-wise.
+//! * `re_events (key, event, outcome)`: the idempotency record of each event;
+//!   its primary key makes a second commit of the same event fail.
+//!
+//! `re_schema_version` records the migrations applied.
+
+use crate::store::{Record, StoreError, StoredEvent};
+
+/// A migration: its version and, per dialect, its statements.
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
+}
+
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: "CREATE TABLE re_records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID;",
+    postgres: "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
+               CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL);",
+}];
+
+/// The schema version this build of the crate needs.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+pub(crate) fn decode_record(key: &str, body: &str) -> Result<Record, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn decode_event(
+    key: &str,
+    event: &str,
+    outcome: &str,
+) -> Result<StoredEvent, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    };
+    Ok(StoredEvent {
+        event: serde_json::from_str(event).map_err(corrupt)?,
+        outcome: serde_json::from_str(outcome).map_err(corrupt)?,
+    })
+}
+
+/// Versions are `u64` in the engine and signed 64-bit integers in SQL.
+pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+pub(crate) fn from_sql_version(key: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!("negative version {v}"),
+    })
+}

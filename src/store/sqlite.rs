@@ -1,0 +1,276 @@
+//! The SQLite store (feature `sqlite`): one file, many threads.
+//!
+//! Each commit runs in a `BEGIN IMMEDIATE` transaction, which takes SQLite's
+//! write lock before the first read: commits are serialized by the database,
+//! and version checks inside the transaction see the final word. Reads run
+//! concurrently in WAL mode. A busy database is a transient error that the
+//! engine retries.
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use super::sql::{self, MIGRATIONS};
+use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
+use crate::domain::id::EventKey;
+
+/// How hard SQLite syncs to disk on commit (WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Durable against a crash of the application; a power loss may lose the
+    /// last commits (never corrupts). SQLite's recommendation for WAL.
+    #[default]
+    Normal,
+    /// Durable against power loss: syncs on every commit.
+    Full,
+}
+
+/// A [`Store`] in an SQLite database.
+///
+/// ```
+/// use referral_engine::store::sqlite::SqliteStore;
+/// let store = SqliteStore::open_in_memory().unwrap();
+/// store.migrate().unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Busy and locked databases are passing conditions; everything else is not.
+fn classify(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Transient(Box::new(e))
+        }
+        _ => backend(e),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a database file, in WAL mode with
+    /// `synchronous = NORMAL`, with a pool of up to 8 connections.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Synchronous::Normal, 8)
+    }
+
+    /// Opens a database file with a chosen durability and pool size.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        sync: Synchronous,
+        pool_size: u32,
+    ) -> Result<Self, StoreError> {
+        let level = match sync {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        let manager = SqliteConnectionManager::file(path).with_init(move |c: &mut Connection| {
+            c.busy_timeout(Duration::from_secs(10))?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", level)?;
+            Ok(())
+        });
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .build(manager)
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    /// A private in-memory database (one connection; gone when dropped).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::memory();
+        let pool = Pool::builder()
+            .max_size(1)
+            .build(manager)
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.pool.get().map_err(backend)
+    }
+
+    /// Applies the migrations this crate version needs; returns the schema
+    /// version. Safe to call on every start and from several processes.
+    pub fn migrate(&self) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS re_schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+            .map_err(classify)?;
+        let current: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM re_schema_version",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(classify)?;
+        for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            tx.execute_batch(m.sqlite).map_err(classify)?;
+            tx.execute(
+                "INSERT INTO re_schema_version (version) VALUES (?1)",
+                [m.version],
+            )
+            .map_err(classify)?;
+        }
+        tx.commit().map_err(classify)?;
+        Ok(current.max(sql::latest()))
+    }
+}
+
+fn row_version(conn: &Connection, key: &Key) -> Result<u64, StoreError> {
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT version FROM re_records WHERE key = ?1",
+            [key.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(classify)?;
+    found.map_or(Ok(0), |v| sql::from_sql_version(key.as_str(), v))
+}
+
+impl Store for SqliteStore {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(i64, String)> = conn
+            .prepare_cached("SELECT version, body FROM re_records WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(classify)?;
+        row.map(|(v, body)| {
+            Ok(Versioned {
+                version: sql::from_sql_version(key.as_str(), v)?,
+                record: sql::decode_record(key.as_str(), &body)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = conn
+            .prepare_cached("SELECT key, version, body FROM re_records WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")
+            .map_err(classify)?;
+        let rows = stmt
+            .query_map(
+                params![range.start.as_str(), range.end.as_str(), limit],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .map_err(classify)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, v, body) = row.map_err(classify)?;
+            let versioned = Versioned {
+                version: sql::from_sql_version(&key, v)?,
+                record: sql::decode_record(&key, &body)?,
+            };
+            out.push((Key::from_stored(key), versioned));
+        }
+        Ok(out)
+    }
+
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(String, String)> = conn
+            .prepare_cached("SELECT event, outcome FROM re_events WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(classify)?;
+        row.map(|(e, o)| sql::decode_event(key.as_str(), &e, &o))
+            .transpose()
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM re_events WHERE key = ?1",
+                [commit.key().as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(classify)?;
+        if seen.is_some() {
+            return Err(StoreError::DuplicateEvent(commit.key().clone()));
+        }
+        for (key, expected) in &commit.reads {
+            let found = row_version(&tx, key)?;
+            if found != *expected {
+                return Err(StoreError::Conflict {
+                    key: key.clone(),
+                    expected: *expected,
+                    found,
+                });
+            }
+        }
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO re_records (key, version, body) VALUES (?1, 1, ?2)")
+                .map_err(classify)?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE re_records SET version = ?2, body = ?3 WHERE key = ?1 AND version = ?4",
+                )
+                .map_err(classify)?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM re_records WHERE key = ?1")
+                .map_err(classify)?;
+            for write in &commit.writes {
+                match write {
+                    Write::Put(key, record) => {
+                        let body = sql::encode(record)?;
+                        let expected = commit.expected(key);
+                        if expected == 0 {
+                            insert
+                                .execute(params![key.as_str(), body])
+                                .map_err(classify)?;
+                        } else {
+                            let old = sql::to_sql_version(expected)?;
+                            update
+                                .execute(params![key.as_str(), old + 1, body, old])
+                                .map_err(classify)?;
+                        }
+                    }
+                    Write::Delete(key) => {
+                        delete.execute([key.as_str()]).map_err(classify)?;
+                    }
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO re_events (key, event, outcome) VALUES (?1, ?2, ?3)",
+            params![
+                commit.key().as_str(),
+                sql::encode(&commit.event)?,
+                sql::encode(&commit.outcome)?
+            ],
+        )
+        .map_err(classify)?;
+        tx.commit().map_err(classify)
+    }
+}

@@ -1,0 +1,869 @@
+//! The store conformance suite (feature `testkit`).
+//!
+//! Every store must pass it: [`MemoryStore`], the SQLite and PostgreSQL
+//! stores, and any store a host writes. Run it with one macro in a test file:
+//!
+//! ```ignore
+//! referral_engine::conformance_suite!(my_store, || MyStore::connect("..."));
+//! ```
+//!
+//! which generates one `#[test]` per check below, each with a fresh store from
+//! the factory. Each check is also a plain function for hand-written harnesses.
+//! A third argument, `when = <bool expression>`, skips every check when false
+//! (for a database that is not configured).
+
+// Test code: a failed check panics with what went wrong.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use crate::clock::ManualClock;
+use crate::domain::catalog::CatalogItem;
+use crate::domain::code::SeededRandom;
+use crate::domain::id::{EventKey, ParticipantId, ProgramId};
+use crate::domain::value::{Asset, Currency, Value};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::{Event, EventKind, Outcome};
+use crate::policy::{
+    Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided,
+};
+use crate::program::{Limits, Program, ProgramSpec, Qualification};
+use crate::store::{
+    Commit, Key, KeyRange, MemoryStore, ProgramState, Record, Store, StoreError, StoredEvent,
+    Versioned, Write,
+};
+
+/// Generates one `#[test]` per conformance check for a store factory.
+///
+/// `$name` names the generated module; `$factory` is an expression of a
+/// closure returning a fresh, migrated, empty store.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($name:ident, $factory:expr) => {
+        $crate::conformance_suite!($name, $factory, when = true);
+    };
+    ($name:ident, $factory:expr, when = $when:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_suite!(@tests $factory, $when;
+                commit_then_read_back, stale_read_conflicts_and_writes_nothing,
+                duplicate_event_is_refused_and_writes_nothing, scan_is_a_sorted_range,
+                compare_and_set_race_counts_exactly, engine_agrees_with_memory_store,
+                replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
+                conflicting_events_from_eight_threads_respect_limits,
+                failed_commits_leave_nothing_and_retries_apply_once);
+        }
+    };
+    (@tests $factory:expr, $when:expr; $($check:ident),*) => {
+        $(
+            #[test]
+            fn $check() {
+                if $when {
+                    $crate::testkit::$check(&$factory);
+                }
+            }
+        )*
+    };
+}
+
+/// The engine's start time in every check.
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn key(name: &str) -> Key {
+    Key::from_stored(format!("t/{name}"))
+}
+
+fn pid(s: &str) -> ParticipantId {
+    ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn program_id() -> ProgramId {
+    ProgramId::new("conformance").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn counter(n: u64) -> Record {
+    Record::Program(Box::new(ProgramState {
+        invites: n,
+        ..ProgramState::default()
+    }))
+}
+
+fn count_of(v: &Versioned) -> u64 {
+    match &v.record {
+        Record::Program(s) => s.invites,
+        other => panic!("not a counter: {other:?}"),
+    }
+}
+
+fn raw_commit(n: usize, reads: Vec<(Key, u64)>, writes: Vec<Write>) -> Commit {
+    let event = Event {
+        key: EventKey::new(format!("raw-{n}")).unwrap_or_else(|e| panic!("{e}")),
+        program: program_id(),
+        kind: EventKind::Tick,
+    };
+    let outcome = Outcome::new(event.key.clone(), start());
+    let mut reads = reads;
+    reads.sort();
+    let mut writes = writes;
+    writes.sort_by(|a, b| a.key().cmp(b.key()));
+    Commit {
+        event,
+        outcome,
+        reads,
+        writes,
+    }
+}
+
+fn everything<S: Store>(store: &S) -> Vec<(Key, Versioned)> {
+    let all = KeyRange {
+        start: Key::from_stored(String::new()),
+        end: Key::from_stored("\u{10FFFF}".into()),
+    };
+    store
+        .scan(&all, usize::MAX)
+        .unwrap_or_else(|e| panic!("scan failed: {e}"))
+}
+
+/// A commit's writes can be read back with version 1, then 2.
+pub fn commit_then_read_back<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    store
+        .commit(&raw_commit(
+            1,
+            vec![(key("a"), 0)],
+            vec![Write::Put(key("a"), counter(1))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = store
+        .get(&key("a"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a missing"));
+    assert_eq!((a.version, count_of(&a)), (1, 1));
+    store
+        .commit(&raw_commit(
+            2,
+            vec![(key("a"), 1)],
+            vec![Write::Put(key("a"), counter(2))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let a = store
+        .get(&key("a"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a missing"));
+    assert_eq!((a.version, count_of(&a)), (2, 2));
+    store
+        .commit(&raw_commit(
+            3,
+            vec![(key("a"), 2)],
+            vec![Write::Delete(key("a"))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .get(&key("a"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+    let stored = store
+        .stored_event(&EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(stored, Some(StoredEvent { .. })));
+}
+
+/// A commit whose read is stale fails with `Conflict` and writes nothing at all.
+pub fn stale_read_conflicts_and_writes_nothing<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    store
+        .commit(&raw_commit(
+            1,
+            vec![(key("a"), 0)],
+            vec![Write::Put(key("a"), counter(1))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = everything(&store);
+    let stale = raw_commit(
+        2,
+        vec![(key("a"), 0), (key("b"), 0)],
+        vec![
+            Write::Put(key("b"), counter(9)),
+            Write::Put(key("a"), counter(9)),
+        ],
+    );
+    assert!(matches!(
+        store.commit(&stale),
+        Err(StoreError::Conflict { .. })
+    ));
+    let absent_now_present = raw_commit(
+        3,
+        vec![(key("a"), 1), (key("b"), 0)],
+        vec![Write::Put(key("b"), counter(9))],
+    );
+    store
+        .commit(&absent_now_present)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = raw_commit(
+        4,
+        vec![(key("b"), 0)],
+        vec![Write::Put(key("b"), counter(7))],
+    );
+    assert!(matches!(
+        store.commit(&again),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_ne!(everything(&store), before);
+    assert!(
+        store
+            .stored_event(&EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+    assert!(
+        store
+            .stored_event(&EventKey::new("raw-4").unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+}
+
+/// A second commit under the same event key fails and writes nothing.
+pub fn duplicate_event_is_refused_and_writes_nothing<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    store
+        .commit(&raw_commit(
+            1,
+            vec![(key("a"), 0)],
+            vec![Write::Put(key("a"), counter(1))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = everything(&store);
+    let twin = raw_commit(
+        1,
+        vec![(key("c"), 0)],
+        vec![Write::Put(key("c"), counter(1))],
+    );
+    assert!(matches!(
+        store.commit(&twin),
+        Err(StoreError::DuplicateEvent(_))
+    ));
+    assert_eq!(everything(&store), before);
+}
+
+/// `scan` returns the keys in a range in byte order, up to the limit.
+pub fn scan_is_a_sorted_range<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    let names = ["m/b", "m/a", "m/é", "m/a%2F", "m0", "m", "n/a"];
+    let writes = names
+        .iter()
+        .map(|n| Write::Put(key(n), counter(1)))
+        .collect();
+    let reads = names.iter().map(|n| (key(n), 0)).collect();
+    store
+        .commit(&raw_commit(1, reads, writes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let range = KeyRange {
+        start: key("m/"),
+        end: key("m0"),
+    };
+    let got: Vec<String> = store
+        .scan(&range, 10)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(k, _)| k.as_str().to_owned())
+        .collect();
+    assert_eq!(got, vec!["t/m/a", "t/m/a%2F", "t/m/b", "t/m/é"]);
+    assert_eq!(
+        store
+            .scan(&range, 2)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        2
+    );
+}
+
+/// 5 workers each add 1 to one record 10 times with read-check-write
+/// commits: the total is exactly 50.
+pub fn compare_and_set_race_counts_exactly<S: Store + 'static>(factory: &dyn Fn() -> S) {
+    let store = Arc::new(factory());
+    store
+        .commit(&raw_commit(
+            0,
+            vec![(key("n"), 0)],
+            vec![Write::Put(key("n"), counter(0))],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids = Arc::new(AtomicUsize::new(1));
+    let workers: Vec<_> = (0..5)
+        .map(|_| {
+            let (store, ids) = (Arc::clone(&store), Arc::clone(&ids));
+            thread::spawn(move || {
+                for _ in 0..10 {
+                    loop {
+                        let cur = store
+                            .get(&key("n"))
+                            .unwrap_or_else(|e| panic!("{e}"))
+                            .unwrap_or_else(|| panic!("n missing"));
+                        let next = counter(count_of(&cur) + 1);
+                        let c = raw_commit(
+                            ids.fetch_add(1, Ordering::SeqCst),
+                            vec![(key("n"), cur.version)],
+                            vec![Write::Put(key("n"), next)],
+                        );
+                        match store.commit(&c) {
+                            Ok(()) => break,
+                            Err(StoreError::Conflict { .. } | StoreError::Transient(_)) => {
+                                thread::yield_now()
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap_or_else(|_| panic!("worker panicked"));
+    }
+    let n = store
+        .get(&key("n"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("n missing"));
+    assert_eq!((count_of(&n), n.version), (50, 51));
+}
+
+fn v(text: &str) -> Value {
+    text.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A program exercising every model the engine writes records for: two-sided
+/// and multi-level rewards, a revenue share with refunds, holds, a catalog,
+/// budgets and caps.
+pub fn scenario_program() -> Program {
+    let usd = Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}"));
+    let limits = Limits {
+        max_rewarded_referrals: Some(3),
+        budgets: vec![v("400.00 USD")],
+        ..Limits::default()
+    };
+    ProgramSpec::new(program_id(), "Conformance", usd)
+        .with_qualification(Qualification::FirstPurchase {
+            minimum: Some(Decimal::from(10)),
+        })
+        .with_hold_days(7)
+        .with_limits(limits)
+        .with_policy(PolicySpec::TwoSided(TwoSided::new(
+            "welcome",
+            Side::new(On::Qualified, Amount::Fixed(v("20.00 USD"))),
+            Side::new(On::SignUp, Amount::Fixed(v("100 points"))),
+        )))
+        .with_policy(PolicySpec::MultiLevel(MultiLevel::new(
+            "chain",
+            On::EveryPurchase,
+            vec![
+                LevelReward::new(2, Amount::Percent(Decimal::new(25, 1))),
+                LevelReward::new(3, Amount::Percent(Decimal::ONE)),
+            ],
+        )))
+        .with_policy(PolicySpec::RevenueShare(
+            RevenueShare::new("share", Decimal::from(10)).for_months(6),
+        ))
+        .with_policy(PolicySpec::OneSided(OneSided::new(
+            "invites",
+            On::InviteSent,
+            Amount::Fixed(v("5 points")),
+        )))
+        .with_catalog_item(CatalogItem::new("mug", v("5 points")).with_stock(1))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The scenario's events, each with the days to advance the clock before it.
+pub fn scenario_events() -> Vec<(i64, EventKind)> {
+    let purchase = |who: &str, order: &str, amount: &str| {
+        EventKind::purchase(
+            pid(who),
+            order.parse().unwrap_or_else(|e| panic!("{e}")),
+            v(amount),
+        )
+    };
+    let refund = |order: &str, amount: &str| {
+        EventKind::refund(order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount))
+    };
+    let enroll = |who: &str, code: &str| EventKind::Enroll {
+        participant: pid(who),
+        segment: None,
+        attributes: Default::default(),
+        vanity_code: Some(code.into()),
+    };
+    vec![
+        (0, enroll("ann", "ANN1")),
+        (
+            0,
+            EventKind::InviteSent {
+                referrer: pid("ann"),
+                channel: Default::default(),
+            },
+        ),
+        (0, EventKind::sign_up(pid("bea"), "ann1")),
+        (0, enroll("bea", "BEA1")),
+        (0, EventKind::sign_up(pid("cy"), "BEA1")),
+        (0, enroll("cy", "CY01")),
+        (1, EventKind::sign_up(pid("dan"), "CY01")),
+        (1, purchase("bea", "o1", "50.00 USD")),
+        (1, purchase("cy", "o2", "99.99 USD")),
+        (1, purchase("dan", "o3", "33.33 USD")),
+        (2, refund("o3", "11.11 USD")),
+        (0, refund("o3", "11.11 USD")),
+        (
+            0,
+            EventKind::Chargeback {
+                order: "o3".parse().unwrap_or_else(|e| panic!("{e}")),
+                amount: v("5.00 USD"),
+            },
+        ),
+        (5, EventKind::Tick),
+        (2, EventKind::Tick),
+        (0, EventKind::redeem(pid("ann"), "mug")),
+        (
+            0,
+            EventKind::Suspend {
+                participant: pid("cy"),
+            },
+        ),
+        (0, purchase("dan", "o4", "40.00 USD")),
+        (
+            0,
+            EventKind::Reinstate {
+                participant: pid("cy"),
+            },
+        ),
+        (31, purchase("dan", "o5", "40.00 USD")),
+        (8, EventKind::Tick),
+        (
+            0,
+            EventKind::Payout {
+                payout: "batch-1".parse().unwrap_or_else(|e| panic!("{e}")),
+                asset: "USD".parse().unwrap_or_else(|e| panic!("{e}")),
+                minimum: Some(Decimal::from(5)),
+            },
+        ),
+        (0, refund("o1", "50.00 USD")),
+    ]
+}
+
+/// Everything the engine can tell about a program, for comparing stores.
+fn observe<S: Store>(engine: &Engine<S>) -> String {
+    let program = program_id();
+    let mut out = String::new();
+    let mut add = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    add(format!("{:?}", engine.program_state(&program)));
+    for p in engine
+        .participants(&program)
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        add(format!("{p:?}"));
+        add(format!("{:?}", engine.statement(&program, &p.id)));
+    }
+    add(format!("{:?}", engine.referrals(&program)));
+    out
+}
+
+fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
+    Engine::new(store)
+        .with_clock(clock.clone())
+        .with_random(SeededRandom::new(7))
+        .with_program(scenario_program())
+}
+
+fn run_scenario<S: Store>(engine: &Engine<S>, clock: &ManualClock) -> Vec<Result<Outcome, String>> {
+    scenario_events()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (days, kind))| {
+            clock.advance(Duration::days(days));
+            let event = Event {
+                key: EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}")),
+                program: program_id(),
+                kind,
+            };
+            engine.handle(&event).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The whole scenario gives the same outcomes and the same state as on
+/// [`MemoryStore`].
+pub fn engine_agrees_with_memory_store<S: Store>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let reference = engine_over(MemoryStore::new(), &clock);
+    let expected = run_scenario(&reference, &clock);
+    assert!(
+        expected.iter().all(Result::is_ok),
+        "the scenario itself is broken: {expected:?}"
+    );
+    let clock = ManualClock::new(start());
+    let engine = engine_over(factory(), &clock);
+    let got = run_scenario(&engine, &clock);
+    assert_eq!(got, expected);
+    assert_eq!(observe(&engine), observe(&reference));
+}
+
+/// Replaying every event of the scenario returns the first outcomes and
+/// changes nothing; a reused key with another payload is refused.
+pub fn replay_returns_the_first_outcome<S: Store>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let engine = engine_over(factory(), &clock);
+    let first = run_scenario(&engine, &clock);
+    let state = observe(&engine);
+    clock.advance(Duration::days(100));
+    let again = run_scenario(&engine, &clock);
+    assert_eq!(again, first);
+    assert_eq!(observe(&engine), state);
+    let reused = Event {
+        key: EventKey::new("s0").unwrap_or_else(|e| panic!("{e}")),
+        program: program_id(),
+        kind: EventKind::Tick,
+    };
+    assert!(matches!(engine.handle(&reused), Err(Error::KeyReused(_))));
+}
+
+fn signup_events(referees: usize, prefix: &str, code: &str) -> Vec<Event> {
+    (0..referees)
+        .map(|i| Event {
+            key: EventKey::new(format!("{prefix}-{i}")).unwrap_or_else(|e| panic!("{e}")),
+            program: program_id(),
+            kind: EventKind::sign_up(pid(&format!("{prefix}-{i}")), code),
+        })
+        .collect()
+}
+
+/// The same events from 8 threads take effect exactly once, with the state a
+/// serial run leaves.
+pub fn same_events_from_eight_threads_apply_once<S: Store + 'static>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let reference = engine_over(MemoryStore::new(), &clock);
+    let expected = run_scenario(&reference, &clock);
+    let clock = ManualClock::new(start());
+    let engine = Arc::new(engine_over(factory(), &clock));
+    // Days advance between events, so all threads walk the scenario in step.
+    let events: Vec<_> = scenario_events().into_iter().enumerate().collect();
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (engine, barrier, events, clock) = (
+                Arc::clone(&engine),
+                Arc::clone(&barrier),
+                events.clone(),
+                clock.clone(),
+            );
+            thread::spawn(move || {
+                let mut outs = Vec::new();
+                for (i, (days, kind)) in events {
+                    if barrier.wait().is_leader() {
+                        clock.advance(Duration::days(days));
+                    }
+                    barrier.wait();
+                    let event = Event {
+                        key: EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}")),
+                        program: program_id(),
+                        kind,
+                    };
+                    outs.push(engine.handle(&event).map_err(|e| e.to_string()));
+                }
+                outs
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(
+            t.join().unwrap_or_else(|_| panic!("thread panicked")),
+            expected
+        );
+    }
+    assert_eq!(observe(&engine), observe(&reference));
+}
+
+/// How many events [`conflicting_events_from_eight_threads_respect_limits`] sends.
+pub const CONFLICTING_EVENTS: usize = 2_000;
+
+/// Sign-ups for one hot referrer and a few others, sent with duplicates from
+/// 8 threads while the budget runs out: every event applies once, no cap or
+/// budget is crossed, and the order-independent figures equal a serial run's.
+pub fn conflicting_events_from_eight_threads_respect_limits<S: Store + 'static>(
+    factory: &dyn Fn() -> S,
+) {
+    conflicting_events(factory, CONFLICTING_EVENTS);
+}
+
+/// [`conflicting_events_from_eight_threads_respect_limits`] with `total` events.
+pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: usize) {
+    let build = || {
+        let limits = Limits {
+            max_rewarded_referrals: Some(50),
+            budgets: vec![v("1000.00 USD")],
+            ..Limits::default()
+        };
+        ProgramSpec::new(
+            program_id(),
+            "Race",
+            Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .with_limits(limits)
+        .with_policy(PolicySpec::TwoSided(TwoSided::new(
+            "race",
+            Side::new(On::Qualified, Amount::Fixed(v("3.00 USD"))),
+            Side::new(On::Qualified, Amount::Fixed(v("1 points"))),
+        )))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let unique = total * 3 / 4;
+    let referrers = ["hot", "r1", "r2", "r3"];
+    let mut events: Vec<Event> = Vec::with_capacity(total);
+    for (i, r) in referrers.iter().enumerate() {
+        events.push(Event {
+            key: EventKey::new(format!("enroll-{r}")).unwrap_or_else(|e| panic!("{e}")),
+            program: program_id(),
+            kind: EventKind::Enroll {
+                participant: pid(r),
+                segment: None,
+                attributes: Default::default(),
+                vanity_code: Some(format!("CODE{i}X")),
+            },
+        });
+    }
+    let hot_share = unique / 2;
+    events.extend(signup_events(hot_share, "h", "CODE0X"));
+    for (i, chunk) in (hot_share..unique)
+        .collect::<Vec<_>>()
+        .chunks(((unique - hot_share) / 3).max(1))
+        .enumerate()
+    {
+        let code = format!("CODE{}X", (i % 3) + 1);
+        events.extend(chunk.iter().map(|n| Event {
+            key: EventKey::new(format!("o-{n}")).unwrap_or_else(|e| panic!("{e}")),
+            program: program_id(),
+            kind: EventKind::sign_up(pid(&format!("o-{n}")), code.as_str()),
+        }));
+    }
+    let enrolls: Vec<Event> = events.drain(..referrers.len()).collect();
+    let mut stream: Vec<Event> = events.clone();
+    let duplicates: Vec<Event> = events
+        .iter()
+        .step_by(3)
+        .take(total.saturating_sub(unique))
+        .cloned()
+        .collect();
+    stream.extend(duplicates);
+    // A fixed shuffle, so that duplicates land far from their originals.
+    let mut order: Vec<usize> = (0..stream.len()).collect();
+    order.sort_by_key(|i| (i * 7919) % stream.len().max(1));
+    let stream: Vec<Event> = order
+        .into_iter()
+        .filter_map(|i| stream.get(i).cloned())
+        .collect();
+
+    let clock = ManualClock::new(start());
+    let serial = Engine::new(MemoryStore::new())
+        .with_clock(clock.clone())
+        .with_program(build());
+    for e in enrolls.iter().chain(&stream) {
+        serial.handle(e).unwrap_or_else(|err| panic!("{err}"));
+    }
+
+    let engine = Arc::new(
+        Engine::new(factory())
+            .with_clock(clock)
+            .with_program(build()),
+    );
+    for e in &enrolls {
+        engine.handle(e).unwrap_or_else(|err| panic!("{err}"));
+    }
+    let chunks: Vec<Vec<Event>> = stream
+        .chunks(stream.len().div_ceil(8).max(1))
+        .map(<[Event]>::to_vec)
+        .collect();
+    let threads: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let engine = Arc::clone(&engine);
+            thread::spawn(move || {
+                for e in chunk {
+                    engine.handle(&e).unwrap_or_else(|err| panic!("{err}"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap_or_else(|_| panic!("thread panicked"));
+    }
+
+    let program = program_id();
+    let usd: Asset = "USD".parse().unwrap_or_else(|e| panic!("{e}"));
+    let points: Asset = "points".parse().unwrap_or_else(|e| panic!("{e}"));
+    let figures = |e: &dyn Fn() -> (
+        ProgramState,
+        Vec<crate::domain::participant::Participant>,
+        usize,
+    )| {
+        let (state, people, referrals) = e();
+        let mut by_referrer = BTreeMap::new();
+        for r in referrers {
+            let p = people
+                .iter()
+                .find(|p| p.id.as_str() == r)
+                .unwrap_or_else(|| panic!("{r} missing"));
+            by_referrer.insert(r, (p.stats.signups, p.stats.rewarded_referrals <= 50));
+        }
+        let usd_total: Decimal = people.iter().map(|p| p.balance(&usd).available).sum();
+        let points_total: Decimal = people.iter().map(|p| p.balance(&points).available).sum();
+        (
+            state.signups,
+            state.qualified,
+            state.granted_in(&usd),
+            usd_total,
+            points_total,
+            referrals,
+            by_referrer,
+        )
+    };
+    let of = |e: &Engine<S>| {
+        figures(&|| {
+            (
+                e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.referrals(&program)
+                    .unwrap_or_else(|x| panic!("{x}"))
+                    .len(),
+            )
+        })
+    };
+    let of_serial = |e: &Engine<MemoryStore>| {
+        figures(&|| {
+            (
+                e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.referrals(&program)
+                    .unwrap_or_else(|x| panic!("{x}"))
+                    .len(),
+            )
+        })
+    };
+    let got = of(&engine);
+    assert_eq!(got, of_serial(&serial));
+    assert_eq!(got.5, unique);
+    assert!(got.2 <= Decimal::from(1000), "budget crossed: {}", got.2);
+    assert_eq!(got.2, got.3, "balances do not add up to what was granted");
+    let hot = engine
+        .participant(&program, &pid("hot"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("hot missing"));
+    assert_eq!(hot.stats.rewarded_referrals, 50);
+    assert_eq!(hot.balance(&usd).available, Decimal::from(150));
+}
+
+/// A store wrapper that fails one commit: before applying it, or after
+/// applying it (the host sees an error though the commit took effect).
+#[derive(Debug)]
+pub struct FailingStore<S> {
+    inner: S,
+    commits: AtomicUsize,
+    fail_at: usize,
+    after: bool,
+}
+
+impl<S: Store> FailingStore<S> {
+    /// Fails the `fail_at`-th commit (counting from 1); `after` applies it first.
+    pub fn new(inner: S, fail_at: usize, after: bool) -> Self {
+        Self {
+            inner,
+            commits: AtomicUsize::new(0),
+            fail_at,
+            after,
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Store> Store for FailingStore<S> {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get(key)
+    }
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        self.inner.scan(range, limit)
+    }
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner.stored_event(key)
+    }
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        let injected = || StoreError::Backend("injected failure".into());
+        if n != self.fail_at {
+            return self.inner.commit(commit);
+        }
+        if self.after {
+            self.inner.commit(commit)?;
+        }
+        Err(injected())
+    }
+}
+
+/// For every N, failing the N-th commit (before or after it applies) and
+/// retrying that event as a host would leaves the same state and outcomes as
+/// a run without failures.
+pub fn failed_commits_leave_nothing_and_retries_apply_once<S: Store>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let reference = engine_over(MemoryStore::new(), &clock);
+    let expected = run_scenario(&reference, &clock);
+    let commits = expected.iter().filter(|o| o.is_ok()).count();
+    for after in [false, true] {
+        for n in 1..=commits {
+            let clock = ManualClock::new(start());
+            let engine = engine_over(FailingStore::new(factory(), n, after), &clock);
+            let mut got = Vec::new();
+            for (i, (days, kind)) in scenario_events().into_iter().enumerate() {
+                clock.advance(Duration::days(days));
+                let event = Event {
+                    key: EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}")),
+                    program: program_id(),
+                    kind,
+                };
+                let first = engine.handle(&event);
+                let out = match first {
+                    Err(Error::Store(StoreError::Backend(_))) => engine.handle(&event),
+                    other => other,
+                };
+                got.push(out.map_err(|e| e.to_string()));
+            }
+            assert_eq!(got, expected, "failing commit {n} (after: {after})");
+            assert_eq!(
+                observe(&engine),
+                observe(&reference),
+                "failing commit {n} (after: {after})"
+            );
+        }
+    }
+}
