@@ -1,0 +1,54 @@
+//! 8 threads sending 10000 events (duplicates, one referrer hit by many
+//! sign-ups, a budget running out) on every store: exactly-once effects, caps
+//! and budgets never crossed, figures identical to a serial run.
+#![cfg(feature = "testkit")]
+
+use referral_engine::MemoryStore;
+use referral_engine::testkit::conflicting_events;
+
+const EVENTS: usize = 10_000;
+
+#[test]
+fn memory_store_under_load() {
+    conflicting_events(&MemoryStore::new, EVENTS);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_under_load() {
+    use referral_engine::store::sqlite::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("load.db");
+    conflicting_events(
+        &|| {
+            let store = SqliteStore::open(&path).unwrap();
+            store.migrate().unwrap();
+            store
+        },
+        EVENTS,
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_store_under_load_through_8_connections() {
+    use referral_engine::store::postgres::PostgresStore;
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but DATABASE_URL is not"
+        );
+        eprintln!("notice: DATABASE_URL is not set; skipping the PostgreSQL load test");
+        return;
+    };
+    let schema = format!("re_load_{}", std::process::id());
+    conflicting_events(
+        &|| {
+            let store = PostgresStore::connect_with(&url, Some(&schema), 8).unwrap();
+            store.migrate().unwrap();
+            store.clear().unwrap();
+            store
+        },
+        EVENTS,
+    );
+}
