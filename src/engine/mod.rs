@@ -20,7 +20,7 @@ use std::time::Duration as StdDuration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource, ReferralCode};
-use crate::domain::id::{ParticipantId, ProgramId, RewardId};
+use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
 use crate::domain::ledger::{Balance, LedgerEntry, Reward};
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
@@ -28,7 +28,7 @@ use crate::domain::value::Asset;
 use crate::error::Error;
 use crate::event::{Event, Outcome};
 use crate::program::Program;
-use crate::store::{CodeRecord, Key, ProgramState, RecordKind, Store, StoreError};
+use crate::store::{CodeRecord, Key, Order, ProgramState, RecordKind, Store, StoreError};
 
 use decide::Decision;
 pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
@@ -226,6 +226,11 @@ impl<S: Store> Engine<S> {
     /// A reward.
     pub fn reward(&self, program: &ProgramId, id: &RewardId) -> Result<Option<Reward>, Error> {
         self.read(&Key::reward(program, id))
+    }
+
+    /// An order the engine has seen: its amount, what was refunded, what it earned.
+    pub fn order(&self, program: &ProgramId, id: &OrderId) -> Result<Option<Order>, Error> {
+        self.read(&Key::order(program, id))
     }
 
     /// A program's counters and budget use.
