@@ -443,6 +443,7 @@ mod model {
         pub enrolled: Vec<usize>,
         pub referrer_of: BTreeMap<usize, usize>,
         pub qualified: Vec<usize>,
+        pub reversed: Vec<usize>,
         /// order -> (customer, amount, refunded, share paid, share reversed, bounty?)
         pub orders: BTreeMap<String, (usize, Decimal, Decimal, Decimal, Decimal, bool)>,
         pub balance: BTreeMap<usize, Decimal>,
@@ -490,7 +491,7 @@ mod model {
             }
             let mut bounty = false;
             let mut share = Decimal::ZERO;
-            if let Some(referrer) = self.referrer_of.get(&customer).copied() {
+            if let Some(referrer) = self.referrer_of.get(&customer).copied().filter(|_| !self.reversed.contains(&customer)) {
                 if !self.qualified.contains(&customer) {
                     self.qualified.push(customer);
                     bounty = true;
@@ -532,6 +533,7 @@ mod model {
             if full && o.5 {
                 o.5 = false;
                 *self.balance.entry(o.0).or_default() -= dec("5.00");
+                self.reversed.push(o.0);
             }
             true
         }

@@ -1,0 +1,102 @@
+//! One-shot measurements at scale (not criterion: each runs once):
+//! 1 million revenue-share payments, and the memory footprint of 1 million
+//! participants in MemoryStore. See BENCHMARKS.md.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom};
+
+/// Counts live heap bytes.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn engine(json: &str) -> Engine<MemoryStore> {
+    let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
+    Engine::new(MemoryStore::new())
+        .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
+        .with_random(SeededRandom::new(1))
+        .with_program(program)
+}
+
+fn count() -> usize {
+    std::env::var("SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
+}
+
+fn revshare_payments(n: usize) {
+    let engine = engine(
+        r#"{"id": "rs", "name": "RS", "currency": "USD", "qualification": {"first_purchase": {}},
+            "policies": [{"type": "revenue_share", "name": "share", "percent": "2.5"}]}"#,
+    );
+    let kind = EventKind::Enroll { participant: "r".parse().unwrap(), segment: None, attributes: Default::default(), vanity_code: Some("RRRR".into()) };
+    engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap();
+    let customers = 1_000;
+    for c in 0..customers {
+        engine.handle(&Event::new(&format!("s{c}"), "rs", EventKind::sign_up(ParticipantId::new(format!("c{c}")).unwrap(), "RRRR")).unwrap()).unwrap();
+    }
+    let start = Instant::now();
+    for i in 0..n {
+        let customer = ParticipantId::new(format!("c{}", i % customers)).unwrap();
+        let kind = EventKind::purchase(customer, format!("o{i}").parse().unwrap(), "19.99 USD".parse().unwrap());
+        engine.handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap()).unwrap();
+    }
+    let took = start.elapsed();
+    let earned = engine.balance(&"rs".parse().unwrap(), &"r".parse().unwrap(), &"USD".parse().unwrap()).unwrap().available;
+    println!(
+        "revenue share: {n} payments in {:.2} s ({:.0} payments/s, {:.2} µs each); referrer earned {earned} USD",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / n as f64
+    );
+}
+
+fn footprint(n: usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let engine = engine(r#"{"id": "fp", "name": "FP", "currency": "USD", "policies": []}"#);
+    let enroll = |who: String, key: String| {
+        let kind = EventKind::Enroll { participant: ParticipantId::new(who).unwrap(), segment: None, attributes: Default::default(), vanity_code: None };
+        engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().codes[0].to_string()
+    };
+    let mut code = enroll("root".into(), "e-root".into());
+    let start = Instant::now();
+    for i in 0..n {
+        let who = format!("u{i}");
+        engine.handle(&Event::new(&format!("s{i}"), "fp", EventKind::sign_up(ParticipantId::new(who.clone()).unwrap(), code.clone())).unwrap()).unwrap();
+        code = enroll(who, format!("e{i}"));
+    }
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "footprint: {n} participants, each with a code and one referral: {:.0} MB live, {} bytes per participant ({:.1} s to build)",
+        bytes as f64 / 1e6,
+        bytes / n as isize,
+        start.elapsed().as_secs_f64()
+    );
+    let read = Instant::now();
+    let reads = 100_000;
+    for i in 0..reads {
+        std::hint::black_box(engine.participant(&"fp".parse().unwrap(), &ParticipantId::new(format!("u{}", (i * 7919) % n)).unwrap()).unwrap());
+    }
+    println!("dashboard read after {} events: {:.2} µs each", 2 * n, read.elapsed().as_secs_f64() * 1e6 / reads as f64);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--bench") {
+        revshare_payments(count());
+        footprint(count());
+    }
+}
