@@ -98,15 +98,15 @@ fn program_id() -> ProgramId {
     ProgramId::new("conformance").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn counter(n: u64) -> Record {
-    Record::Program(Box::new(ProgramState {
+fn counter(n: u64) -> Arc<Record> {
+    Arc::new(Record::Program(Box::new(ProgramState {
         invites: n,
         ..ProgramState::default()
-    }))
+    })))
 }
 
 fn count_of(v: &Versioned) -> u64 {
-    match &v.record {
+    match v.record.as_ref() {
         Record::Program(s) => s.invites,
         other => panic!("not a counter: {other:?}"),
     }

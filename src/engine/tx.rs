@@ -2,20 +2,24 @@
 //! decision into one [`Commit`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::{Event, Outcome};
 use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, Write};
 
 /// The read set and write set of one decision.
+///
+/// Records are shared (`Arc`) between the store, the read set and the write
+/// set; a decision takes its own copy of a record only when it reads it.
 pub(crate) struct Tx<'s> {
     store: &'s dyn Store,
-    seen: BTreeMap<Key, (u64, Option<Record>)>,
-    writes: BTreeMap<Key, Option<Record>>,
+    seen: BTreeMap<Key, (u64, Option<Arc<Record>>)>,
+    writes: BTreeMap<Key, Option<Arc<Record>>>,
 }
 
-fn cast<T: RecordKind>(key: &Key, record: Record) -> Result<T, Error> {
-    T::from_record(record).ok_or_else(|| {
+fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
+    T::from_record(record.clone()).ok_or_else(|| {
         Error::Store(StoreError::Corrupt {
             key: key.to_string(),
             reason: "record of another kind".into(),
@@ -32,7 +36,7 @@ impl<'s> Tx<'s> {
         }
     }
 
-    fn load(&mut self, key: &Key) -> Result<Option<Record>, Error> {
+    fn load(&mut self, key: &Key) -> Result<Option<Arc<Record>>, Error> {
         if let Some(w) = self.writes.get(key) {
             return Ok(w.clone());
         }
@@ -47,7 +51,7 @@ impl<'s> Tx<'s> {
 
     /// The record under `key`, as this decision sees it.
     pub(crate) fn get<T: RecordKind>(&mut self, key: &Key) -> Result<Option<T>, Error> {
-        self.load(key)?.map(|r| cast(key, r)).transpose()
+        self.load(key)?.map(|r| cast(key, &r)).transpose()
     }
 
     /// Writes a record over one that was read (or is known absent).
@@ -55,14 +59,14 @@ impl<'s> Tx<'s> {
         if !self.seen.contains_key(&key) {
             self.load(&key)?;
         }
-        self.writes.insert(key, Some(value.into_record()));
+        self.writes.insert(key, Some(Arc::new(value.into_record())));
         Ok(())
     }
 
     /// Writes a record under a key no record can have yet (a fresh id).
     pub(crate) fn put_new<T: RecordKind>(&mut self, key: Key, value: T) {
         self.seen.entry(key.clone()).or_insert((0, None));
-        self.writes.insert(key, Some(value.into_record()));
+        self.writes.insert(key, Some(Arc::new(value.into_record())));
     }
 
     /// Removes a record that was read.
@@ -85,13 +89,13 @@ impl<'s> Tx<'s> {
         for (key, v) in found {
             self.seen
                 .entry(key.clone())
-                .or_insert((v.version, Some(v.record.clone())));
+                .or_insert((v.version, Some(Arc::clone(&v.record))));
             let current = match self.writes.get(&key) {
                 Some(None) => continue,
-                Some(Some(r)) => r.clone(),
+                Some(Some(r)) => Arc::clone(r),
                 None => v.record,
             };
-            out.push((key.clone(), cast(&key, current)?));
+            out.push((key.clone(), cast(&key, &current)?));
         }
         Ok(out)
     }

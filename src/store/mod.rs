@@ -36,6 +36,8 @@ pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
 pub use records::{CodeRecord, CodeUse, Due, Order, ProgramState, Record, StoredEvent};
 
+use std::sync::Arc;
+
 use crate::domain::id::EventKey;
 use crate::event::{Event, Outcome};
 
@@ -44,8 +46,8 @@ use crate::event::{Event, Outcome};
 pub struct Versioned {
     /// The version.
     pub version: u64,
-    /// The record.
-    pub record: Record,
+    /// The record, shared: a store may hand out the copy it holds.
+    pub record: Arc<Record>,
 }
 
 /// One write of a commit.
@@ -53,7 +55,7 @@ pub struct Versioned {
 #[non_exhaustive]
 pub enum Write {
     /// Store the record under the key, at the read version plus one.
-    Put(Key, Record),
+    Put(Key, Arc<Record>),
     /// Remove the key.
     Delete(Key),
 }

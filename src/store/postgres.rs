@@ -200,7 +200,7 @@ fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
     for write in &commit.writes {
         match write {
             Write::Put(key, record) => {
-                let body = sql::encode(record)?;
+                let body = sql::encode(record.as_ref())?;
                 let expected = commit.expected(key);
                 if expected == 0 {
                     match tx.execute(&insert, &[&key.as_str(), &body]) {
@@ -240,7 +240,7 @@ impl Store for PostgresStore {
             let body: String = r.get(1);
             Ok(Versioned {
                 version: sql::from_sql_version(key.as_str(), r.get(0))?,
-                record: sql::decode_record(key.as_str(), &body)?,
+                record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
             })
         })
         .transpose()
@@ -261,7 +261,7 @@ impl Store for PostgresStore {
                 let body: String = r.get(2);
                 let versioned = Versioned {
                     version: sql::from_sql_version(&key, r.get(1))?,
-                    record: sql::decode_record(&key, &body)?,
+                    record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
                 };
                 Ok((Key::from_stored(key), versioned))
             })

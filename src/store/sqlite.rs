@@ -153,7 +153,7 @@ impl Store for SqliteStore {
         row.map(|(v, body)| {
             Ok(Versioned {
                 version: sql::from_sql_version(key.as_str(), v)?,
-                record: sql::decode_record(key.as_str(), &body)?,
+                record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
             })
         })
         .transpose()
@@ -182,7 +182,7 @@ impl Store for SqliteStore {
             let (key, v, body) = row.map_err(classify)?;
             let versioned = Versioned {
                 version: sql::from_sql_version(&key, v)?,
-                record: sql::decode_record(&key, &body)?,
+                record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
             };
             out.push((Key::from_stored(key), versioned));
         }
@@ -243,7 +243,7 @@ impl Store for SqliteStore {
             for write in &commit.writes {
                 match write {
                     Write::Put(key, record) => {
-                        let body = sql::encode(record)?;
+                        let body = sql::encode(record.as_ref())?;
                         let expected = commit.expected(key);
                         if expected == 0 {
                             insert
