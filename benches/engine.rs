@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use referral_engine::store::Store;
-use referral_engine::{
-    Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom,
-};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom};
 use rust_decimal::Decimal;
 
 const TWO_SIDED: &str = r#"{
@@ -21,10 +19,7 @@ const TWO_SIDED: &str = r#"{
 }"#;
 
 fn engine_with<S: Store>(store: S, json: &str) -> Engine<S> {
-    let program = serde_json::from_str::<ProgramSpec>(json)
-        .unwrap()
-        .build()
-        .unwrap();
+    let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
     Engine::new(store)
         .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
         .with_random(SeededRandom::new(1))
@@ -42,20 +37,10 @@ fn p(s: String) -> ParticipantId {
 /// Sends a sign-up and a qualifying purchase for referee `n` of `referrer`.
 pub fn signup_and_purchase<S: Store>(engine: &Engine<S>, program: &str, code: &str, n: u64) {
     let referee = p(format!("friend-{n}"));
-    engine
-        .handle(&ev(
-            format!("s{n}"),
-            program,
-            EventKind::sign_up(referee.clone(), code),
-        ))
-        .unwrap();
+    engine.handle(&ev(format!("s{n}"), program, EventKind::sign_up(referee.clone(), code))).unwrap();
     let order = format!("o{n}").parse().unwrap();
     engine
-        .handle(&ev(
-            format!("b{n}"),
-            program,
-            EventKind::purchase(referee, order, "25.00 USD".parse().unwrap()),
-        ))
+        .handle(&ev(format!("b{n}"), program, EventKind::purchase(referee, order, "25.00 USD".parse().unwrap())))
         .unwrap();
 }
 
@@ -66,9 +51,7 @@ fn enroll<S: Store>(engine: &Engine<S>, program: &str, who: &str, code: &str) {
         attributes: Default::default(),
         vanity_code: Some(code.into()),
     };
-    engine
-        .handle(&ev(format!("enroll-{who}"), program, kind))
-        .unwrap();
+    engine.handle(&ev(format!("enroll-{who}"), program, kind)).unwrap();
 }
 
 /// The least the same job needs in memory: look the code up, check and insert
@@ -89,21 +72,14 @@ impl Baseline {
         let referee = format!("friend-{n}");
         self.seen.insert(format!("s{n}"), ());
         let referrer = self.codes.get(code).cloned().unwrap();
-        assert!(
-            self.referrals
-                .insert(referee.clone(), (referrer, false))
-                .is_none()
-        );
+        assert!(self.referrals.insert(referee.clone(), (referrer, false)).is_none());
         self.seen.insert(format!("b{n}"), ());
         self.orders.insert(format!("o{n}"), Decimal::new(2500, 2));
         let (referrer, qualified) = self.referrals.get_mut(&referee).unwrap();
         if !*qualified {
             *qualified = true;
             let referrer = referrer.clone();
-            for (who, amount) in [
-                (referrer, Decimal::new(1000, 2)),
-                (referee, Decimal::new(500, 2)),
-            ] {
+            for (who, amount) in [(referrer, Decimal::new(1000, 2)), (referee, Decimal::new(500, 2))] {
                 self.ledger.push((who.clone(), amount));
                 *self.balances.entry(who).or_default() += amount;
             }
@@ -135,12 +111,10 @@ fn memory(c: &mut Criterion) {
 }
 
 fn multi_level(c: &mut Criterion) {
-    let mut group =
-        c.benchmark_group("multi-level: one qualifying sign-up at the bottom of a chain");
+    let mut group = c.benchmark_group("multi-level: one qualifying sign-up at the bottom of a chain");
     for depth in [1u8, 3, 10] {
-        let levels: Vec<String> = (1..=depth)
-            .map(|l| format!(r#"{{"level": {l}, "reward": {{"fixed": "1.00 USD"}}}}"#))
-            .collect();
+        let levels: Vec<String> =
+            (1..=depth).map(|l| format!(r#"{{"level": {l}, "reward": {{"fixed": "1.00 USD"}}}}"#)).collect();
         let json = format!(
             r#"{{"id": "ml", "name": "ML", "currency": "USD",
                 "policies": [{{"type": "multi_level", "name": "chain", "on": "qualified", "levels": [{}]}}]}}"#,
@@ -165,11 +139,7 @@ fn multi_level(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 engine
-                    .handle(&ev(
-                        format!("x{n}"),
-                        "ml",
-                        EventKind::sign_up(p(format!("leaf-{n}")), code.as_str()),
-                    ))
+                    .handle(&ev(format!("x{n}"), "ml", EventKind::sign_up(p(format!("leaf-{n}")), code.as_str())))
                     .unwrap();
             })
         });

@@ -6,9 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use referral_engine::{
-    Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom,
-};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom};
 
 /// Counts live heap bytes.
 struct Counting;
@@ -29,10 +27,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn engine(json: &str) -> Engine<MemoryStore> {
-    let program = serde_json::from_str::<ProgramSpec>(json)
-        .unwrap()
-        .build()
-        .unwrap();
+    let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
     Engine::new(MemoryStore::new())
         .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
         .with_random(SeededRandom::new(1))
@@ -40,10 +35,7 @@ fn engine(json: &str) -> Engine<MemoryStore> {
 }
 
 fn count() -> usize {
-    std::env::var("SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
+    std::env::var("SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
 }
 
 fn revshare_payments(n: usize) {
@@ -57,9 +49,7 @@ fn revshare_payments(n: usize) {
         attributes: Default::default(),
         vanity_code: Some("RRRR".into()),
     };
-    engine
-        .handle(&Event::new("enroll", "rs", kind).unwrap())
-        .unwrap();
+    engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap();
     let customers = 1_000;
     for c in 0..customers {
         engine
@@ -76,24 +66,12 @@ fn revshare_payments(n: usize) {
     let start = Instant::now();
     for i in 0..n {
         let customer = ParticipantId::new(format!("c{}", i % customers)).unwrap();
-        let kind = EventKind::purchase(
-            customer,
-            format!("o{i}").parse().unwrap(),
-            "19.99 USD".parse().unwrap(),
-        );
-        engine
-            .handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap())
-            .unwrap();
+        let kind = EventKind::purchase(customer, format!("o{i}").parse().unwrap(), "19.99 USD".parse().unwrap());
+        engine.handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap()).unwrap();
     }
     let took = start.elapsed();
-    let earned = engine
-        .balance(
-            &"rs".parse().unwrap(),
-            &"r".parse().unwrap(),
-            &"USD".parse().unwrap(),
-        )
-        .unwrap()
-        .available;
+    let earned =
+        engine.balance(&"rs".parse().unwrap(), &"r".parse().unwrap(), &"USD".parse().unwrap()).unwrap().available;
     println!(
         "revenue share: {n} payments in {:.2} s ({:.0} payments/s, {:.2} µs each); referrer earned {earned} USD",
         took.as_secs_f64(),
@@ -112,11 +90,7 @@ fn footprint(n: usize) {
             attributes: Default::default(),
             vanity_code: None,
         };
-        engine
-            .handle(&Event::new(&key, "fp", kind).unwrap())
-            .unwrap()
-            .codes[0]
-            .to_string()
+        engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().codes[0].to_string()
     };
     let mut code = enroll("root".into(), "e-root".into());
     let start = Instant::now();
@@ -146,18 +120,11 @@ fn footprint(n: usize) {
     for i in 0..reads {
         std::hint::black_box(
             engine
-                .participant(
-                    &"fp".parse().unwrap(),
-                    &ParticipantId::new(format!("u{}", (i * 7919) % n)).unwrap(),
-                )
+                .participant(&"fp".parse().unwrap(), &ParticipantId::new(format!("u{}", (i * 7919) % n)).unwrap())
                 .unwrap(),
         );
     }
-    println!(
-        "dashboard read after {} events: {:.2} µs each",
-        2 * n,
-        read.elapsed().as_secs_f64() * 1e6 / reads as f64
-    );
+    println!("dashboard read after {} events: {:.2} µs each", 2 * n, read.elapsed().as_secs_f64() * 1e6 / reads as f64);
 }
 
 fn main() {

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use referral_engine::store::Store;
 use referral_engine::store::sqlite::{SqliteStore, Synchronous};
-use referral_engine::{
-    Engine, Event, EventKind, ManualClock, ParticipantId, ProgramSpec, SeededRandom,
-};
+use referral_engine::{Engine, Event, EventKind, ManualClock, ParticipantId, ProgramSpec, SeededRandom};
 
 const PROGRAM: &str = r#"{
     "id": "bench", "name": "Bench", "currency": "USD",
@@ -23,10 +21,7 @@ const PROGRAM: &str = r#"{
 }"#;
 
 fn engine_over<S: Store>(store: S) -> Engine<S> {
-    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)
-        .unwrap()
-        .build()
-        .unwrap();
+    let program = serde_json::from_str::<ProgramSpec>(PROGRAM).unwrap().build().unwrap();
     let engine = Engine::new(store)
         .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
         .with_random(SeededRandom::new(1))
@@ -37,25 +32,14 @@ fn engine_over<S: Store>(store: S) -> Engine<S> {
         attributes: Default::default(),
         vanity_code: Some("ALICE".into()),
     };
-    engine
-        .handle(&Event::new("enroll", "bench", kind).unwrap())
-        .unwrap();
+    engine.handle(&Event::new("enroll", "bench", kind).unwrap()).unwrap();
     engine
 }
 
 /// One qualifying sign-up (qualification on sign-up): referral, two rewards.
 fn signup<S: Store>(engine: &Engine<S>, run: &str, n: u64) {
     let referee = ParticipantId::new(format!("{run}-{n}")).unwrap();
-    engine
-        .handle(
-            &Event::new(
-                &format!("{run}-{n}"),
-                "bench",
-                EventKind::sign_up(referee, "ALICE"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+    engine.handle(&Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, "ALICE")).unwrap()).unwrap();
 }
 
 const SQLITE_BASELINE_SCHEMA: &str = "
@@ -64,24 +48,15 @@ const SQLITE_BASELINE_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS b_ledger (id INTEGER PRIMARY KEY, participant TEXT NOT NULL, amount TEXT NOT NULL);";
 
 fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, n: u64) {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .unwrap();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
     {
         let key = format!("{run}-{n}");
-        tx.prepare_cached("INSERT INTO b_events (key) VALUES (?1)")
+        tx.prepare_cached("INSERT INTO b_events (key) VALUES (?1)").unwrap().execute([&key]).unwrap();
+        tx.prepare_cached("INSERT INTO b_referrals (referee, referrer, status) VALUES (?1, 'alice', 'rewarded')")
             .unwrap()
             .execute([&key])
             .unwrap();
-        tx.prepare_cached(
-            "INSERT INTO b_referrals (referee, referrer, status) VALUES (?1, 'alice', 'rewarded')",
-        )
-        .unwrap()
-        .execute([&key])
-        .unwrap();
-        let mut ledger = tx
-            .prepare_cached("INSERT INTO b_ledger (participant, amount) VALUES (?1, ?2)")
-            .unwrap();
+        let mut ledger = tx.prepare_cached("INSERT INTO b_ledger (participant, amount) VALUES (?1, ?2)").unwrap();
         ledger.execute(["alice", "10.00"]).unwrap();
         ledger.execute([key.as_str(), "5.00"]).unwrap();
     }
@@ -91,9 +66,7 @@ fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, n: u64) {
 fn sqlite(c: &mut Criterion) {
     for sync in [Synchronous::Normal, Synchronous::Full] {
         let label = format!("{sync:?}").to_uppercase();
-        let mut group = c.benchmark_group(format!(
-            "sqlite WAL synchronous={label}: one qualifying sign-up"
-        ));
+        let mut group = c.benchmark_group(format!("sqlite WAL synchronous={label}: one qualifying sign-up"));
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_with(dir.path().join("engine.db"), sync, 4).unwrap();
         store.migrate().unwrap();
@@ -107,8 +80,7 @@ fn sqlite(c: &mut Criterion) {
         });
         let mut conn = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.pragma_update(None, "synchronous", label.as_str())
-            .unwrap();
+        conn.pragma_update(None, "synchronous", label.as_str()).unwrap();
         conn.execute_batch(SQLITE_BASELINE_SCHEMA).unwrap();
         let mut m = 0;
         group.bench_function("baseline (rusqlite, prepared, one tx)", |b| {
@@ -139,27 +111,17 @@ const PG_BASELINE_SCHEMA: &str = "
 
 fn pg_baseline(client: &mut postgres::Client, key: &str) {
     let mut tx = client.transaction().unwrap();
-    tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[&key])
+    tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[&key]).unwrap();
+    tx.execute("INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, 'alice', 'rewarded')", &[&key])
         .unwrap();
-    tx.execute(
-        "INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, 'alice', 'rewarded')",
-        &[&key],
-    )
-    .unwrap();
-    let ledger = tx
-        .prepare("INSERT INTO b_ledger (participant, amount) VALUES ($1, $2::TEXT::NUMERIC)")
-        .unwrap();
+    let ledger = tx.prepare("INSERT INTO b_ledger (participant, amount) VALUES ($1, $2::TEXT::NUMERIC)").unwrap();
     tx.execute(&ledger, &[&"alice", &"10.00"]).unwrap();
     tx.execute(&ledger, &[&key, &"5.00"]).unwrap();
     tx.commit().unwrap();
 }
 
 /// Events per second from `threads` threads for `for_how_long`.
-fn throughput(
-    threads: usize,
-    for_how_long: Duration,
-    work: impl Fn(u64) + Send + Sync + 'static,
-) -> f64 {
+fn throughput(threads: usize, for_how_long: Duration, work: impl Fn(u64) + Send + Sync + 'static) -> f64 {
     let work = Arc::new(work);
     let counter = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -189,16 +151,12 @@ fn postgres(_: &mut Criterion) {
         store.clear().unwrap();
         let engine = Arc::new(engine_over(store));
         let e = Arc::clone(&engine);
-        let engine_rate = throughput(connections, Duration::from_secs(5), move |n| {
-            signup(&e, "pg", n)
-        });
+        let engine_rate = throughput(connections, Duration::from_secs(5), move |n| signup(&e, "pg", n));
 
         let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
         let clients: Vec<_> = (0..connections)
-            .map(|_| {
-                std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap())
-            })
+            .map(|_| std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap()))
             .collect();
         let clients = Arc::new(clients);
         let baseline_rate = throughput(connections, Duration::from_secs(5), move |n| {

@@ -12,9 +12,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{
-    Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, SystemClock,
-};
+use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, SystemClock};
 
 const PROGRAM: &str = r#"{
     "id": "app", "name": "App referrals", "currency": "USD",
@@ -47,50 +45,27 @@ pub fn referrals(path: &std::path::Path) -> Result<Referrals, Box<dyn Error>> {
     let store = SqliteStore::open(path)?;
     store.migrate()?;
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
-    Ok(Referrals(Arc::new(
-        Engine::new(store)
-            .with_clock(SystemClock)
-            .with_program(program),
-    )))
+    Ok(Referrals(Arc::new(Engine::new(store).with_clock(SystemClock).with_program(program))))
 }
 
 /// 100 concurrent sign-up "requests", each sent twice, as retrying clients do.
 pub async fn serve(referrals: Referrals) -> Result<String, Box<dyn Error>> {
-    let enrolled = referrals
-        .handle(Event::new(
-            "enroll-ada",
-            "app",
-            EventKind::enroll("ada".parse()?),
-        )?)
-        .await?;
+    let enrolled = referrals.handle(Event::new("enroll-ada", "app", EventKind::enroll("ada".parse()?))?).await?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let (referrals, code) = (referrals.clone(), code.clone());
         let friend = format!("friend-{}", i % 100);
         tasks.push(tokio::spawn(async move {
-            let event = Event::new(
-                &format!("signup-{friend}"),
-                "app",
-                EventKind::sign_up(friend.parse()?, code),
-            )?;
-            referrals
-                .handle(event)
-                .await
-                .map_err(Box::<dyn Error + Send + Sync>::from)
+            let event = Event::new(&format!("signup-{friend}"), "app", EventKind::sign_up(friend.parse()?, code))?;
+            referrals.handle(event).await.map_err(Box::<dyn Error + Send + Sync>::from)
         }));
     }
     for t in tasks {
         t.await?.map_err(|e| e.to_string())?;
     }
-    let points =
-        referrals
-            .engine()
-            .balance(&"app".parse()?, &"ada".parse()?, &"points".parse()?)?;
-    Ok(format!(
-        "ada has {} points from 100 friends (200 requests)\n",
-        points.available
-    ))
+    let points = referrals.engine().balance(&"app".parse()?, &"ada".parse()?, &"points".parse()?)?;
+    Ok(format!("ada has {} points from 100 friends (200 requests)\n", points.available))
 }
 
 #[allow(dead_code)]

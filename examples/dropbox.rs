@@ -9,9 +9,7 @@
 use std::error::Error;
 use std::fmt::Write as _;
 
-use referral_engine::{
-    Engine, Event, EventKind, ManualClock, MemoryStore, Notice, ProgramSpec, ReferralStatus,
-};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, Notice, ProgramSpec, ReferralStatus};
 
 const PROGRAM: &str = r#"{
     "id": "dropbox", "name": "Dropbox Space Race", "currency": "USD",
@@ -26,9 +24,7 @@ const PROGRAM: &str = r#"{
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock)
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
@@ -42,21 +38,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         let friend = format!("friend-{i:02}");
         send(EventKind::sign_up(friend.parse()?, code.clone()))?;
         let installed = send(EventKind::action(friend.parse()?, "installed"))?;
-        over_cap += installed
-            .notices
-            .iter()
-            .filter(|n| matches!(n, Notice::RewardWithheld { .. }))
-            .count();
+        over_cap += installed.notices.iter().filter(|n| matches!(n, Notice::RewardWithheld { .. })).count();
     }
 
     let program = "dropbox".parse()?;
     let mb = "unit:MB".parse()?;
     let mut report = String::new();
-    writeln!(
-        report,
-        "{:<10} {:<10} {:>10}",
-        "referee", "status", "their MB"
-    )?;
+    writeln!(report, "{:<10} {:<10} {:>10}", "referee", "status", "their MB")?;
     for r in engine.referrals(&program)? {
         let status = match r.status {
             ReferralStatus::Rewarded => "rewarded",
@@ -66,9 +54,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         let theirs = engine.balance(&program, &r.referee, &mb)?.available;
         writeln!(report, "{:<10} {:<10} {:>10}", r.referee, status, theirs)?;
     }
-    let alice = engine
-        .participant(&program, &"alice".parse()?)?
-        .ok_or("alice unknown")?;
+    let alice = engine.participant(&program, &"alice".parse()?)?.ok_or("alice unknown")?;
     writeln!(
         report,
         "\nalice: {} MB from {} rewarded referrals; {over_cap} over the cap of 32",

@@ -22,9 +22,7 @@ const PROGRAM: &str = r#"{
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock)
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
@@ -47,24 +45,11 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let points = "points".parse()?;
     let premium = "entitlement:premium_month".parse()?;
     let mut report = String::new();
-    writeln!(
-        report,
-        "{:<6} {:>8} {:>10} {:>16}",
-        "who", "points", "redeemed", "premium months"
-    )?;
+    writeln!(report, "{:<6} {:>8} {:>10} {:>16}", "who", "points", "redeemed", "premium months")?;
     for who in ["ana", "ben", "cai", "dee"] {
-        let p = engine
-            .participant(&program, &who.parse()?)?
-            .ok_or("unknown participant")?;
+        let p = engine.participant(&program, &who.parse()?)?.ok_or("unknown participant")?;
         let pts = p.balance(&points);
-        writeln!(
-            report,
-            "{:<6} {:>8} {:>10} {:>16}",
-            who,
-            pts.available,
-            pts.redeemed,
-            p.balance(&premium).available
-        )?;
+        writeln!(report, "{:<6} {:>8} {:>10} {:>16}", who, pts.available, pts.redeemed, p.balance(&premium).available)?;
     }
     Ok((engine, report))
 }

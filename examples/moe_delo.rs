@@ -24,9 +24,7 @@ const PROGRAM: &str = r#"{
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock)
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
@@ -41,23 +39,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mut lead = |referee: &str, code: &str, report: &mut String| -> Result<(), Box<dyn Error>> {
         let out = send(EventKind::sign_up(referee.parse()?, code))?;
         for r in &out.rewards {
-            writeln!(
-                report,
-                "{:<8} {:>8}  {}",
-                r.beneficiary,
-                r.value.to_string(),
-                r.explanation
-            )?;
+            writeln!(report, "{:<8} {:>8}  {}", r.beneficiary, r.value.to_string(), r.explanation)?;
         }
         Ok(())
     };
     lead("ivan", &olga, &mut report)?;
     let code = {
-        let out = engine.handle(&Event::new(
-            "enroll-ivan",
-            "moe_delo",
-            EventKind::enroll("ivan".parse()?),
-        )?)?;
+        let out = engine.handle(&Event::new("enroll-ivan", "moe_delo", EventKind::enroll("ivan".parse()?))?)?;
         out.codes.first().ok_or("no code issued")?.to_string()
     };
     for i in 1..=5 {
@@ -68,21 +56,14 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         "moe_delo",
         EventKind::purchase("firm-1".parse()?, "inv-1".parse()?, "9900 RUB".parse()?),
     )?)?;
-    writeln!(
-        report,
-        "-- firm-1 buys: ivan's conversion is now 1 sale / 5 leads = 20% --"
-    )?;
+    writeln!(report, "-- firm-1 buys: ivan's conversion is now 1 sale / 5 leads = 20% --")?;
     for i in 6..=7 {
         lead(&format!("firm-{i}"), &code, &mut report)?;
     }
     let program = "moe_delo".parse()?;
     let rub = "RUB".parse()?;
     for who in ["olga", "ivan"] {
-        writeln!(
-            report,
-            "{who}: {} RUB available",
-            engine.balance(&program, &who.parse()?, &rub)?.available
-        )?;
+        writeln!(report, "{who}: {} RUB available", engine.balance(&program, &who.parse()?, &rub)?.available)?;
     }
     Ok((engine, report))
 }

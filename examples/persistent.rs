@@ -25,22 +25,14 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
     let store = SqliteStore::open(path)?;
     store.migrate()?;
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
-    let engine = Engine::new(store)
-        .with_clock(SystemClock)
-        .with_program(program);
+    let engine = Engine::new(store).with_clock(SystemClock).with_program(program);
     let program = "persistent".parse()?;
     let host: ParticipantId = "host".parse()?;
 
     // Enrolling is idempotent by its key: the second run gets the first outcome back.
-    let enrolled = engine.handle(&Event::new(
-        "enroll-host",
-        "persistent",
-        EventKind::enroll(host.clone()),
-    )?)?;
+    let enrolled = engine.handle(&Event::new("enroll-host", "persistent", EventKind::enroll(host.clone()))?)?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    let friends = engine
-        .participant(&program, &host)?
-        .map_or(0, |p| p.stats.signups);
+    let friends = engine.participant(&program, &host)?.map_or(0, |p| p.stats.signups);
     let friend = format!("friend-{}", friends + 1);
     engine.handle(&Event::new(
         &format!("signup-{friend}"),
@@ -50,25 +42,14 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
 
     let mut report = String::new();
     let host_now = engine.participant(&program, &host)?.ok_or("host unknown")?;
-    writeln!(
-        report,
-        "{} holds {} friends of host",
-        path.display(),
-        host_now.stats.signups
-    )?;
-    writeln!(
-        report,
-        "host has {} USD available",
-        host_now.balance(&"USD".parse()?).available
-    )?;
+    writeln!(report, "{} holds {} friends of host", path.display(), host_now.stats.signups)?;
+    writeln!(report, "host has {} USD available", host_now.balance(&"USD".parse()?).available)?;
     Ok(report)
 }
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "referrals.db".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "referrals.db".into());
     print!("{}", run(Path::new(&path))?);
     Ok(())
 }

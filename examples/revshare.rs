@@ -24,71 +24,33 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let start: DateTime<Utc> = "2026-01-15T12:00:00Z".parse()?;
     let clock = ManualClock::new(start);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock.clone())
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(program);
     let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "revshare", kind)?);
 
     let enrolled = send("enroll", EventKind::enroll("rita".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     send(
         "signup",
-        EventKind::SignUp {
-            referee: "acme".parse()?,
-            code,
-            channel: Default::default(),
-            clicked_at: None,
-        },
+        EventKind::SignUp { referee: "acme".parse()?, code, channel: Default::default(), clicked_at: None },
     )?;
 
     let program = "revshare".parse()?;
     let (rita, usd) = ("rita".parse()?, "USD".parse()?);
     let mut report = String::new();
-    writeln!(
-        report,
-        "{:<8} {:<12} {:>12} {:>14}",
-        "month", "paid", "rita earns", "rita in total"
-    )?;
+    writeln!(report, "{:<8} {:<12} {:>12} {:>14}", "month", "paid", "rita earns", "rita in total")?;
     for month in 0..14u32 {
-        clock.set(
-            start
-                .checked_add_months(Months::new(month))
-                .ok_or("date out of range")?,
-        );
+        clock.set(start.checked_add_months(Months::new(month)).ok_or("date out of range")?);
         let out = send(
             &format!("payment-{month}"),
-            EventKind::purchase(
-                "acme".parse()?,
-                format!("inv-{month}").parse()?,
-                "100.00 USD".parse()?,
-            ),
+            EventKind::purchase("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?),
         )?;
-        let earned = out
-            .rewards
-            .first()
-            .map_or("-".to_owned(), |r| r.value.to_string());
+        let earned = out.rewards.first().map_or("-".to_owned(), |r| r.value.to_string());
         let total = engine.balance(&program, &rita, &usd)?.available;
-        writeln!(
-            report,
-            "{:<8} {:<12} {:>12} {:>14}",
-            month + 1,
-            "100.00 USD",
-            earned,
-            total
-        )?;
+        writeln!(report, "{:<8} {:<12} {:>12} {:>14}", month + 1, "100.00 USD", earned, total)?;
     }
-    send(
-        "refund-3",
-        EventKind::Refund {
-            order: "inv-3".parse()?,
-            amount: "100.00 USD".parse()?,
-        },
-    )?;
+    send("refund-3", EventKind::Refund { order: "inv-3".parse()?, amount: "100.00 USD".parse()? })?;
     let after = engine.balance(&program, &rita, &usd)?.available;
-    writeln!(
-        report,
-        "refund of month 4 reverses 40.00 USD: rita has {after} USD"
-    )?;
+    writeln!(report, "refund of month 4 reverses 40.00 USD: rita has {after} USD")?;
     Ok((engine, report))
 }
 

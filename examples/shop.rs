@@ -20,42 +20,21 @@ const PROGRAM: &str = r#"{
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-05-01T10:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock)
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
     let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "shop", kind)?);
 
     let enrolled = send("enroll", EventKind::enroll("mia".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send(
-        "signup",
-        EventKind::SignUp {
-            referee: "leo".parse()?,
-            code,
-            channel: Default::default(),
-            clicked_at: None,
-        },
-    )?;
-    send(
-        "order-1",
-        EventKind::purchase("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?),
-    )?;
-    send(
-        "order-2",
-        EventKind::purchase("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?),
-    )?;
+    send("signup", EventKind::SignUp { referee: "leo".parse()?, code, channel: Default::default(), clicked_at: None })?;
+    send("order-1", EventKind::purchase("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?))?;
+    send("order-2", EventKind::purchase("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?))?;
 
     let program = "shop".parse()?;
     let mut report = String::new();
     for (who, asset) in [("mia", "EUR"), ("leo", "discount")] {
         for entry in engine.statement(&program, &who.parse()?)? {
             if entry.value.asset() == &asset.parse()? {
-                writeln!(
-                    report,
-                    "{who:<4} {:>12}  {}",
-                    entry.value.to_string(),
-                    entry.explanation
-                )?;
+                writeln!(report, "{who:<4} {:>12}  {}", entry.value.to_string(), entry.explanation)?;
             }
         }
     }

@@ -24,9 +24,7 @@ const PROGRAM: &str = r#"{
 pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new())
-        .with_clock(clock)
-        .with_program(program);
+    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
@@ -36,36 +34,21 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
     let enrolled = send(EventKind::enroll("sam".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for i in 1..=13 {
-        send(EventKind::sign_up(
-            format!("friend-{i}").parse()?,
-            code.clone(),
-        ))?;
+        send(EventKind::sign_up(format!("friend-{i}").parse()?, code.clone()))?;
     }
     let program = "yesware".parse()?;
     let points = "points".parse()?;
     let sam = "sam".parse()?;
     let mut report = String::new();
-    writeln!(
-        report,
-        "sam earned {} points from 13 friends",
-        engine.balance(&program, &sam, &points)?.available
-    )?;
+    writeln!(report, "sam earned {} points from 13 friends", engine.balance(&program, &sam, &points)?.available)?;
     send(EventKind::redeem(sam.clone(), "amazon_gift_card"))?;
-    writeln!(
-        report,
-        "redeemed amazon_gift_card: {} points left",
-        engine.balance(&program, &sam, &points)?.available
-    )?;
+    writeln!(report, "redeemed amazon_gift_card: {} points left", engine.balance(&program, &sam, &points)?.available)?;
     let refused = match send(EventKind::redeem(sam.clone(), "tshirt")) {
         Ok(_) => return Err("the T-shirt should not be affordable".into()),
         Err(e) => e.to_string(),
     };
     writeln!(report, "tshirt refused: {refused}")?;
-    writeln!(
-        report,
-        "balance still {} points",
-        engine.balance(&program, &sam, &points)?.available
-    )?;
+    writeln!(report, "balance still {} points", engine.balance(&program, &sam, &points)?.available)?;
     Ok((engine, refused, report))
 }
 

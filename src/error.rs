@@ -75,9 +75,7 @@ pub enum Error {
         referrer: ParticipantId,
     },
     /// The sign-up came after the attribution window.
-    #[error(
-        "sign-up at {at} is past the {window_days}-day attribution window from the click at {clicked_at}"
-    )]
+    #[error("sign-up at {at} is past the {window_days}-day attribution window from the click at {clicked_at}")]
     AttributionWindowPassed {
         /// When the link was clicked.
         clicked_at: DateTime<Utc>,

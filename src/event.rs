@@ -5,9 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::code::{Channel, ReferralCode};
-use crate::domain::id::{
-    EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId,
-};
+use crate::domain::id::{EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId};
 use crate::domain::ledger::{LedgerEntry, Reward};
 use crate::domain::participant::Attributes;
 use crate::domain::referral::{Referral, RejectReason};
@@ -39,16 +37,8 @@ pub struct Event {
 
 impl Event {
     /// An event, validating the key and program id.
-    pub fn new(
-        key: &str,
-        program: &str,
-        kind: EventKind,
-    ) -> Result<Self, crate::domain::id::IdError> {
-        Ok(Self {
-            key: EventKey::new(key)?,
-            program: ProgramId::new(program)?,
-            kind,
-        })
+    pub fn new(key: &str, program: &str, kind: EventKind) -> Result<Self, crate::domain::id::IdError> {
+        Ok(Self { key: EventKey::new(key)?, program: ProgramId::new(program)?, kind })
     }
 }
 
@@ -159,6 +149,11 @@ pub enum EventKind {
         /// The item's id.
         item: String,
     },
+    /// The host sent these outbox notifications: they leave the outbox.
+    Acknowledge {
+        /// The notifications sent.
+        notifications: Vec<crate::store::NotificationId>,
+    },
     /// Available balances of one asset at or above a minimum are marked paid.
     Payout {
         /// The batch id.
@@ -174,32 +169,17 @@ pub enum EventKind {
 impl EventKind {
     /// A participant enrolls as a referrer, with no segment, attributes or vanity code.
     pub fn enroll(participant: ParticipantId) -> Self {
-        Self::Enroll {
-            participant,
-            segment: None,
-            attributes: Attributes::new(),
-            vanity_code: None,
-        }
+        Self::Enroll { participant, segment: None, attributes: Attributes::new(), vanity_code: None }
     }
 
     /// A sign-up with a code, through a plain link, with no click time.
     pub fn sign_up(referee: ParticipantId, code: impl Into<String>) -> Self {
-        Self::SignUp {
-            referee,
-            code: code.into(),
-            channel: Channel::Link,
-            clicked_at: None,
-        }
+        Self::SignUp { referee, code: code.into(), channel: Channel::Link, clicked_at: None }
     }
 
     /// A purchase or payment without a coupon.
     pub fn purchase(customer: ParticipantId, order: OrderId, amount: Value) -> Self {
-        Self::Purchase {
-            customer,
-            order,
-            amount,
-            coupon: None,
-        }
+        Self::Purchase { customer, order, amount, coupon: None }
     }
 
     /// A refund of (part of) an order.
@@ -209,18 +189,12 @@ impl EventKind {
 
     /// A named action of a participant.
     pub fn action(participant: ParticipantId, name: impl Into<String>) -> Self {
-        Self::Action {
-            participant,
-            name: name.into(),
-        }
+        Self::Action { participant, name: name.into() }
     }
 
     /// A redemption of a catalog item.
     pub fn redeem(participant: ParticipantId, item: impl Into<String>) -> Self {
-        Self::Redeem {
-            participant,
-            item: item.into(),
-        }
+        Self::Redeem { participant, item: item.into() }
     }
 }
 
@@ -246,15 +220,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub(crate) fn new(event: EventKey, at: DateTime<Utc>) -> Self {
-        Self {
-            event,
-            at,
-            referrals: vec![],
-            rewards: vec![],
-            entries: vec![],
-            codes: vec![],
-            notices: vec![],
-        }
+        Self { event, at, referrals: vec![], rewards: vec![], entries: vec![], codes: vec![], notices: vec![] }
     }
 
     /// Whether the event changed nothing.

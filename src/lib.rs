@@ -1,21 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod insight;
 pub mod policy;
 pub mod program;
 pub mod store;
@@ -24,15 +17,9 @@ pub mod testkit;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::catalog::CatalogItem;
-pub use domain::code::{
-    Channel, CodeError, OsRandom, RandomSource, ReferralCode, SeededRandom, ShareLink,
-};
-pub use domain::id::{
-    EntryId, EventKey, IdError, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId,
-};
-pub use domain::ledger::{
-    Balance, Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus, Role,
-};
+pub use domain::code::{Channel, CodeError, OsRandom, RandomSource, ReferralCode, SeededRandom, ShareLink};
+pub use domain::id::{EntryId, EventKey, IdError, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId};
+pub use domain::ledger::{Balance, Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus, Role};
 pub use domain::participant::{Attribute, Attributes, Participant, ReferrerStats};
 pub use domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
 pub use domain::value::{Asset, Currency, Rounding, Value, ValueError};

@@ -120,18 +120,12 @@ pub struct Limits {
 impl Limits {
     /// The cap per referrer for an asset.
     pub fn referrer_cap(&self, asset: &Asset) -> Option<Decimal> {
-        self.referrer_caps
-            .iter()
-            .find(|v| v.asset() == asset)
-            .map(Value::amount)
+        self.referrer_caps.iter().find(|v| v.asset() == asset).map(Value::amount)
     }
 
     /// The budget for an asset.
     pub fn budget(&self, asset: &Asset) -> Option<Decimal> {
-        self.budgets
-            .iter()
-            .find(|v| v.asset() == asset)
-            .map(Value::amount)
+        self.budgets.iter().find(|v| v.asset() == asset).map(Value::amount)
     }
 }
 
@@ -250,6 +244,29 @@ pub struct ProgramSpec {
     /// Items points can be redeemed for.
     #[serde(default)]
     pub catalog: Vec<CatalogItem>,
+    /// A/B variants: each referrer is assigned one, by a hash of the program
+    /// and their id, and runs under its policies besides the common ones.
+    #[serde(default)]
+    pub variants: Vec<VariantSpec>,
+}
+
+/// One A/B variant of a program's rewards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariantSpec {
+    /// Its name, as reports show it.
+    pub name: String,
+    /// Its share of referrers, relative to the other variants' weights.
+    pub weight: u32,
+    /// Its policies.
+    pub policies: Vec<PolicySpec>,
+}
+
+impl VariantSpec {
+    /// A variant.
+    pub fn new(name: impl Into<String>, weight: u32, policies: Vec<PolicySpec>) -> Self {
+        Self { name: name.into(), weight, policies }
+    }
 }
 
 impl ProgramSpec {
@@ -271,6 +288,7 @@ impl ProgramSpec {
             limits: Limits::default(),
             policies: Vec::new(),
             catalog: Vec::new(),
+            variants: Vec::new(),
         }
     }
 
@@ -304,6 +322,12 @@ impl ProgramSpec {
         self
     }
 
+    /// Adds an A/B variant.
+    pub fn with_variant(mut self, variant: VariantSpec) -> Self {
+        self.variants.push(variant);
+        self
+    }
+
     /// Sets the status.
     pub fn with_status(mut self, status: ProgramStatus) -> Self {
         self.status = status;
@@ -317,43 +341,30 @@ impl ProgramSpec {
         }
         if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
             if e <= s {
-                return Err(ProgramError::invalid(
-                    "ends_at",
-                    format!("{e} is not after starts_at {s}"),
-                ));
+                return Err(ProgramError::invalid("ends_at", format!("{e} is not after starts_at {s}")));
             }
         }
         if self.attribution.window_days == Some(0) {
             return Err(ProgramError::invalid("attribution.window_days", "is zero"));
         }
         if self.qualification_window_days == Some(0) {
-            return Err(ProgramError::invalid(
-                "qualification_window_days",
-                "is zero",
-            ));
+            return Err(ProgramError::invalid("qualification_window_days", "is zero"));
         }
         match &self.qualification {
             Qualification::FirstPurchase { minimum: Some(m) } if *m < Decimal::ZERO => {
-                return Err(ProgramError::invalid(
-                    "qualification.first_purchase.minimum",
-                    "is negative",
-                ));
+                return Err(ProgramError::invalid("qualification.first_purchase.minimum", "is negative"));
             }
             Qualification::Action(name) if name.trim().is_empty() => {
                 return Err(ProgramError::invalid("qualification.action", "is empty"));
             }
             _ => {}
         }
-        for (field, values) in [
-            ("limits.referrer_caps", &self.limits.referrer_caps),
-            ("limits.budgets", &self.limits.budgets),
-        ] {
+        for (field, values) in
+            [("limits.referrer_caps", &self.limits.referrer_caps), ("limits.budgets", &self.limits.budgets)]
+        {
             for (i, v) in values.iter().enumerate() {
                 if v.amount() < Decimal::ZERO {
-                    return Err(ProgramError::invalid(
-                        &format!("{field}[{i}]"),
-                        format!("{v} is negative"),
-                    ));
+                    return Err(ProgramError::invalid(&format!("{field}[{i}]"), format!("{v} is negative")));
                 }
                 if values.iter().filter(|o| o.asset() == v.asset()).count() > 1 {
                     return Err(ProgramError::invalid(
@@ -365,24 +376,15 @@ impl ProgramSpec {
         }
         if let Some(v) = self.limits.velocity {
             if v.max == 0 || v.window_hours == 0 {
-                return Err(ProgramError::invalid(
-                    "limits.velocity",
-                    "max and window_hours must be above zero",
-                ));
+                return Err(ProgramError::invalid("limits.velocity", "max and window_hours must be above zero"));
             }
         }
         for (i, item) in self.catalog.iter().enumerate() {
             if !item.price.is_positive() {
-                return Err(ProgramError::invalid(
-                    &format!("catalog[{i}].price"),
-                    "is not above zero",
-                ));
+                return Err(ProgramError::invalid(&format!("catalog[{i}].price"), "is not above zero"));
             }
             if self.catalog.iter().filter(|o| o.id == item.id).count() > 1 {
-                return Err(ProgramError::invalid(
-                    &format!("catalog[{i}].id"),
-                    format!("{:?} appears twice", item.id),
-                ));
+                return Err(ProgramError::invalid(&format!("catalog[{i}].id"), format!("{:?} appears twice", item.id)));
             }
         }
         let policies = self
@@ -391,15 +393,35 @@ impl ProgramSpec {
             .enumerate()
             .map(|(i, p)| p.build(&format!("policies[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        let terms = Terms {
-            currency: self.currency,
-            rounding: self.rounding,
-        };
-        Ok(Program {
-            spec: self,
-            terms,
-            policies,
-        })
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (i, v) in self.variants.iter().enumerate() {
+            if v.name.trim().is_empty() || self.variants.iter().filter(|o| o.name == v.name).count() > 1 {
+                return Err(ProgramError::invalid(
+                    &format!("variants[{i}].name"),
+                    format!("{:?} is empty or appears twice", v.name),
+                ));
+            }
+            if v.weight == 0 {
+                return Err(ProgramError::invalid(&format!("variants[{i}].weight"), "is zero"));
+            }
+            let built = v
+                .policies
+                .iter()
+                .enumerate()
+                .map(|(j, p)| p.build(&format!("variants[{i}].policies[{j}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            variants.push((v.name.clone(), v.weight, built));
+        }
+        for (i, p) in policies.iter().enumerate() {
+            if policies.iter().filter(|o| o.name() == p.name()).count() > 1 {
+                return Err(ProgramError::invalid(
+                    &format!("policies[{i}].name"),
+                    format!("{:?} appears twice", p.name()),
+                ));
+            }
+        }
+        let terms = Terms { currency: self.currency, rounding: self.rounding };
+        Ok(Program { spec: self, terms, policies, variants })
     }
 }
 
@@ -409,7 +431,11 @@ pub struct Program {
     spec: ProgramSpec,
     terms: Terms,
     policies: Vec<Arc<dyn RewardPolicy>>,
+    variants: Vec<(String, u32, Policies)>,
 }
+
+/// A list of built policies.
+type Policies = Vec<Arc<dyn RewardPolicy>>;
 
 impl Program {
     /// The program's id.
@@ -442,10 +468,35 @@ impl Program {
     pub fn chain_depth(&self) -> usize {
         self.policies
             .iter()
+            .chain(self.variants.iter().flat_map(|(_, _, p)| p))
             .map(|p| p.chain_depth())
             .max()
             .unwrap_or(1)
             .clamp(1, 16)
+    }
+
+    /// The variant a referrer is assigned to: stable, by a hash (UUID v5,
+    /// SHA-1) of the program id and the participant id, spread by weight.
+    pub fn assign_variant(&self, participant: &crate::domain::id::ParticipantId) -> Option<&str> {
+        let total: u64 = self.variants.iter().map(|(_, w, _)| u64::from(*w)).sum();
+        if total == 0 {
+            return None;
+        }
+        let name = format!("{}\u{0}{}", self.spec.id, participant);
+        let (high, _) = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).as_u64_pair();
+        let mut pick = high % total;
+        for (name, weight, _) in &self.variants {
+            if pick < u64::from(*weight) {
+                return Some(name);
+            }
+            pick -= u64::from(*weight);
+        }
+        None
+    }
+
+    /// The policies of a variant (none for an unknown name).
+    pub fn variant_policies(&self, name: &str) -> &[Arc<dyn RewardPolicy>] {
+        self.variants.iter().find(|(n, _, _)| n == name).map_or(&[], |(_, _, p)| p.as_slice())
     }
 
     /// The hold period.
@@ -475,9 +526,6 @@ pub enum ProgramError {
 
 impl ProgramError {
     pub(crate) fn invalid(field: &str, reason: impl fmt::Display) -> Self {
-        Self::Invalid {
-            field: field.to_owned(),
-            reason: reason.to_string(),
-        }
+        Self::Invalid { field: field.to_owned(), reason: reason.to_string() }
     }
 }

@@ -13,12 +13,7 @@
 //! (for a database that is not configured).
 
 // Test code: a failed check panics with what went wrong.
-#![allow(
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,13 +31,10 @@ use crate::domain::value::{Asset, Currency, Value};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{Event, EventKind, Outcome};
-use crate::policy::{
-    Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided,
-};
+use crate::policy::{Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided};
 use crate::program::{Limits, Program, ProgramSpec, Qualification};
 use crate::store::{
-    Commit, Key, KeyRange, MemoryStore, ProgramState, Record, Store, StoreError, StoredEvent,
-    Versioned, Write,
+    Commit, Key, KeyRange, MemoryStore, ProgramState, Record, Store, StoreError, StoredEvent, Versioned, Write,
 };
 
 /// Generates one `#[test]` per conformance check for a store factory.
@@ -81,9 +73,7 @@ macro_rules! conformance_suite {
 
 /// The engine's start time in every check.
 pub fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default()
 }
 
 fn key(name: &str) -> Key {
@@ -99,15 +89,12 @@ fn program_id() -> ProgramId {
 }
 
 fn counter(n: u64) -> Arc<Record> {
-    Arc::new(Record::Program(Box::new(ProgramState {
-        invites: n,
-        ..ProgramState::default()
-    })))
+    Arc::new(Record::Program(Box::new(ProgramState { sequence: n, ..ProgramState::default() })))
 }
 
 fn count_of(v: &Versioned) -> u64 {
     match v.record.as_ref() {
-        Record::Program(s) => s.invites,
+        Record::Program(s) => s.sequence,
         other => panic!("not a counter: {other:?}"),
     }
 }
@@ -123,67 +110,31 @@ fn raw_commit(n: usize, reads: Vec<(Key, u64)>, writes: Vec<Write>) -> Commit {
     reads.sort();
     let mut writes = writes;
     writes.sort_by(|a, b| a.key().cmp(b.key()));
-    Commit {
-        event,
-        outcome,
-        reads,
-        writes,
-    }
+    Commit { event, outcome, reads, writes }
 }
 
 fn everything<S: Store>(store: &S) -> Vec<(Key, Versioned)> {
-    let all = KeyRange {
-        start: Key::from_stored(String::new()),
-        end: Key::from_stored("\u{10FFFF}".into()),
-    };
-    store
-        .scan(&all, usize::MAX)
-        .unwrap_or_else(|e| panic!("scan failed: {e}"))
+    let all = KeyRange { start: Key::from_stored(String::new()), end: Key::from_stored("\u{10FFFF}".into()) };
+    store.scan(&all, usize::MAX).unwrap_or_else(|e| panic!("scan failed: {e}"))
 }
 
 /// A commit's writes can be read back with version 1, then 2.
 pub fn commit_then_read_back<S: Store>(factory: &dyn Fn() -> S) {
     let store = factory();
     store
-        .commit(&raw_commit(
-            1,
-            vec![(key("a"), 0)],
-            vec![Write::Put(key("a"), counter(1))],
-        ))
+        .commit(&raw_commit(1, vec![(key("a"), 0)], vec![Write::Put(key("a"), counter(1))]))
         .unwrap_or_else(|e| panic!("{e}"));
-    let a = store
-        .get(&key("a"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("a missing"));
+    let a = store.get(&key("a")).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("a missing"));
     assert_eq!((a.version, count_of(&a)), (1, 1));
     store
-        .commit(&raw_commit(
-            2,
-            vec![(key("a"), 1)],
-            vec![Write::Put(key("a"), counter(2))],
-        ))
+        .commit(&raw_commit(2, vec![(key("a"), 1)], vec![Write::Put(key("a"), counter(2))]))
         .unwrap_or_else(|e| panic!("{e}"));
-    let a = store
-        .get(&key("a"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("a missing"));
+    let a = store.get(&key("a")).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("a missing"));
     assert_eq!((a.version, count_of(&a)), (2, 2));
-    store
-        .commit(&raw_commit(
-            3,
-            vec![(key("a"), 2)],
-            vec![Write::Delete(key("a"))],
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        store
-            .get(&key("a"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_none()
-    );
-    let stored = store
-        .stored_event(&EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    store.commit(&raw_commit(3, vec![(key("a"), 2)], vec![Write::Delete(key("a"))])).unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.get(&key("a")).unwrap_or_else(|e| panic!("{e}")).is_none());
+    let stored =
+        store.stored_event(&EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(stored, Some(StoredEvent { .. })));
 }
 
@@ -191,42 +142,19 @@ pub fn commit_then_read_back<S: Store>(factory: &dyn Fn() -> S) {
 pub fn stale_read_conflicts_and_writes_nothing<S: Store>(factory: &dyn Fn() -> S) {
     let store = factory();
     store
-        .commit(&raw_commit(
-            1,
-            vec![(key("a"), 0)],
-            vec![Write::Put(key("a"), counter(1))],
-        ))
+        .commit(&raw_commit(1, vec![(key("a"), 0)], vec![Write::Put(key("a"), counter(1))]))
         .unwrap_or_else(|e| panic!("{e}"));
     let before = everything(&store);
     let stale = raw_commit(
         2,
         vec![(key("a"), 0), (key("b"), 0)],
-        vec![
-            Write::Put(key("b"), counter(9)),
-            Write::Put(key("a"), counter(9)),
-        ],
+        vec![Write::Put(key("b"), counter(9)), Write::Put(key("a"), counter(9))],
     );
-    assert!(matches!(
-        store.commit(&stale),
-        Err(StoreError::Conflict { .. })
-    ));
-    let absent_now_present = raw_commit(
-        3,
-        vec![(key("a"), 1), (key("b"), 0)],
-        vec![Write::Put(key("b"), counter(9))],
-    );
-    store
-        .commit(&absent_now_present)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let again = raw_commit(
-        4,
-        vec![(key("b"), 0)],
-        vec![Write::Put(key("b"), counter(7))],
-    );
-    assert!(matches!(
-        store.commit(&again),
-        Err(StoreError::Conflict { .. })
-    ));
+    assert!(matches!(store.commit(&stale), Err(StoreError::Conflict { .. })));
+    let absent_now_present = raw_commit(3, vec![(key("a"), 1), (key("b"), 0)], vec![Write::Put(key("b"), counter(9))]);
+    store.commit(&absent_now_present).unwrap_or_else(|e| panic!("{e}"));
+    let again = raw_commit(4, vec![(key("b"), 0)], vec![Write::Put(key("b"), counter(7))]);
+    assert!(matches!(store.commit(&again), Err(StoreError::Conflict { .. })));
     assert_ne!(everything(&store), before);
     assert!(
         store
@@ -246,22 +174,11 @@ pub fn stale_read_conflicts_and_writes_nothing<S: Store>(factory: &dyn Fn() -> S
 pub fn duplicate_event_is_refused_and_writes_nothing<S: Store>(factory: &dyn Fn() -> S) {
     let store = factory();
     store
-        .commit(&raw_commit(
-            1,
-            vec![(key("a"), 0)],
-            vec![Write::Put(key("a"), counter(1))],
-        ))
+        .commit(&raw_commit(1, vec![(key("a"), 0)], vec![Write::Put(key("a"), counter(1))]))
         .unwrap_or_else(|e| panic!("{e}"));
     let before = everything(&store);
-    let twin = raw_commit(
-        1,
-        vec![(key("c"), 0)],
-        vec![Write::Put(key("c"), counter(1))],
-    );
-    assert!(matches!(
-        store.commit(&twin),
-        Err(StoreError::DuplicateEvent(_))
-    ));
+    let twin = raw_commit(1, vec![(key("c"), 0)], vec![Write::Put(key("c"), counter(1))]);
+    assert!(matches!(store.commit(&twin), Err(StoreError::DuplicateEvent(_))));
     assert_eq!(everything(&store), before);
 }
 
@@ -269,18 +186,10 @@ pub fn duplicate_event_is_refused_and_writes_nothing<S: Store>(factory: &dyn Fn(
 pub fn scan_is_a_sorted_range<S: Store>(factory: &dyn Fn() -> S) {
     let store = factory();
     let names = ["m/b", "m/a", "m/é", "m/a%2F", "m0", "m", "n/a"];
-    let writes = names
-        .iter()
-        .map(|n| Write::Put(key(n), counter(1)))
-        .collect();
+    let writes = names.iter().map(|n| Write::Put(key(n), counter(1))).collect();
     let reads = names.iter().map(|n| (key(n), 0)).collect();
-    store
-        .commit(&raw_commit(1, reads, writes))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let range = KeyRange {
-        start: key("m/"),
-        end: key("m0"),
-    };
+    store.commit(&raw_commit(1, reads, writes)).unwrap_or_else(|e| panic!("{e}"));
+    let range = KeyRange { start: key("m/"), end: key("m0") };
     let got: Vec<String> = store
         .scan(&range, 10)
         .unwrap_or_else(|e| panic!("{e}"))
@@ -288,13 +197,7 @@ pub fn scan_is_a_sorted_range<S: Store>(factory: &dyn Fn() -> S) {
         .map(|(k, _)| k.as_str().to_owned())
         .collect();
     assert_eq!(got, vec!["t/m/a", "t/m/a%2F", "t/m/b", "t/m/é"]);
-    assert_eq!(
-        store
-            .scan(&range, 2)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .len(),
-        2
-    );
+    assert_eq!(store.scan(&range, 2).unwrap_or_else(|e| panic!("{e}")).len(), 2);
 }
 
 /// 5 workers each add 1 to one record 10 times with read-check-write
@@ -302,11 +205,7 @@ pub fn scan_is_a_sorted_range<S: Store>(factory: &dyn Fn() -> S) {
 pub fn compare_and_set_race_counts_exactly<S: Store + 'static>(factory: &dyn Fn() -> S) {
     let store = Arc::new(factory());
     store
-        .commit(&raw_commit(
-            0,
-            vec![(key("n"), 0)],
-            vec![Write::Put(key("n"), counter(0))],
-        ))
+        .commit(&raw_commit(0, vec![(key("n"), 0)], vec![Write::Put(key("n"), counter(0))]))
         .unwrap_or_else(|e| panic!("{e}"));
     let ids = Arc::new(AtomicUsize::new(1));
     let workers: Vec<_> = (0..5)
@@ -327,9 +226,7 @@ pub fn compare_and_set_race_counts_exactly<S: Store + 'static>(factory: &dyn Fn(
                         );
                         match store.commit(&c) {
                             Ok(()) => break,
-                            Err(StoreError::Conflict { .. } | StoreError::Transient(_)) => {
-                                thread::yield_now()
-                            }
+                            Err(StoreError::Conflict { .. } | StoreError::Transient(_)) => thread::yield_now(),
                             Err(e) => panic!("{e}"),
                         }
                     }
@@ -340,10 +237,7 @@ pub fn compare_and_set_race_counts_exactly<S: Store + 'static>(factory: &dyn Fn(
     for w in workers {
         w.join().unwrap_or_else(|_| panic!("worker panicked"));
     }
-    let n = store
-        .get(&key("n"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("n missing"));
+    let n = store.get(&key("n")).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("n missing"));
     assert_eq!((count_of(&n), n.version), (50, 51));
 }
 
@@ -356,15 +250,9 @@ fn v(text: &str) -> Value {
 /// budgets and caps.
 pub fn scenario_program() -> Program {
     let usd = Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}"));
-    let limits = Limits {
-        max_rewarded_referrals: Some(3),
-        budgets: vec![v("400.00 USD")],
-        ..Limits::default()
-    };
+    let limits = Limits { max_rewarded_referrals: Some(3), budgets: vec![v("400.00 USD")], ..Limits::default() };
     ProgramSpec::new(program_id(), "Conformance", usd)
-        .with_qualification(Qualification::FirstPurchase {
-            minimum: Some(Decimal::from(10)),
-        })
+        .with_qualification(Qualification::FirstPurchase { minimum: Some(Decimal::from(10)) })
         .with_hold_days(7)
         .with_limits(limits)
         .with_policy(PolicySpec::TwoSided(TwoSided::new(
@@ -380,14 +268,8 @@ pub fn scenario_program() -> Program {
                 LevelReward::new(3, Amount::Percent(Decimal::ONE)),
             ],
         )))
-        .with_policy(PolicySpec::RevenueShare(
-            RevenueShare::new("share", Decimal::from(10)).for_months(6),
-        ))
-        .with_policy(PolicySpec::OneSided(OneSided::new(
-            "invites",
-            On::InviteSent,
-            Amount::Fixed(v("5 points")),
-        )))
+        .with_policy(PolicySpec::RevenueShare(RevenueShare::new("share", Decimal::from(10)).for_months(6)))
+        .with_policy(PolicySpec::OneSided(OneSided::new("invites", On::InviteSent, Amount::Fixed(v("5 points")))))
         .with_catalog_item(CatalogItem::new("mug", v("5 points")).with_stock(1))
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -396,15 +278,10 @@ pub fn scenario_program() -> Program {
 /// The scenario's events, each with the days to advance the clock before it.
 pub fn scenario_events() -> Vec<(i64, EventKind)> {
     let purchase = |who: &str, order: &str, amount: &str| {
-        EventKind::purchase(
-            pid(who),
-            order.parse().unwrap_or_else(|e| panic!("{e}")),
-            v(amount),
-        )
+        EventKind::purchase(pid(who), order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount))
     };
-    let refund = |order: &str, amount: &str| {
-        EventKind::refund(order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount))
-    };
+    let refund =
+        |order: &str, amount: &str| EventKind::refund(order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount));
     let enroll = |who: &str, code: &str| EventKind::Enroll {
         participant: pid(who),
         segment: None,
@@ -413,13 +290,7 @@ pub fn scenario_events() -> Vec<(i64, EventKind)> {
     };
     vec![
         (0, enroll("ann", "ANN1")),
-        (
-            0,
-            EventKind::InviteSent {
-                referrer: pid("ann"),
-                channel: Default::default(),
-            },
-        ),
+        (0, EventKind::InviteSent { referrer: pid("ann"), channel: Default::default() }),
         (0, EventKind::sign_up(pid("bea"), "ann1")),
         (0, enroll("bea", "BEA1")),
         (0, EventKind::sign_up(pid("cy"), "BEA1")),
@@ -430,29 +301,13 @@ pub fn scenario_events() -> Vec<(i64, EventKind)> {
         (1, purchase("dan", "o3", "33.33 USD")),
         (2, refund("o3", "11.11 USD")),
         (0, refund("o3", "11.11 USD")),
-        (
-            0,
-            EventKind::Chargeback {
-                order: "o3".parse().unwrap_or_else(|e| panic!("{e}")),
-                amount: v("5.00 USD"),
-            },
-        ),
+        (0, EventKind::Chargeback { order: "o3".parse().unwrap_or_else(|e| panic!("{e}")), amount: v("5.00 USD") }),
         (5, EventKind::Tick),
         (2, EventKind::Tick),
         (0, EventKind::redeem(pid("ann"), "mug")),
-        (
-            0,
-            EventKind::Suspend {
-                participant: pid("cy"),
-            },
-        ),
+        (0, EventKind::Suspend { participant: pid("cy") }),
         (0, purchase("dan", "o4", "40.00 USD")),
-        (
-            0,
-            EventKind::Reinstate {
-                participant: pid("cy"),
-            },
-        ),
+        (0, EventKind::Reinstate { participant: pid("cy") }),
         (31, purchase("dan", "o5", "40.00 USD")),
         (8, EventKind::Tick),
         (
@@ -476,10 +331,7 @@ fn observe<S: Store>(engine: &Engine<S>) -> String {
         out.push('\n');
     };
     add(format!("{:?}", engine.program_state(&program)));
-    for p in engine
-        .participants(&program)
-        .unwrap_or_else(|e| panic!("{e}"))
-    {
+    for p in engine.participants(&program).unwrap_or_else(|e| panic!("{e}")) {
         add(format!("{p:?}"));
         add(format!("{:?}", engine.statement(&program, &p.id)));
     }
@@ -488,10 +340,7 @@ fn observe<S: Store>(engine: &Engine<S>) -> String {
 }
 
 fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
-    Engine::new(store)
-        .with_clock(clock.clone())
-        .with_random(SeededRandom::new(7))
-        .with_program(scenario_program())
+    Engine::new(store).with_clock(clock.clone()).with_random(SeededRandom::new(7)).with_program(scenario_program())
 }
 
 fn run_scenario<S: Store>(engine: &Engine<S>, clock: &ManualClock) -> Vec<Result<Outcome, String>> {
@@ -516,10 +365,7 @@ pub fn engine_agrees_with_memory_store<S: Store>(factory: &dyn Fn() -> S) {
     let clock = ManualClock::new(start());
     let reference = engine_over(MemoryStore::new(), &clock);
     let expected = run_scenario(&reference, &clock);
-    assert!(
-        expected.iter().all(Result::is_ok),
-        "the scenario itself is broken: {expected:?}"
-    );
+    assert!(expected.iter().all(Result::is_ok), "the scenario itself is broken: {expected:?}");
     let clock = ManualClock::new(start());
     let engine = engine_over(factory(), &clock);
     let got = run_scenario(&engine, &clock);
@@ -569,12 +415,8 @@ pub fn same_events_from_eight_threads_apply_once<S: Store + 'static>(factory: &d
     let barrier = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8)
         .map(|_| {
-            let (engine, barrier, events, clock) = (
-                Arc::clone(&engine),
-                Arc::clone(&barrier),
-                events.clone(),
-                clock.clone(),
-            );
+            let (engine, barrier, events, clock) =
+                (Arc::clone(&engine), Arc::clone(&barrier), events.clone(), clock.clone());
             thread::spawn(move || {
                 let mut outs = Vec::new();
                 for (i, (days, kind)) in events {
@@ -594,10 +436,7 @@ pub fn same_events_from_eight_threads_apply_once<S: Store + 'static>(factory: &d
         })
         .collect();
     for t in threads {
-        assert_eq!(
-            t.join().unwrap_or_else(|_| panic!("thread panicked")),
-            expected
-        );
+        assert_eq!(t.join().unwrap_or_else(|_| panic!("thread panicked")), expected);
     }
     assert_eq!(observe(&engine), observe(&reference));
 }
@@ -608,33 +447,23 @@ pub const CONFLICTING_EVENTS: usize = 2_000;
 /// Sign-ups for one hot referrer and a few others, sent with duplicates from
 /// 8 threads while the budget runs out: every event applies once, no cap or
 /// budget is crossed, and the order-independent figures equal a serial run's.
-pub fn conflicting_events_from_eight_threads_respect_limits<S: Store + 'static>(
-    factory: &dyn Fn() -> S,
-) {
+pub fn conflicting_events_from_eight_threads_respect_limits<S: Store + 'static>(factory: &dyn Fn() -> S) {
     conflicting_events(factory, CONFLICTING_EVENTS);
 }
 
 /// [`conflicting_events_from_eight_threads_respect_limits`] with `total` events.
 pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: usize) {
     let build = || {
-        let limits = Limits {
-            max_rewarded_referrals: Some(50),
-            budgets: vec![v("1000.00 USD")],
-            ..Limits::default()
-        };
-        ProgramSpec::new(
-            program_id(),
-            "Race",
-            Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}")),
-        )
-        .with_limits(limits)
-        .with_policy(PolicySpec::TwoSided(TwoSided::new(
-            "race",
-            Side::new(On::Qualified, Amount::Fixed(v("3.00 USD"))),
-            Side::new(On::Qualified, Amount::Fixed(v("1 points"))),
-        )))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        let limits = Limits { max_rewarded_referrals: Some(50), budgets: vec![v("1000.00 USD")], ..Limits::default() };
+        ProgramSpec::new(program_id(), "Race", Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}")))
+            .with_limits(limits)
+            .with_policy(PolicySpec::TwoSided(TwoSided::new(
+                "race",
+                Side::new(On::Qualified, Amount::Fixed(v("3.00 USD"))),
+                Side::new(On::Qualified, Amount::Fixed(v("1 points"))),
+            )))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
     };
     let unique = total * 3 / 4;
     let referrers = ["hot", "r1", "r2", "r3"];
@@ -653,11 +482,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     }
     let hot_share = unique / 2;
     events.extend(signup_events(hot_share, "h", "CODE0X"));
-    for (i, chunk) in (hot_share..unique)
-        .collect::<Vec<_>>()
-        .chunks(((unique - hot_share) / 3).max(1))
-        .enumerate()
-    {
+    for (i, chunk) in (hot_share..unique).collect::<Vec<_>>().chunks(((unique - hot_share) / 3).max(1)).enumerate() {
         let code = format!("CODE{}X", (i % 3) + 1);
         events.extend(chunk.iter().map(|n| Event {
             key: EventKey::new(format!("o-{n}")).unwrap_or_else(|e| panic!("{e}")),
@@ -667,41 +492,24 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     }
     let enrolls: Vec<Event> = events.drain(..referrers.len()).collect();
     let mut stream: Vec<Event> = events.clone();
-    let duplicates: Vec<Event> = events
-        .iter()
-        .step_by(3)
-        .take(total.saturating_sub(unique))
-        .cloned()
-        .collect();
+    let duplicates: Vec<Event> = events.iter().step_by(3).take(total.saturating_sub(unique)).cloned().collect();
     stream.extend(duplicates);
     // A fixed shuffle, so that duplicates land far from their originals.
     let mut order: Vec<usize> = (0..stream.len()).collect();
     order.sort_by_key(|i| (i * 7919) % stream.len().max(1));
-    let stream: Vec<Event> = order
-        .into_iter()
-        .filter_map(|i| stream.get(i).cloned())
-        .collect();
+    let stream: Vec<Event> = order.into_iter().filter_map(|i| stream.get(i).cloned()).collect();
 
     let clock = ManualClock::new(start());
-    let serial = Engine::new(MemoryStore::new())
-        .with_clock(clock.clone())
-        .with_program(build());
+    let serial = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(build());
     for e in enrolls.iter().chain(&stream) {
         serial.handle(e).unwrap_or_else(|err| panic!("{err}"));
     }
 
-    let engine = Arc::new(
-        Engine::new(factory())
-            .with_clock(clock)
-            .with_program(build()),
-    );
+    let engine = Arc::new(Engine::new(factory()).with_clock(clock).with_program(build()));
     for e in &enrolls {
         engine.handle(e).unwrap_or_else(|err| panic!("{err}"));
     }
-    let chunks: Vec<Vec<Event>> = stream
-        .chunks(stream.len().div_ceil(8).max(1))
-        .map(<[Event]>::to_vec)
-        .collect();
+    let chunks: Vec<Vec<Event>> = stream.chunks(stream.len().div_ceil(8).max(1)).map(<[Event]>::to_vec).collect();
     let threads: Vec<_> = chunks
         .into_iter()
         .map(|chunk| {
@@ -720,25 +528,18 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     let program = program_id();
     let usd: Asset = "USD".parse().unwrap_or_else(|e| panic!("{e}"));
     let points: Asset = "points".parse().unwrap_or_else(|e| panic!("{e}"));
-    let figures = |e: &dyn Fn() -> (
-        ProgramState,
-        Vec<crate::domain::participant::Participant>,
-        usize,
-    )| {
+    let figures = |e: &dyn Fn() -> (ProgramState, Vec<crate::domain::participant::Participant>, usize)| {
         let (state, people, referrals) = e();
         let mut by_referrer = BTreeMap::new();
         for r in referrers {
-            let p = people
-                .iter()
-                .find(|p| p.id.as_str() == r)
-                .unwrap_or_else(|| panic!("{r} missing"));
+            let p = people.iter().find(|p| p.id.as_str() == r).unwrap_or_else(|| panic!("{r} missing"));
             by_referrer.insert(r, (p.stats.signups, p.stats.rewarded_referrals <= 50));
         }
         let usd_total: Decimal = people.iter().map(|p| p.balance(&usd).available).sum();
         let points_total: Decimal = people.iter().map(|p| p.balance(&points).available).sum();
         (
-            state.signups,
-            state.qualified,
+            state.totals.signups,
+            state.totals.qualified,
             state.granted_in(&usd),
             usd_total,
             points_total,
@@ -751,9 +552,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
             (
                 e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.referrals(&program)
-                    .unwrap_or_else(|x| panic!("{x}"))
-                    .len(),
+                e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };
@@ -762,9 +561,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
             (
                 e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.referrals(&program)
-                    .unwrap_or_else(|x| panic!("{x}"))
-                    .len(),
+                e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };
@@ -794,12 +591,7 @@ pub struct FailingStore<S> {
 impl<S: Store> FailingStore<S> {
     /// Fails the `fail_at`-th commit (counting from 1); `after` applies it first.
     pub fn new(inner: S, fail_at: usize, after: bool) -> Self {
-        Self {
-            inner,
-            commits: AtomicUsize::new(0),
-            fail_at,
-            after,
-        }
+        Self { inner, commits: AtomicUsize::new(0), fail_at, after }
     }
 
     /// The wrapped store.
@@ -859,11 +651,7 @@ pub fn failed_commits_leave_nothing_and_retries_apply_once<S: Store>(factory: &d
                 got.push(out.map_err(|e| e.to_string()));
             }
             assert_eq!(got, expected, "failing commit {n} (after: {after})");
-            assert_eq!(
-                observe(&engine),
-                observe(&reference),
-                "failing commit {n} (after: {after})"
-            );
+            assert_eq!(observe(&engine), observe(&reference), "failing commit {n} (after: {after})");
         }
     }
 }

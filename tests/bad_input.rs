@@ -4,8 +4,8 @@ mod common;
 use chrono::Duration;
 use common::*;
 use referral_engine::{
-    Engine, Error, Event, EventKind, IdError, ManualClock, MemoryStore, ParticipantId,
-    ProgramStatus, ReferralCode, SeededRandom,
+    Engine, Error, Event, EventKind, IdError, ManualClock, MemoryStore, ParticipantId, ProgramStatus, ReferralCode,
+    SeededRandom,
 };
 
 const PROGRAM: &str = r#"{
@@ -29,11 +29,7 @@ fn refused(w: &World, kind: EventKind, check: impl FnOnce(&Error) -> bool) {
     let before = w.engine.store().dump();
     let err = w.send(kind).expect_err("the event should be refused");
     assert!(check(&err), "unexpected error: {err:?}");
-    assert_eq!(
-        w.engine.store().dump(),
-        before,
-        "a refused event wrote something"
-    );
+    assert_eq!(w.engine.store().dump(), before, "a refused event wrote something");
 }
 
 fn sign_up(referee: &str, code: &str) -> EventKind {
@@ -43,22 +39,14 @@ fn sign_up(referee: &str, code: &str) -> EventKind {
 #[test]
 fn unknown_code() {
     let (w, _) = world();
-    refused(
-        &w,
-        sign_up("carl", "ZZZZ-ZZZZ-ZZ"),
-        |e| matches!(e, Error::UnknownCode(c) if c.as_str() == "ZZZZZZZZZZ"),
-    );
+    refused(&w, sign_up("carl", "ZZZZ-ZZZZ-ZZ"), |e| matches!(e, Error::UnknownCode(c) if c.as_str() == "ZZZZZZZZZZ"));
 }
 
 #[test]
 fn malformed_code() {
     let (w, _) = world();
-    refused(&w, sign_up("carl", "no_such!"), |e| {
-        matches!(e, Error::MalformedCode(_))
-    });
-    refused(&w, sign_up("carl", "ab"), |e| {
-        matches!(e, Error::MalformedCode(_))
-    });
+    refused(&w, sign_up("carl", "no_such!"), |e| matches!(e, Error::MalformedCode(_)));
+    refused(&w, sign_up("carl", "ab"), |e| matches!(e, Error::MalformedCode(_)));
 }
 
 #[test]
@@ -70,14 +58,10 @@ fn code_of_another_program() {
         .with_random(SeededRandom::new(1))
         .with_program(program(PROGRAM))
         .with_program(other);
-    let enrolled = engine
-        .handle(&Event::new("e1", "other", EventKind::enroll(pid("olga"))).unwrap())
-        .unwrap();
+    let enrolled = engine.handle(&Event::new("e1", "other", EventKind::enroll(pid("olga"))).unwrap()).unwrap();
     let code = enrolled.codes[0].to_string();
     let before = engine.store().dump();
-    let err = engine
-        .handle(&Event::new("e2", "p", sign_up("carl", &code)).unwrap())
-        .unwrap_err();
+    let err = engine.handle(&Event::new("e2", "p", sign_up("carl", &code)).unwrap()).unwrap_err();
     assert!(
         matches!(&err, Error::CodeOfAnotherProgram { owner_program, .. } if owner_program.as_str() == "other"),
         "{err:?}"
@@ -87,41 +71,25 @@ fn code_of_another_program() {
 
 #[test]
 fn program_not_active() {
-    let spec = serde_json::from_str::<referral_engine::ProgramSpec>(PROGRAM)
-        .unwrap()
-        .with_status(ProgramStatus::Paused);
+    let spec =
+        serde_json::from_str::<referral_engine::ProgramSpec>(PROGRAM).unwrap().with_status(ProgramStatus::Paused);
     let w = World::new(spec.build().unwrap());
     refused(&w, EventKind::enroll(pid("alice")), |e| {
-        matches!(
-            e,
-            Error::ProgramNotActive {
-                status: ProgramStatus::Paused,
-                ..
-            }
-        )
+        matches!(e, Error::ProgramNotActive { status: ProgramStatus::Paused, .. })
     });
 }
 
 #[test]
 fn program_outside_its_dates() {
-    let json = PROGRAM.replace(
-        r#""currency": "USD","#,
-        r#""currency": "USD", "starts_at": "2026-02-01T00:00:00Z","#,
-    );
+    let json = PROGRAM.replace(r#""currency": "USD","#, r#""currency": "USD", "starts_at": "2026-02-01T00:00:00Z","#);
     let w = World::new(program(&json));
-    refused(&w, EventKind::enroll(pid("alice")), |e| {
-        matches!(e, Error::OutsideProgramDates { .. })
-    });
+    refused(&w, EventKind::enroll(pid("alice")), |e| matches!(e, Error::OutsideProgramDates { .. }));
 }
 
 #[test]
 fn self_referral() {
     let (w, code) = world();
-    refused(
-        &w,
-        sign_up("alice", code.as_str()),
-        |e| matches!(e, Error::SelfReferral(p) if p.as_str() == "alice"),
-    );
+    refused(&w, sign_up("alice", code.as_str()), |e| matches!(e, Error::SelfReferral(p) if p.as_str() == "alice"));
 }
 
 #[test]
@@ -145,35 +113,19 @@ fn sign_up_after_the_attribution_window() {
         channel: Default::default(),
         clicked_at: Some(clicked),
     };
-    refused(&w, kind, |e| {
-        matches!(
-            e,
-            Error::AttributionWindowPassed {
-                window_days: 30,
-                ..
-            }
-        )
-    });
+    refused(&w, kind, |e| matches!(e, Error::AttributionWindowPassed { window_days: 30, .. }));
 }
 
 #[test]
 fn zero_or_negative_amount() {
     let (w, _) = world();
-    refused(
-        &w,
-        EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("0 USD")),
-        |e| matches!(e, Error::InvalidAmount(_)),
-    );
-    refused(
-        &w,
-        EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("-5 USD")),
-        |e| matches!(e, Error::InvalidAmount(_)),
-    );
-    refused(
-        &w,
-        EventKind::refund("o-1".parse().unwrap(), value("0 USD")),
-        |e| matches!(e, Error::InvalidAmount(_)),
-    );
+    refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("0 USD")), |e| {
+        matches!(e, Error::InvalidAmount(_))
+    });
+    refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("-5 USD")), |e| {
+        matches!(e, Error::InvalidAmount(_))
+    });
+    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("0 USD")), |e| matches!(e, Error::InvalidAmount(_)));
 }
 
 #[test]
@@ -184,11 +136,9 @@ fn currency_mismatch() {
         EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("10 EUR")),
         |e| matches!(e, Error::CurrencyMismatch { expected, found } if expected.to_string() == "USD" && found.to_string() == "EUR"),
     );
-    refused(
-        &w,
-        EventKind::refund("o-1".parse().unwrap(), value("10 EUR")),
-        |e| matches!(e, Error::CurrencyMismatch { .. }),
-    );
+    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("10 EUR")), |e| {
+        matches!(e, Error::CurrencyMismatch { .. })
+    });
 }
 
 #[test]
@@ -230,29 +180,18 @@ fn idempotency_key_reused_with_another_payload() {
     let before = w.engine.store().dump();
     let other = Event::new("same-key", "p", EventKind::enroll(pid("yan"))).unwrap();
     let err = w.engine.handle(&other).unwrap_err();
-    assert!(
-        matches!(&err, Error::KeyReused(k) if k.as_str() == "same-key"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Error::KeyReused(k) if k.as_str() == "same-key"), "{err:?}");
     assert_eq!(w.engine.store().dump(), before);
 }
 
 #[test]
 fn empty_oversized_or_control_character_participant_ids() {
     assert!(matches!(ParticipantId::new(""), Err(IdError::Empty { .. })));
-    assert!(matches!(
-        ParticipantId::new("x".repeat(200)),
-        Err(IdError::TooLong { len: 200, .. })
-    ));
-    assert!(matches!(
-        ParticipantId::new("a\u{7}b"),
-        Err(IdError::ControlCharacter { .. })
-    ));
+    assert!(matches!(ParticipantId::new("x".repeat(200)), Err(IdError::TooLong { len: 200, .. })));
+    assert!(matches!(ParticipantId::new("a\u{7}b"), Err(IdError::ControlCharacter { .. })));
     // An event arriving as JSON with such an id never reaches the engine.
     for bad in ["\"\"", "\"a\\u0007b\"", &format!("\"{}\"", "x".repeat(200))] {
-        let json = format!(
-            r#"{{"key": "k", "program": "p", "kind": {{"type": "enroll", "participant": {bad}}}}}"#
-        );
+        let json = format!(r#"{{"key": "k", "program": "p", "kind": {{"type": "enroll", "participant": {bad}}}}}"#);
         assert!(serde_json::from_str::<Event>(&json).is_err(), "{json}");
     }
     let ok = r#"{"key": "k", "program": "p", "kind": {"type": "enroll", "participant": "fine"}}"#;

@@ -24,21 +24,14 @@ fn events() -> Vec<Event> {
         vanity_code: Some("ALICE-2026".into()),
     }];
     for i in 0..40 {
-        kinds.push(EventKind::sign_up(
-            pid(&format!("friend-{i}")),
-            "alice-2026",
-        ));
+        kinds.push(EventKind::sign_up(pid(&format!("friend-{i}")), "alice-2026"));
         kinds.push(EventKind::purchase(
             pid(&format!("friend-{i}")),
             format!("o-{i}").parse().unwrap(),
             value("30.00 USD"),
         ));
     }
-    kinds
-        .into_iter()
-        .enumerate()
-        .map(|(i, k)| Event::new(&format!("e{i}"), "p", k).unwrap())
-        .collect()
+    kinds.into_iter().enumerate().map(|(i, k)| Event::new(&format!("e{i}"), "p", k).unwrap()).collect()
 }
 
 fn engine() -> Engine<Arc<MemoryStore>> {
@@ -59,12 +52,7 @@ fn eight_threads_sending_the_same_events_take_effect_exactly_once() {
         .map(|_| {
             let engine = Arc::clone(&shared);
             let events = events.clone();
-            thread::spawn(move || {
-                events
-                    .iter()
-                    .map(|e| engine.handle(e).unwrap())
-                    .collect::<Vec<_>>()
-            })
+            thread::spawn(move || events.iter().map(|e| engine.handle(e).unwrap()).collect::<Vec<_>>())
         })
         .collect();
     for h in handles {
@@ -81,14 +69,11 @@ fn eight_threads_sending_the_same_events_take_effect_exactly_once() {
     assert_eq!(
         alice.available
             + (0..40)
-                .map(|i| shared
-                    .balance(&program, &pid(&format!("friend-{i}")), &usd)
-                    .unwrap()
-                    .available)
+                .map(|i| shared.balance(&program, &pid(&format!("friend-{i}")), &usd).unwrap().available)
                 .sum::<rust_decimal::Decimal>(),
         dec("1000.00")
     );
-    assert_eq!(state.signups, 40);
-    assert_eq!(state.qualified, 40);
+    assert_eq!(state.totals.signups, 40);
+    assert_eq!(state.totals.qualified, 40);
     assert_eq!(shared.store().dump(), serial.store().dump());
 }

@@ -23,28 +23,13 @@ fn each_run_continues_in_a_new_process() {
     let db = dir.path().join("referrals.db");
     for run in 1..=3 {
         let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "child_writes_one_run",
-                "--nocapture",
-            ])
+            .args(["--ignored", "--exact", "child_writes_one_run", "--nocapture"])
             .env("REFERRAL_ENGINE_DB", &db)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains(&format!("holds {run} friends of host")),
-            "{stdout}"
-        );
-        assert!(
-            stdout.contains(&format!("host has {}.00 USD available", run * 10)),
-            "{stdout}"
-        );
+        assert!(stdout.contains(&format!("holds {run} friends of host")), "{stdout}");
+        assert!(stdout.contains(&format!("host has {}.00 USD available", run * 10)), "{stdout}");
     }
 }

@@ -11,8 +11,8 @@ use chrono::Duration;
 use common::*;
 use proptest::prelude::*;
 use referral_engine::{
-    Bucket, Engine, Event, EventKind, ManualClock, MemoryStore, Notice, Outcome, ParticipantId,
-    ProgramId, ReferralStatus, Role, SeededRandom,
+    Bucket, Engine, Event, EventKind, ManualClock, MemoryStore, Notice, Outcome, ParticipantId, ProgramId,
+    ReferralStatus, Role, SeededRandom,
 };
 use rust_decimal::Decimal;
 
@@ -120,14 +120,7 @@ impl Driver {
             .with_clock(clock.clone())
             .with_random(SeededRandom::new(9))
             .with_program(program(PROGRAM));
-        Self {
-            engine,
-            clock,
-            sent: vec![],
-            orders: vec![],
-            codes: BTreeMap::new(),
-            next: 0,
-        }
+        Self { engine, clock, sent: vec![], orders: vec![], codes: BTreeMap::new(), next: 0 }
     }
 
     fn program(&self) -> ProgramId {
@@ -147,36 +140,20 @@ impl Driver {
                 let mut last = None;
                 for pair in people.windows(2) {
                     last = self.apply(&Step::Enroll(pair[0])).or(last);
-                    last = self
-                        .apply(&Step::SignUp {
-                            referee: pair[1],
-                            referrer: pair[0],
-                        })
-                        .or(last);
+                    last = self.apply(&Step::SignUp { referee: pair[1], referrer: pair[0] }).or(last);
                 }
                 return last;
             }
-            Step::Invite(i) => EventKind::InviteSent {
-                referrer: person(*i),
-                channel: Default::default(),
-            },
+            Step::Invite(i) => EventKind::InviteSent { referrer: person(*i), channel: Default::default() },
             Step::SignUp { referee, referrer } => {
-                let code = self
-                    .codes
-                    .get(referrer)
-                    .cloned()
-                    .unwrap_or_else(|| "UNKNOWN1".into());
+                let code = self.codes.get(referrer).cloned().unwrap_or_else(|| "UNKNOWN1".into());
                 EventKind::sign_up(person(*referee), code)
             }
             Step::Purchase { customer, cents } => {
                 let order = format!("o{}", self.orders.len());
                 let amount = Decimal::new(*cents, 2);
                 self.orders.push((order.clone(), amount));
-                EventKind::purchase(
-                    person(*customer),
-                    order.parse().unwrap(),
-                    value(&format!("{amount} USD")),
-                )
+                EventKind::purchase(person(*customer), order.parse().unwrap(), value(&format!("{amount} USD")))
             }
             Step::Refund { order, percent } => {
                 let (id, amount) = self.orders.get(*order)?.clone();
@@ -185,10 +162,7 @@ impl Driver {
             }
             Step::Chargeback { order } => {
                 let (id, amount) = self.orders.get(*order)?.clone();
-                EventKind::Chargeback {
-                    order: id.parse().unwrap(),
-                    amount: value(&format!("{amount} USD")),
-                }
+                EventKind::Chargeback { order: id.parse().unwrap(), amount: value(&format!("{amount} USD")) }
             }
             Step::Advance(days) => {
                 self.clock.advance(Duration::days(i64::from(*days)));
@@ -201,12 +175,8 @@ impl Driver {
                 minimum: Some(dec("5")),
             },
             Step::Redeem(i) => EventKind::redeem(person(*i), "mug"),
-            Step::Suspend(i) => EventKind::Suspend {
-                participant: person(*i),
-            },
-            Step::Reinstate(i) => EventKind::Reinstate {
-                participant: person(*i),
-            },
+            Step::Suspend(i) => EventKind::Suspend { participant: person(*i) },
+            Step::Reinstate(i) => EventKind::Reinstate { participant: person(*i) },
             Step::Replay(k) => {
                 let earlier = self.sent.get(k % self.sent.len().max(1))?.clone();
                 let result = self.engine.handle(&earlier).map_err(|e| e.to_string());
@@ -221,13 +191,9 @@ impl Driver {
         let event = self.event(kind);
         let result = self.engine.handle(&event).map_err(|e| e.to_string());
         if let (Ok(out), EventKind::Enroll { participant, .. }) = (&result, &event.kind) {
-            if let (Some(code), Some(i)) = (
-                out.codes.first(),
-                participant
-                    .as_str()
-                    .strip_prefix('p')
-                    .and_then(|n| n.parse().ok()),
-            ) {
+            if let (Some(code), Some(i)) =
+                (out.codes.first(), participant.as_str().strip_prefix('p').and_then(|n| n.parse().ok()))
+            {
                 self.codes.insert(i, code.to_string());
             }
         }
@@ -236,10 +202,7 @@ impl Driver {
     }
 
     fn run(&mut self, steps: &[Step]) -> Vec<Option<Result<Outcome, String>>> {
-        steps
-            .iter()
-            .map(|s| self.apply(s).map(|(_, r)| r))
-            .collect()
+        steps.iter().map(|s| self.apply(s).map(|(_, r)| r)).collect()
     }
 }
 
@@ -526,11 +489,8 @@ mod model {
             }
             let mut bounty = false;
             let mut share = Decimal::ZERO;
-            if let Some(referrer) = self
-                .referrer_of
-                .get(&customer)
-                .copied()
-                .filter(|_| !self.reversed.contains(&customer))
+            if let Some(referrer) =
+                self.referrer_of.get(&customer).copied().filter(|_| !self.reversed.contains(&customer))
             {
                 if !self.qualified.contains(&customer) {
                     self.qualified.push(customer);
@@ -540,17 +500,7 @@ mod model {
                 share = round(amount / Decimal::TEN);
                 *self.balance.entry(referrer).or_default() += share;
             }
-            self.orders.insert(
-                order,
-                (
-                    customer,
-                    amount,
-                    Decimal::ZERO,
-                    share,
-                    Decimal::ZERO,
-                    bounty,
-                ),
-            );
+            self.orders.insert(order, (customer, amount, Decimal::ZERO, share, Decimal::ZERO, bounty));
             true
         }
 
@@ -648,14 +598,8 @@ fn notices_name_every_withheld_grant() {
     let code = w.enroll("a");
     for i in 0..5 {
         w.sign_up(&format!("f{i}"), &code).unwrap();
-        w.purchase(&format!("f{i}"), &format!("o{i}"), "20.00 USD")
-            .unwrap();
+        w.purchase(&format!("f{i}"), &format!("o{i}"), "20.00 USD").unwrap();
     }
     let out = w.sign_up("f9", &code).unwrap();
-    assert!(
-        out.notices
-            .iter()
-            .any(|n| matches!(n, Notice::ReferralRejected { .. })),
-        "velocity reached: {out:?}"
-    );
+    assert!(out.notices.iter().any(|n| matches!(n, Notice::ReferralRejected { .. })), "velocity reached: {out:?}");
 }

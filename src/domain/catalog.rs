@@ -23,12 +23,7 @@ pub struct CatalogItem {
 impl CatalogItem {
     /// An item with unlimited stock.
     pub fn new(id: impl Into<String>, price: Value) -> Self {
-        Self {
-            id: id.into(),
-            price,
-            stock: None,
-            gives: None,
-        }
+        Self { id: id.into(), price, stock: None, gives: None }
     }
 
     /// Limits the stock.

@@ -38,9 +38,7 @@ pub struct ReferralCode(String);
 #[non_exhaustive]
 pub enum CodeError {
     /// Too short or too long after normalization.
-    #[error(
-        "code {input:?} has {len} characters after normalization; {MIN_CODE_LEN} to {MAX_CODE_LEN} are allowed"
-    )]
+    #[error("code {input:?} has {len} characters after normalization; {MIN_CODE_LEN} to {MAX_CODE_LEN} are allowed")]
     BadLength {
         /// What was typed.
         input: String,
@@ -69,10 +67,7 @@ impl ReferralCode {
                 'U' => 'V',
                 c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
                 _ => {
-                    return Err(CodeError::BadCharacter {
-                        input: input.to_owned(),
-                        found: ch,
-                    });
+                    return Err(CodeError::BadCharacter { input: input.to_owned(), found: ch });
                 }
             };
             out.push(folded);
@@ -81,10 +76,7 @@ impl ReferralCode {
             }
         }
         if !(MIN_CODE_LEN..=MAX_CODE_LEN).contains(&out.len()) {
-            return Err(CodeError::BadLength {
-                input: input.to_owned(),
-                len: out.len(),
-            });
+            return Err(CodeError::BadLength { input: input.to_owned(), len: out.len() });
         }
         Ok(Self(out))
     }
@@ -171,10 +163,7 @@ impl SeededRandom {
 
 impl RandomSource for SeededRandom {
     fn next_u64(&self) -> u64 {
-        let mut z = self
-            .0
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -239,12 +228,7 @@ pub struct ShareLink {
 impl ShareLink {
     /// Links to `base`, with the code in `ref` and the channel in `channel`.
     pub fn new(base: impl Into<String>) -> Self {
-        Self {
-            base: base.into(),
-            code_param: "ref".into(),
-            channel_param: "channel".into(),
-            extra: Vec::new(),
-        }
+        Self { base: base.into(), code_param: "ref".into(), channel_param: "channel".into(), extra: Vec::new() }
     }
 
     /// Uses another query parameter name for the code.
@@ -304,29 +288,14 @@ mod tests {
         let b = ReferralCode::generate(&random);
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), GENERATED_LEN);
-        assert_eq!(
-            ReferralCode::parse(&a.display_grouped().to_lowercase()).unwrap(),
-            a
-        );
+        assert_eq!(ReferralCode::parse(&a.display_grouped().to_lowercase()).unwrap(), a);
     }
 
     #[test]
     fn malformed_codes_say_why() {
-        assert!(matches!(
-            ReferralCode::parse("abc"),
-            Err(CodeError::BadLength { len: 3, .. })
-        ));
-        assert!(matches!(
-            ReferralCode::parse("abc_def"),
-            Err(CodeError::BadCharacter { found: '_', .. })
-        ));
-        assert!(matches!(
-            ReferralCode::parse(&"A".repeat(40)),
-            Err(CodeError::BadLength { .. })
-        ));
-        assert!(matches!(
-            ReferralCode::parse("ab\u{0}cd"),
-            Err(CodeError::BadCharacter { .. })
-        ));
+        assert!(matches!(ReferralCode::parse("abc"), Err(CodeError::BadLength { len: 3, .. })));
+        assert!(matches!(ReferralCode::parse("abc_def"), Err(CodeError::BadCharacter { found: '_', .. })));
+        assert!(matches!(ReferralCode::parse(&"A".repeat(40)), Err(CodeError::BadLength { .. })));
+        assert!(matches!(ReferralCode::parse("ab\u{0}cd"), Err(CodeError::BadCharacter { .. })));
     }
 }

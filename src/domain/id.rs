@@ -43,16 +43,10 @@ fn validate(kind: &'static str, value: &str) -> Result<(), IdError> {
         return Err(IdError::Empty { kind });
     }
     if value.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong {
-            kind,
-            len: value.len(),
-        });
+        return Err(IdError::TooLong { kind, len: value.len() });
     }
     if value.chars().any(char::is_control) {
-        return Err(IdError::ControlCharacter {
-            kind,
-            value: value.to_owned(),
-        });
+        return Err(IdError::ControlCharacter { kind, value: value.to_owned() });
     }
     Ok(())
 }
@@ -156,11 +150,7 @@ pub(crate) struct IdSource {
 impl IdSource {
     pub(crate) fn new(key: &EventKey, now: DateTime<Utc>) -> Self {
         let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-        Self {
-            millis,
-            seed: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_str().as_bytes()),
-            next: 0,
-        }
+        Self { millis, seed: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_str().as_bytes()), next: 0 }
     }
 
     pub(crate) fn next(&mut self) -> Uuid {
@@ -237,14 +227,8 @@ mod tests {
 
     #[test]
     fn host_ids_are_validated() {
-        assert!(matches!(
-            ParticipantId::new(" "),
-            Err(IdError::Empty { .. })
-        ));
-        assert!(matches!(
-            ParticipantId::new("x".repeat(129)),
-            Err(IdError::TooLong { len: 129, .. })
-        ));
+        assert!(matches!(ParticipantId::new(" "), Err(IdError::Empty { .. })));
+        assert!(matches!(ParticipantId::new("x".repeat(129)), Err(IdError::TooLong { len: 129, .. })));
         assert!(ParticipantId::new("x".repeat(128)).is_ok());
         let parsed: Result<ParticipantId, _> = serde_json::from_str("\"a\\u0000\"");
         assert!(parsed.is_err());

@@ -12,9 +12,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::id::{
-    EntryId, EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId,
-};
+use super::id::{EntryId, EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId};
 use super::value::{Asset, Value};
 
 /// Which balance an entry counts towards.
@@ -175,13 +173,7 @@ pub struct Balance {
 impl Balance {
     /// An empty balance of an asset.
     pub fn zero(asset: Asset) -> Self {
-        Self {
-            asset,
-            pending: Decimal::ZERO,
-            available: Decimal::ZERO,
-            paid: Decimal::ZERO,
-            redeemed: Decimal::ZERO,
-        }
+        Self { asset, pending: Decimal::ZERO, available: Decimal::ZERO, paid: Decimal::ZERO, redeemed: Decimal::ZERO }
     }
 
     /// The amount in one bucket.

@@ -76,6 +76,9 @@ pub struct Participant {
     pub suspended: bool,
     /// The segment the host assigned (routes policies).
     pub segment: Option<String>,
+    /// The A/B variant the referrer was assigned at enrollment, if the program has variants.
+    #[serde(default)]
+    pub variant: Option<String>,
     /// Attributes passed at enrollment.
     pub attributes: Attributes,
     /// Their codes.
@@ -99,6 +102,7 @@ impl Participant {
             joined_at: now,
             suspended: false,
             segment: None,
+            variant: None,
             attributes: Attributes::new(),
             codes: Vec::new(),
             referred_by: None,
@@ -110,10 +114,7 @@ impl Participant {
 
     /// The balance in one asset (zero when none).
     pub fn balance(&self, asset: &Asset) -> Balance {
-        self.balances
-            .get(asset)
-            .cloned()
-            .unwrap_or_else(|| Balance::zero(asset.clone()))
+        self.balances.get(asset).cloned().unwrap_or_else(|| Balance::zero(asset.clone()))
     }
 
     pub(crate) fn post(&mut self, value: &Value, bucket: Bucket) {

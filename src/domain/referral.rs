@@ -114,18 +114,11 @@ pub struct RuleEarnings {
 impl Referral {
     pub(crate) fn transition(&mut self, to: ReferralStatus, at: DateTime<Utc>, event: &EventKey) {
         self.status = to.clone();
-        self.history.push(Transition {
-            to,
-            at,
-            event: event.clone(),
-        });
+        self.history.push(Transition { to, at, event: event.clone() });
     }
 
     /// What `rule` has earned on this referral, if anything.
     pub fn earned_by(&self, rule: &str) -> Option<&Value> {
-        self.earned
-            .iter()
-            .find(|e| e.rule == rule)
-            .map(|e| &e.value)
+        self.earned.iter().find(|e| e.rule == rule).map(|e| &e.value)
     }
 }

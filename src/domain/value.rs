@@ -60,10 +60,9 @@ impl Currency {
         let upper = code.trim().to_ascii_uppercase();
         let bytes = upper.as_bytes();
         match bytes {
-            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) && minor_units <= 4 => Ok(Self {
-                code: [*a, *b, *c],
-                minor_units,
-            }),
+            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) && minor_units <= 4 => {
+                Ok(Self { code: [*a, *b, *c], minor_units })
+            }
             _ => Err(ValueError::BadCurrency(code.to_owned())),
         }
     }
@@ -83,10 +82,7 @@ impl std::str::FromStr for Currency {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let probe = Currency::new(s, 2)?;
-        let minor = NON_DECIMAL_2
-            .iter()
-            .find(|(code, _)| *code == probe.code())
-            .map_or(2, |(_, m)| *m);
+        let minor = NON_DECIMAL_2.iter().find(|(code, _)| *code == probe.code()).map_or(2, |(_, m)| *m);
         Currency::new(s, minor)
     }
 }
@@ -159,9 +155,7 @@ impl std::str::FromStr for Asset {
     fn from_str(s: &str) -> Result<Self, ValueError> {
         let bad = || ValueError::BadAsset(s.to_owned());
         let named = |n: &str| {
-            let ok = !n.is_empty()
-                && n.len() <= 64
-                && n.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
+            let ok = !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c));
             if ok { Ok(n.to_owned()) } else { Err(bad()) }
         };
         match s.split_once(':') {
@@ -171,9 +165,7 @@ impl std::str::FromStr for Asset {
             Some(_) => Err(bad()),
             None if s == "points" => Ok(Asset::Points("points".into())),
             None if s == "discount" => Ok(Asset::DiscountPercent),
-            None if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => {
-                Ok(Asset::Money(s.parse()?))
-            }
+            None if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Asset::Money(s.parse()?)),
             None => Err(bad()),
         }
     }
@@ -187,9 +179,7 @@ impl Serialize for Asset {
 
 impl<'de> Deserialize<'de> for Asset {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -281,29 +271,20 @@ impl Value {
         if self.asset == other.asset {
             Ok(())
         } else {
-            Err(ValueError::AssetMismatch {
-                left: self.asset.clone(),
-                right: other.asset.clone(),
-            })
+            Err(ValueError::AssetMismatch { left: self.asset.clone(), right: other.asset.clone() })
         }
     }
 
     /// The sum, or an error when the assets differ or the sum overflows.
     pub fn checked_add(&self, other: &Value) -> Result<Value, ValueError> {
         self.same_asset(other)?;
-        self.amount
-            .checked_add(other.amount)
-            .map(|a| self.with_amount(a))
-            .ok_or(ValueError::Overflow)
+        self.amount.checked_add(other.amount).map(|a| self.with_amount(a)).ok_or(ValueError::Overflow)
     }
 
     /// The difference, or an error when the assets differ or it overflows.
     pub fn checked_sub(&self, other: &Value) -> Result<Value, ValueError> {
         self.same_asset(other)?;
-        self.amount
-            .checked_sub(other.amount)
-            .map(|a| self.with_amount(a))
-            .ok_or(ValueError::Overflow)
+        self.amount.checked_sub(other.amount).map(|a| self.with_amount(a)).ok_or(ValueError::Overflow)
     }
 
     /// `percent` per cent of this value, rounded with `rounding` when the asset has a scale.
@@ -345,11 +326,7 @@ impl Value {
         let mut remainders = Vec::with_capacity(weights.len());
         for (i, w) in weights.iter().enumerate() {
             let w = (*w).max(Decimal::ZERO);
-            let exact = self
-                .amount
-                .checked_mul(w)
-                .and_then(|x| x.checked_div(total))
-                .ok_or(ValueError::Overflow)?;
+            let exact = self.amount.checked_mul(w).and_then(|x| x.checked_div(total)).ok_or(ValueError::Overflow)?;
             let floor = Rounding::Down.round(exact, scale);
             parts.push(floor);
             remainders.push((exact - floor, i));
@@ -380,13 +357,8 @@ impl Value {
 impl std::str::FromStr for Value {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
-        let (amount, asset) = s
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| ValueError::BadValue(s.to_owned()))?;
-        let amount: Decimal = amount
-            .parse()
-            .map_err(|_| ValueError::BadValue(s.to_owned()))?;
+        let (amount, asset) = s.trim().split_once(' ').ok_or_else(|| ValueError::BadValue(s.to_owned()))?;
+        let amount: Decimal = amount.parse().map_err(|_| ValueError::BadValue(s.to_owned()))?;
         Ok(Value::new(asset.trim().parse()?, amount))
     }
 }
@@ -399,9 +371,7 @@ impl Serialize for Value {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -461,26 +431,10 @@ mod tests {
 
     #[test]
     fn percent_rounds_half_even_by_default() {
-        assert_eq!(
-            usd(1)
-                .percent(Decimal::from(50), Rounding::HalfEven)
-                .unwrap(),
-            usd(0)
-        );
-        assert_eq!(
-            usd(3)
-                .percent(Decimal::from(50), Rounding::HalfEven)
-                .unwrap(),
-            usd(2)
-        );
-        assert_eq!(
-            usd(1).percent(Decimal::from(50), Rounding::HalfUp).unwrap(),
-            usd(1)
-        );
-        assert_eq!(
-            usd(199).percent(Decimal::from(50), Rounding::Down).unwrap(),
-            usd(99)
-        );
+        assert_eq!(usd(1).percent(Decimal::from(50), Rounding::HalfEven).unwrap(), usd(0));
+        assert_eq!(usd(3).percent(Decimal::from(50), Rounding::HalfEven).unwrap(), usd(2));
+        assert_eq!(usd(1).percent(Decimal::from(50), Rounding::HalfUp).unwrap(), usd(1));
+        assert_eq!(usd(199).percent(Decimal::from(50), Rounding::Down).unwrap(), usd(99));
     }
 
     #[test]
@@ -490,22 +444,14 @@ mod tests {
         let parts = usd(-100).split(&[Decimal::ONE; 3]).unwrap();
         let sum: Decimal = parts.iter().map(Value::amount).sum();
         assert_eq!(sum, Decimal::new(-100, 2));
-        assert_eq!(
-            usd(1).split(&[Decimal::ZERO]),
-            Err(ValueError::NothingToSplit)
-        );
+        assert_eq!(usd(1).split(&[Decimal::ZERO]), Err(ValueError::NothingToSplit));
     }
 
     #[test]
     fn values_round_trip_through_text() {
-        for text in [
-            "500 unit:MB",
-            "12.50 USD",
-            "10 points",
-            "3 points:karma",
-            "1 entitlement:premium_month",
-            "10 discount",
-        ] {
+        for text in
+            ["500 unit:MB", "12.50 USD", "10 points", "3 points:karma", "1 entitlement:premium_month", "10 discount"]
+        {
             let v: Value = text.parse().unwrap();
             assert_eq!(v.to_canonical(), text);
         }

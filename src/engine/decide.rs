@@ -9,9 +9,7 @@ use rust_decimal::Decimal;
 
 use super::tx::Tx;
 use crate::domain::code::{Channel, RandomSource, ReferralCode};
-use crate::domain::id::{
-    EntryId, IdSource, OrderId, ParticipantId, PayoutId, ReferralId, RewardId,
-};
+use crate::domain::id::{EntryId, IdSource, OrderId, ParticipantId, PayoutId, ReferralId, RewardId};
 use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reward, RewardStatus};
 use crate::domain::participant::{Attributes, Participant};
 use crate::domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
@@ -20,7 +18,7 @@ use crate::error::Error;
 use crate::event::{Event, EventKind, Notice, Outcome};
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
-use crate::store::{CodeRecord, CodeUse, Due, Key, Order, ProgramState};
+use crate::store::{CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState};
 
 /// The most due items one tick handles; the rest wait for the next tick.
 pub const TICK_BATCH: usize = 10_000;
@@ -61,39 +59,20 @@ impl<'a, 's> Decision<'a, 's> {
     pub(crate) fn run(&mut self) -> Result<(), Error> {
         let kind = &self.event.kind;
         match kind {
-            EventKind::Enroll {
-                participant,
-                segment,
-                attributes,
-                vanity_code,
-            } => self.enroll(
-                participant,
-                segment.as_deref(),
-                attributes,
-                vanity_code.as_deref(),
-            ),
-            EventKind::IssueCode {
-                participant,
-                vanity_code,
-            } => self
-                .issue_code(participant, vanity_code.as_deref())
-                .map(drop),
-            EventKind::IssuePartnerCodes { partner, count } => {
-                self.issue_partner_codes(partner, *count)
+            EventKind::Enroll { participant, segment, attributes, vanity_code } => {
+                self.enroll(participant, segment.as_deref(), attributes, vanity_code.as_deref())
             }
+            EventKind::IssueCode { participant, vanity_code } => {
+                self.issue_code(participant, vanity_code.as_deref()).map(drop)
+            }
+            EventKind::IssuePartnerCodes { partner, count } => self.issue_partner_codes(partner, *count),
             EventKind::InviteSent { referrer, channel } => self.invite(referrer, channel),
-            EventKind::SignUp {
-                referee,
-                code,
-                channel,
-                clicked_at,
-            } => self.sign_up(referee, code, channel, *clicked_at),
-            EventKind::Purchase {
-                customer,
-                order,
-                amount,
-                coupon,
-            } => self.purchase(customer, order, amount, coupon.as_deref()),
+            EventKind::SignUp { referee, code, channel, clicked_at } => {
+                self.sign_up(referee, code, channel, *clicked_at)
+            }
+            EventKind::Purchase { customer, order, amount, coupon } => {
+                self.purchase(customer, order, amount, coupon.as_deref())
+            }
             EventKind::Refund { order, amount } => self.refund(order, amount, "refund"),
             EventKind::Chargeback { order, amount } => self.refund(order, amount, "chargeback"),
             EventKind::Action { participant, name } => self.action(participant, name),
@@ -101,11 +80,8 @@ impl<'a, 's> Decision<'a, 's> {
             EventKind::Suspend { participant } => self.set_suspended(participant, true),
             EventKind::Reinstate { participant } => self.set_suspended(participant, false),
             EventKind::Redeem { participant, item } => self.redeem(participant, item),
-            EventKind::Payout {
-                payout,
-                asset,
-                minimum,
-            } => self.payout(payout, asset, *minimum),
+            EventKind::Payout { payout, asset, minimum } => self.payout(payout, asset, *minimum),
+            EventKind::Acknowledge { notifications } => self.acknowledge(notifications),
         }
     }
 
@@ -116,18 +92,14 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     pub(crate) fn known_participant(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
-        self.participant(id)?
-            .ok_or_else(|| Error::UnknownParticipant(id.clone()))
+        self.participant(id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))
     }
 
     pub(crate) fn save_participant(&mut self, p: Participant) -> Result<(), Error> {
         self.tx.put(Key::participant(self.program.id(), &p.id), p)
     }
 
-    pub(crate) fn referral_of(
-        &mut self,
-        referee: &ParticipantId,
-    ) -> Result<Option<Referral>, Error> {
+    pub(crate) fn referral_of(&mut self, referee: &ParticipantId) -> Result<Option<Referral>, Error> {
         self.tx.get(&Key::referral(self.program.id(), referee))
     }
 
@@ -138,20 +110,33 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     pub(crate) fn state(&mut self) -> Result<ProgramState, Error> {
-        Ok(self
-            .tx
-            .get(&Key::program(self.program.id()))?
-            .unwrap_or_default())
+        Ok(self.tx.get(&Key::program(self.program.id()))?.unwrap_or_default())
     }
 
     pub(crate) fn save_state(&mut self, s: ProgramState) -> Result<(), Error> {
         self.tx.put(Key::program(self.program.id()), s)
     }
 
-    pub(crate) fn update_state(&mut self, f: impl FnOnce(&mut ProgramState)) -> Result<(), Error> {
+    /// Adds to the program's counters: its totals and today's.
+    pub(crate) fn count(&mut self, f: impl Fn(&mut Counters)) -> Result<(), Error> {
         let mut s = self.state()?;
-        f(&mut s);
-        self.save_state(s)
+        f(&mut s.totals);
+        self.save_state(s)?;
+        self.count_today(f)
+    }
+
+    /// Adds to today's counters only.
+    pub(crate) fn count_today(&mut self, f: impl FnOnce(&mut Counters)) -> Result<(), Error> {
+        let key = Key::day(self.program.id(), self.now.date_naive());
+        let mut day: Counters = self.tx.get(&key)?.unwrap_or_default();
+        f(&mut day);
+        self.tx.put(key, day)
+    }
+
+    /// The A/B variant of whoever referred `referee`, if any.
+    pub(crate) fn variant_above(&mut self, referee: &ParticipantId) -> Result<Option<String>, Error> {
+        let Some(referral) = self.referral_of(referee)? else { return Ok(None) };
+        Ok(self.participant(&referral.referrer)?.and_then(|p| p.variant))
     }
 
     // ----- checks ------------------------------------------------------
@@ -159,18 +144,10 @@ impl<'a, 's> Decision<'a, 's> {
     fn require_open(&self) -> Result<(), Error> {
         let spec = self.program.spec();
         if spec.status != ProgramStatus::Active {
-            return Err(Error::ProgramNotActive {
-                program: spec.id.clone(),
-                status: spec.status,
-            });
+            return Err(Error::ProgramNotActive { program: spec.id.clone(), status: spec.status });
         }
-        if spec.starts_at.is_some_and(|s| self.now < s)
-            || spec.ends_at.is_some_and(|e| self.now >= e)
-        {
-            return Err(Error::OutsideProgramDates {
-                program: spec.id.clone(),
-                at: self.now,
-            });
+        if spec.starts_at.is_some_and(|s| self.now < s) || spec.ends_at.is_some_and(|e| self.now >= e) {
+            return Err(Error::OutsideProgramDates { program: spec.id.clone(), at: self.now });
         }
         Ok(())
     }
@@ -185,10 +162,7 @@ impl<'a, 's> Decision<'a, 's> {
     fn program_money(&self, amount: &Value) -> Result<(), Error> {
         let expected = Asset::Money(self.program.terms().currency);
         if amount.asset() != &expected {
-            return Err(Error::CurrencyMismatch {
-                expected,
-                found: amount.asset().clone(),
-            });
+            return Err(Error::CurrencyMismatch { expected, found: amount.asset().clone() });
         }
         if !amount.is_positive() {
             return Err(Error::InvalidAmount(amount.clone()));
@@ -198,12 +172,7 @@ impl<'a, 's> Decision<'a, 's> {
 
     // ----- codes -------------------------------------------------------
 
-    fn new_code(
-        &mut self,
-        owner: &ParticipantId,
-        vanity: Option<&str>,
-        usage: CodeUse,
-    ) -> Result<ReferralCode, Error> {
+    fn new_code(&mut self, owner: &ParticipantId, vanity: Option<&str>, usage: CodeUse) -> Result<ReferralCode, Error> {
         let code = match vanity {
             Some(v) => {
                 let code = ReferralCode::parse(v)?;
@@ -228,10 +197,7 @@ impl<'a, 's> Decision<'a, 's> {
         };
         self.tx.put(Key::code(&code), record)?;
         self.out.codes.push(code.clone());
-        self.out.notices.push(Notice::CodeIssued {
-            participant: owner.clone(),
-            code: code.clone(),
-        });
+        self.out.notices.push(Notice::CodeIssued { participant: owner.clone(), code: code.clone() });
         Ok(code)
     }
 
@@ -257,28 +223,28 @@ impl<'a, 's> Decision<'a, 's> {
         }
         if let Some(s) = segment {
             if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
-                return Err(Error::InvalidEvent(format!(
-                    "segment {s:?} is not 1 to 64 printable characters"
-                )));
+                return Err(Error::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")));
             }
         }
         p.enrolled_at = Some(self.now);
         p.segment = segment.map(str::to_owned);
+        p.variant = self.program.assign_variant(id).map(str::to_owned);
+        let variant = p.variant.clone();
+        self.count(|c| {
+            c.enrolled += 1;
+            if let Some(v) = &variant {
+                c.variants.entry(v.clone()).or_default().referrers += 1;
+            }
+        })?;
         p.attributes = attributes.clone();
         let code = self.new_code(id, vanity, CodeUse::Reusable)?;
         p.codes.push(code);
         self.save_participant(p)?;
-        self.out.notices.push(Notice::Enrolled {
-            participant: id.clone(),
-        });
+        self.out.notices.push(Notice::Enrolled { participant: id.clone() });
         Ok(())
     }
 
-    fn issue_code(
-        &mut self,
-        id: &ParticipantId,
-        vanity: Option<&str>,
-    ) -> Result<ReferralCode, Error> {
+    fn issue_code(&mut self, id: &ParticipantId, vanity: Option<&str>) -> Result<ReferralCode, Error> {
         self.require_open()?;
         let mut p = self.require_enrolled(id)?;
         let code = self.new_code(id, vanity, CodeUse::Reusable)?;
@@ -290,9 +256,7 @@ impl<'a, 's> Decision<'a, 's> {
     fn issue_partner_codes(&mut self, partner: &ParticipantId, count: u32) -> Result<(), Error> {
         self.require_open()?;
         if count == 0 || count > MAX_PARTNER_CODES {
-            return Err(Error::InvalidEvent(format!(
-                "partner code count {count} is not in 1..={MAX_PARTNER_CODES}"
-            )));
+            return Err(Error::InvalidEvent(format!("partner code count {count} is not in 1..={MAX_PARTNER_CODES}")));
         }
         self.require_enrolled(partner)?;
         for _ in 0..count {
@@ -308,10 +272,11 @@ impl<'a, 's> Decision<'a, 's> {
         let mut p = self.require_enrolled(referrer)?;
         p.stats.invites += 1;
         self.save_participant(p)?;
-        self.update_state(|s| s.invites += 1)?;
-        let trigger = Trigger::InviteSent {
-            channel: channel.clone(),
-        };
+        self.count(|c| c.invites += 1)?;
+        self.count_today(|c| {
+            c.inviters.insert(referrer.clone());
+        })?;
+        let trigger = Trigger::InviteSent { channel: channel.clone() };
         self.reward(&trigger, referrer, None)
     }
 
@@ -323,10 +288,7 @@ impl<'a, 's> Decision<'a, 's> {
         clicked_at: Option<DateTime<Utc>>,
     ) -> Result<(), Error> {
         let code = ReferralCode::parse(typed)?;
-        let record: CodeRecord = self
-            .tx
-            .get(&Key::code(&code))?
-            .ok_or_else(|| Error::UnknownCode(code.clone()))?;
+        let record: CodeRecord = self.tx.get(&Key::code(&code))?.ok_or_else(|| Error::UnknownCode(code.clone()))?;
         if &record.program != self.program.id() {
             return Err(Error::CodeOfAnotherProgram {
                 code,
@@ -339,15 +301,9 @@ impl<'a, 's> Decision<'a, 's> {
         if &referrer == referee {
             return Err(Error::SelfReferral(referee.clone()));
         }
-        if let (Some(clicked), Some(days)) =
-            (clicked_at, self.program.spec().attribution.window_days)
-        {
+        if let (Some(clicked), Some(days)) = (clicked_at, self.program.spec().attribution.window_days) {
             if self.now - clicked > Duration::days(i64::from(days)) {
-                return Err(Error::AttributionWindowPassed {
-                    clicked_at: clicked,
-                    at: self.now,
-                    window_days: days,
-                });
+                return Err(Error::AttributionWindowPassed { clicked_at: clicked, at: self.now, window_days: days });
             }
         }
         if let CodeUse::SingleUse(Some(_)) = record.usage {
@@ -356,40 +312,27 @@ impl<'a, 's> Decision<'a, 's> {
         if let Some(mut existing) = self.referral_of(referee)? {
             let last_touch = self.program.spec().attribution.model == AttributionModel::LastTouch;
             if !(last_touch && existing.status == ReferralStatus::Attributed) {
-                return Err(Error::AlreadyReferred {
-                    referee: referee.clone(),
-                    referrer: existing.referrer,
-                });
+                return Err(Error::AlreadyReferred { referee: referee.clone(), referrer: existing.referrer });
             }
             if existing.referrer == referrer {
-                return Err(Error::AlreadyReferred {
-                    referee: referee.clone(),
-                    referrer,
-                });
+                return Err(Error::AlreadyReferred { referee: referee.clone(), referrer });
             }
-            existing.transition(
-                ReferralStatus::Rejected(RejectReason::Superseded),
-                self.now,
-                &self.event.key,
-            );
+            existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), self.now, &self.event.key);
             self.out.notices.push(Notice::ReferralRejected {
                 referral: existing.id,
                 referrer: existing.referrer.clone(),
                 reason: RejectReason::Superseded,
             });
-            self.update_state(|s| *s.rejected.entry("superseded".into()).or_default() += 1)?;
+            self.count(|c| *c.rejected.entry("superseded".into()).or_default() += 1)?;
             // The superseded referral keeps its history under its own id.
-            self.tx.put_new(
-                Key::superseded(self.program.id(), &existing.id),
-                existing.clone(),
-            );
+            self.tx.put_new(Key::superseded(self.program.id(), &existing.id), existing.clone());
             self.out.referrals.push(existing);
         }
         self.check_cycle(referee, &referrer)?;
         let mut referrer_p = self.known_participant(&referrer)?;
-        let mut referee_p = self.participant(referee)?.unwrap_or_else(|| {
-            Participant::new(self.program.id().clone(), referee.clone(), self.now)
-        });
+        let mut referee_p = self
+            .participant(referee)?
+            .unwrap_or_else(|| Participant::new(self.program.id().clone(), referee.clone(), self.now));
 
         // velocity: referrals per referrer per window
         let mut status = ReferralStatus::Attributed;
@@ -414,11 +357,7 @@ impl<'a, 's> Decision<'a, 's> {
             status: ReferralStatus::Attributed,
             attributed_at: self.now,
             qualified_at: None,
-            history: vec![Transition {
-                to: ReferralStatus::Attributed,
-                at: self.now,
-                event: self.event.key.clone(),
-            }],
+            history: vec![Transition { to: ReferralStatus::Attributed, at: self.now, event: self.event.key.clone() }],
             purchases: 0,
             earned: vec![],
         };
@@ -428,17 +367,9 @@ impl<'a, 's> Decision<'a, 's> {
             self.tx.put(Key::code(&code), used)?;
         }
         if let ReferralStatus::Rejected(reason) = status {
-            referral.transition(
-                ReferralStatus::Rejected(reason.clone()),
-                self.now,
-                &self.event.key,
-            );
-            self.out.notices.push(Notice::ReferralRejected {
-                referral: id,
-                referrer: referrer.clone(),
-                reason,
-            });
-            self.update_state(|s| *s.rejected.entry("velocity".into()).or_default() += 1)?;
+            referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
+            self.out.notices.push(Notice::ReferralRejected { referral: id, referrer: referrer.clone(), reason });
+            self.count(|c| *c.rejected.entry("velocity".into()).or_default() += 1)?;
             self.save_participant(referrer_p)?;
             if self.participant(referee)?.is_none() {
                 self.save_participant(referee_p)?;
@@ -447,9 +378,17 @@ impl<'a, 's> Decision<'a, 's> {
         }
         referrer_p.stats.signups += 1;
         referee_p.referred_by = Some(referrer.clone());
+        let referrer_variant = referrer_p.variant.clone();
         self.save_participant(referrer_p)?;
         self.save_participant(referee_p)?;
-        self.update_state(|s| s.signups += 1)?;
+        let variant = referrer_variant.clone();
+        self.count(|c| {
+            c.signups += 1;
+            c.channels.entry(channel.tag().to_owned()).or_default().signups += 1;
+            if let Some(v) = &variant {
+                c.variants.entry(v.clone()).or_default().signups += 1;
+            }
+        })?;
         self.out.notices.push(Notice::ReferralAttributed {
             referral: id,
             referrer: referrer.clone(),
@@ -457,10 +396,7 @@ impl<'a, 's> Decision<'a, 's> {
         });
         if let Some(days) = self.program.spec().qualification_window_days {
             let at = self.now + Duration::days(i64::from(days));
-            self.tx.put_new(
-                Key::due(self.program.id(), at, referee.as_str()),
-                Due::Expire(referee.clone()),
-            );
+            self.tx.put_new(Key::due(self.program.id(), at, referee.as_str()), Due::Expire(referee.clone()));
         }
         self.save_referral(referral.clone())?;
         self.reward(&Trigger::SignedUp, referee, Some(referral))?;
@@ -470,11 +406,7 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(())
     }
 
-    fn check_cycle(
-        &mut self,
-        referee: &ParticipantId,
-        referrer: &ParticipantId,
-    ) -> Result<(), Error> {
+    fn check_cycle(&mut self, referee: &ParticipantId, referrer: &ParticipantId) -> Result<(), Error> {
         let mut current = referrer.clone();
         for _ in 0..CYCLE_SEARCH {
             let Some(p) = self.participant(&current)? else {
@@ -482,10 +414,7 @@ impl<'a, 's> Decision<'a, 's> {
             };
             match p.referred_by {
                 Some(up) if &up == referee => {
-                    return Err(Error::ReferralCycle {
-                        referee: referee.clone(),
-                        referrer: referrer.clone(),
-                    });
+                    return Err(Error::ReferralCycle { referee: referee.clone(), referrer: referrer.clone() });
                 }
                 Some(up) => current = up,
                 None => return Ok(()),
@@ -514,7 +443,15 @@ impl<'a, 's> Decision<'a, 's> {
         let mut referrer = self.known_participant(&referral.referrer)?;
         referrer.stats.qualified += 1;
         self.save_participant(referrer)?;
-        self.update_state(|s| s.qualified += 1)?;
+        let (channel, variant) = (referral.channel.tag().to_owned(), self.variant_above(referee)?);
+        self.count(|c| {
+            c.qualified += 1;
+            c.channels.entry(channel.clone()).or_default().qualified += 1;
+            if let Some(v) = &variant {
+                c.variants.entry(v.clone()).or_default().qualified += 1;
+            }
+        })?;
+        self.count_today(|c| *c.referrers.entry(referral.referrer.clone()).or_default() += 1)?;
         self.out.notices.push(Notice::ReferralQualified {
             referral: referral.id,
             referrer: referral.referrer.clone(),
@@ -527,35 +464,22 @@ impl<'a, 's> Decision<'a, 's> {
 
     fn expire(&mut self, mut referral: Referral) -> Result<(), Error> {
         referral.transition(ReferralStatus::Expired, self.now, &self.event.key);
-        self.out.notices.push(Notice::ReferralExpired {
-            referral: referral.id,
-            referrer: referral.referrer.clone(),
-        });
-        self.update_state(|s| s.expired += 1)?;
+        self.out.notices.push(Notice::ReferralExpired { referral: referral.id, referrer: referral.referrer.clone() });
+        self.count(|c| c.expired += 1)?;
         self.save_referral(referral)
     }
 
     fn action(&mut self, participant: &ParticipantId, name: &str) -> Result<(), Error> {
         if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::InvalidEvent(format!(
-                "action name {name:?} is not 1 to 64 printable characters"
-            )));
+            return Err(Error::InvalidEvent(format!("action name {name:?} is not 1 to 64 printable characters")));
         }
         self.require_open()?;
         self.known_participant(participant)?;
         if self.program.spec().qualification == Qualification::Action(name.to_owned()) {
             self.qualify(participant)?;
         }
-        let referral = self
-            .referral_of(participant)?
-            .filter(|r| r.status.is_qualified());
-        self.reward(
-            &Trigger::Action {
-                name: name.to_owned(),
-            },
-            participant,
-            referral,
-        )
+        let referral = self.referral_of(participant)?.filter(|r| r.status.is_qualified());
+        self.reward(&Trigger::Action { name: name.to_owned() }, participant, referral)
     }
 
     // ----- money in and out -------------------------------------------
@@ -596,47 +520,35 @@ impl<'a, 's> Decision<'a, 's> {
         referral.purchases += 1;
         let first = referral.purchases == 1;
         self.save_referral(referral.clone())?;
-        self.update_state(|s| s.revenue += amount.amount())?;
+        let variant = self.variant_above(customer)?;
+        self.count(|c| {
+            c.revenue += amount.amount();
+            if let Some(v) = &variant {
+                c.variants.entry(v.clone()).or_default().revenue += amount.amount();
+            }
+        })?;
         if first {
             let mut referrer = self.known_participant(&referral.referrer)?;
             referrer.stats.sales += 1;
             self.save_participant(referrer)?;
         }
         if let Qualification::FirstPurchase { minimum } = self.program.spec().qualification {
-            if referral.status == ReferralStatus::Attributed
-                && minimum.is_none_or(|m| amount.amount() >= m)
-            {
+            if referral.status == ReferralStatus::Attributed && minimum.is_none_or(|m| amount.amount() >= m) {
                 order.qualifying = self.qualify(customer)?;
             }
         }
-        if let Some(referral) = self
-            .referral_of(customer)?
-            .filter(|r| r.status.is_qualified())
-        {
-            let trigger = Trigger::Purchase {
-                order: order_id.clone(),
-                amount: amount.clone(),
-                first,
-            };
+        if let Some(referral) = self.referral_of(customer)?.filter(|r| r.status.is_qualified()) {
+            let trigger = Trigger::Purchase { order: order_id.clone(), amount: amount.clone(), first };
             self.reward(&trigger, customer, Some(referral))?;
         }
-        order.rewards = self
-            .out
-            .rewards
-            .iter()
-            .filter(|r| r.order.as_ref() == Some(order_id))
-            .map(|r| r.id)
-            .collect();
+        order.rewards = self.out.rewards.iter().filter(|r| r.order.as_ref() == Some(order_id)).map(|r| r.id).collect();
         self.tx.put_new(order_key, order);
         Ok(())
     }
 
     fn refund(&mut self, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
         let key = Key::order(self.program.id(), order_id);
-        let mut order: Order = self
-            .tx
-            .get(&key)?
-            .ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
+        let mut order: Order = self.tx.get(&key)?.ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
         if amount.asset() != order.amount.asset() {
             return Err(Error::CurrencyMismatch {
                 expected: order.amount.asset().clone(),
@@ -648,31 +560,28 @@ impl<'a, 's> Decision<'a, 's> {
         }
         let remaining = order.amount.amount() - order.refunded;
         if amount.amount() > remaining {
-            return Err(Error::RefundExceedsOrder {
-                order: order_id.clone(),
-                requested: amount.amount(),
-                remaining,
-            });
+            return Err(Error::RefundExceedsOrder { order: order_id.clone(), requested: amount.amount(), remaining });
         }
         order.refunded += amount.amount();
         let full = order.refunded == order.amount.amount();
         if order.referral.is_some() {
-            self.update_state(|s| s.revenue -= amount.amount())?;
+            let variant = self.variant_above(&order.customer)?;
+            self.count(|c| {
+                c.revenue -= amount.amount();
+                if let Some(v) = &variant {
+                    c.variants.entry(v.clone()).or_default().revenue -= amount.amount();
+                }
+            })?;
         }
         for reward_id in order.rewards.clone() {
-            let Some(reward) = self
-                .tx
-                .get::<Reward>(&Key::reward(self.program.id(), &reward_id))?
-            else {
+            let Some(reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), &reward_id))? else {
                 continue;
             };
             let target = match reward.reversal {
                 crate::domain::ledger::Reversal::Proportional if full => reward.value.amount(),
                 crate::domain::ledger::Reversal::Proportional => {
                     let exact = reward.value.amount() * order.refunded / order.amount.amount();
-                    reward
-                        .value
-                        .round_amount(exact, self.program.terms().rounding)
+                    reward.value.round_amount(exact, self.program.terms().rounding)
                 }
                 crate::domain::ledger::Reversal::OnFullRefund if full => reward.value.amount(),
                 _ => reward.reversed,
@@ -691,11 +600,10 @@ impl<'a, 's> Decision<'a, 's> {
             if let Some(mut referral) = self.referral_of(&order.customer)? {
                 if referral.status.is_qualified() {
                     referral.transition(ReferralStatus::Reversed, self.now, &self.event.key);
-                    self.out.notices.push(Notice::ReferralReversed {
-                        referral: referral.id,
-                        referrer: referral.referrer.clone(),
-                    });
-                    self.update_state(|s| s.reversed += 1)?;
+                    self.out
+                        .notices
+                        .push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
+                    self.count(|c| c.reversed += 1)?;
                     self.save_referral(referral)?;
                 }
             }
@@ -706,17 +614,12 @@ impl<'a, 's> Decision<'a, 's> {
     // ----- time --------------------------------------------------------
 
     fn tick(&mut self) -> Result<(), Error> {
-        let due = self
-            .tx
-            .scan::<Due>(&Key::due_until(self.program.id(), self.now), TICK_BATCH)?;
+        let due = self.tx.scan::<Due>(&Key::due_until(self.program.id(), self.now), TICK_BATCH)?;
         for (key, item) in due {
             match item {
                 Due::Release(id) => self.release(&id)?,
                 Due::Expire(referee) => {
-                    if let Some(r) = self
-                        .referral_of(&referee)?
-                        .filter(|r| r.status == ReferralStatus::Attributed)
-                    {
+                    if let Some(r) = self.referral_of(&referee)?.filter(|r| r.status == ReferralStatus::Attributed) {
                         self.expire(r)?;
                     }
                 }
@@ -746,14 +649,7 @@ impl<'a, 's> Decision<'a, 's> {
                 Some(reward.id),
                 &why,
             )?;
-            self.post(
-                &reward.beneficiary,
-                &left,
-                Bucket::Available,
-                EntryKind::Release,
-                Some(reward.id),
-                &why,
-            )?;
+            self.post(&reward.beneficiary, &left, Bucket::Available, EntryKind::Release, Some(reward.id), &why)?;
             self.out.notices.push(Notice::RewardAvailable {
                 reward: reward.id,
                 beneficiary: reward.beneficiary.clone(),
@@ -766,8 +662,7 @@ impl<'a, 's> Decision<'a, 's> {
     pub(crate) fn save_reward(&mut self, reward: Reward) -> Result<(), Error> {
         self.out.rewards.retain(|r| r.id != reward.id);
         self.out.rewards.push(reward.clone());
-        self.tx
-            .put(Key::reward(self.program.id(), &reward.id), reward)
+        self.tx.put(Key::reward(self.program.id(), &reward.id), reward)
     }
 
     // ----- participants ------------------------------------------------
@@ -780,23 +675,15 @@ impl<'a, 's> Decision<'a, 's> {
         p.suspended = suspended;
         self.save_participant(p)?;
         self.out.notices.push(if suspended {
-            Notice::Suspended {
-                participant: id.clone(),
-            }
+            Notice::Suspended { participant: id.clone() }
         } else {
-            Notice::Reinstated {
-                participant: id.clone(),
-            }
+            Notice::Reinstated { participant: id.clone() }
         });
         Ok(())
     }
 
     fn redeem(&mut self, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
-        let item = self
-            .program
-            .catalog_item(item_id)
-            .ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?
-            .clone();
+        let item = self.program.catalog_item(item_id).ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?.clone();
         let p = self.known_participant(id)?;
         let mut state = self.state()?;
         let taken = state.redeemed_items.get(item_id).copied().unwrap_or(0);
@@ -805,34 +692,16 @@ impl<'a, 's> Decision<'a, 's> {
         }
         let available = p.balance(item.price.asset()).available;
         if available < item.price.amount() {
-            return Err(Error::InsufficientBalance {
-                participant: id.clone(),
-                available,
-                price: item.price.clone(),
-            });
+            return Err(Error::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() });
         }
         *state.redeemed_items.entry(item_id.to_owned()).or_default() += 1;
         self.save_state(state)?;
         let why = format!("redeemed {} for {item_id:?}", item.price);
         let kind = EntryKind::Redemption(item_id.to_owned());
-        self.post(
-            id,
-            &item.price.with_amount(-item.price.amount()),
-            Bucket::Available,
-            kind.clone(),
-            None,
-            &why,
-        )?;
+        self.post(id, &item.price.with_amount(-item.price.amount()), Bucket::Available, kind.clone(), None, &why)?;
         self.post(id, &item.price, Bucket::Redeemed, kind.clone(), None, &why)?;
         if let Some(gives) = &item.gives {
-            self.post(
-                id,
-                gives,
-                Bucket::Available,
-                kind,
-                None,
-                &format!("{item_id:?} gives {gives}"),
-            )?;
+            self.post(id, gives, Bucket::Available, kind, None, &format!("{item_id:?} gives {gives}"))?;
         }
         self.out.notices.push(Notice::Redeemed {
             participant: id.clone(),
@@ -842,21 +711,14 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(())
     }
 
-    fn payout(
-        &mut self,
-        payout: &PayoutId,
-        asset: &Asset,
-        minimum: Option<Decimal>,
-    ) -> Result<(), Error> {
+    fn payout(&mut self, payout: &PayoutId, asset: &Asset, minimum: Option<Decimal>) -> Result<(), Error> {
         let mut state = self.state()?;
         if !state.payouts.insert(payout.clone()) {
             return Err(Error::DuplicatePayout(payout.clone()));
         }
         self.save_state(state)?;
         let floor = minimum.unwrap_or(Decimal::ZERO);
-        let everyone = self
-            .tx
-            .scan::<Participant>(&Key::participants(self.program.id()), usize::MAX)?;
+        let everyone = self.tx.scan::<Participant>(&Key::participants(self.program.id()), usize::MAX)?;
         for (_, p) in everyone {
             let available = p.balance(asset).available;
             if available <= Decimal::ZERO || available < floor {
@@ -872,19 +734,38 @@ impl<'a, 's> Decision<'a, 's> {
                 None,
                 &why,
             )?;
-            self.post(
-                &p.id,
-                &value,
-                Bucket::Paid,
-                EntryKind::Payout(payout.clone()),
-                None,
-                &why,
-            )?;
-            self.out.notices.push(Notice::PaidOut {
-                participant: p.id.clone(),
-                payout: payout.clone(),
-                value,
-            });
+            self.post(&p.id, &value, Bucket::Paid, EntryKind::Payout(payout.clone()), None, &why)?;
+            self.out.notices.push(Notice::PaidOut { participant: p.id.clone(), payout: payout.clone(), value });
+        }
+        Ok(())
+    }
+
+    // ----- the outbox --------------------------------------------------
+
+    /// Writes this event's notices to the outbox, in the same commit, under
+    /// the program's next sequence number.
+    pub(crate) fn publish(&mut self) -> Result<(), Error> {
+        if self.out.notices.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state()?;
+        state.sequence += 1;
+        let sequence = state.sequence;
+        self.save_state(state)?;
+        for (index, notice) in self.out.notices.clone().into_iter().enumerate() {
+            let id = NotificationId { sequence, index: u32::try_from(index).unwrap_or(u32::MAX) };
+            let n = Notification { id, event: self.event.key.clone(), at: self.now, notice };
+            self.tx.put_new(Key::notification(self.program.id(), id), n);
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, ids: &[NotificationId]) -> Result<(), Error> {
+        for id in ids {
+            let key = Key::notification(self.program.id(), *id);
+            if self.tx.get::<Notification>(&key)?.is_some() {
+                self.tx.delete(key)?;
+            }
         }
         Ok(())
     }
@@ -916,8 +797,7 @@ impl<'a, 's> Decision<'a, 's> {
             event: self.event.key.clone(),
             at: self.now,
         };
-        self.tx
-            .put_new(Key::entry(self.program.id(), who, &entry.id), entry.clone());
+        self.tx.put_new(Key::entry(self.program.id(), who, &entry.id), entry.clone());
         self.out.entries.push(entry);
         Ok(())
     }

@@ -64,11 +64,14 @@ impl Decision<'_, '_> {
                 segment: segment.as_deref(),
                 now: self.now,
             };
-            for policy in self.program.policies() {
-                let asked = policy.grants(&ctx).map_err(|source| Error::Policy {
-                    rule: policy.name().to_owned(),
-                    source,
-                })?;
+            let variant: &[std::sync::Arc<dyn crate::policy::RewardPolicy>] =
+                match owner.as_ref().and_then(|p| p.variant.as_deref()) {
+                    Some(v) => self.program.variant_policies(v),
+                    None => &[],
+                };
+            for policy in self.program.policies().iter().chain(variant) {
+                let asked =
+                    policy.grants(&ctx).map_err(|source| Error::Policy { rule: policy.name().to_owned(), source })?;
                 for g in asked {
                     let rule = match &g.rule_suffix {
                         Some(s) => format!("{}/{s}", policy.name()),
@@ -95,11 +98,8 @@ impl Decision<'_, '_> {
         let Some(mut beneficiary) = self.participant(&grant.beneficiary)? else {
             return Ok(());
         };
-        let asked = grant.value.with_amount(
-            grant
-                .value
-                .round_amount(grant.value.amount(), self.program.terms().rounding),
-        );
+        let asked =
+            grant.value.with_amount(grant.value.round_amount(grant.value.amount(), self.program.terms().rounding));
         if !asked.is_positive() {
             return Ok(());
         }
@@ -120,20 +120,11 @@ impl Decision<'_, '_> {
             None => None,
         };
         let pays_referrer = grant.role == Role::Referrer && referral.is_some();
-        let newly_rewarded = pays_referrer
-            && referral
-                .as_ref()
-                .is_some_and(|r| r.status == ReferralStatus::Qualified);
-        if pays_referrer
-            && referral
-                .as_ref()
-                .is_some_and(|r| r.status != ReferralStatus::Rewarded)
-        {
+        let newly_rewarded = pays_referrer && referral.as_ref().is_some_and(|r| r.status == ReferralStatus::Qualified);
+        if pays_referrer && referral.as_ref().is_some_and(|r| r.status != ReferralStatus::Rewarded) {
             if let Some(max) = limits.max_rewarded_referrals {
                 if beneficiary.stats.rewarded_referrals >= max {
-                    self.out
-                        .notices
-                        .push(withheld(LimitReason::MaxRewardedReferrals(max)));
+                    self.out.notices.push(withheld(LimitReason::MaxRewardedReferrals(max)));
                     return Ok(());
                 }
             }
@@ -149,14 +140,12 @@ impl Decision<'_, '_> {
                 }
             }
         }
-        let mut state = self.state()?;
+        let state = self.state()?;
         if let Some(budget) = limits.budget(value.asset()) {
-            let room = (budget - state.granted_in(value.asset())).max(Decimal::ZERO);
+            let room = (budget - state.totals.granted_in(value.asset())).max(Decimal::ZERO);
             if room < value.amount() {
                 if limits.budget_mode == BudgetMode::Refuse {
-                    self.out
-                        .notices
-                        .push(withheld(LimitReason::Budget(value.with_amount(budget))));
+                    self.out.notices.push(withheld(LimitReason::Budget(value.with_amount(budget))));
                     return Ok(());
                 }
                 value = value.with_amount(room);
@@ -178,18 +167,24 @@ impl Decision<'_, '_> {
             });
         }
 
-        // Counters that move with the grant.
-        *state.granted.entry(value.asset().clone()).or_default() += value.amount();
-        if newly_rewarded {
-            state.rewarded += 1;
-        }
-        self.save_state(state)?;
+        // Counters that move with the grant (the budget among them).
+        let variant = match referee {
+            Some(r) => self.variant_above(r)?,
+            None => None,
+        };
+        let granted = value.clone();
+        self.count(|c| {
+            *c.granted.entry(granted.asset().clone()).or_default() += granted.amount();
+            if newly_rewarded {
+                c.rewarded += 1;
+            }
+            if let Some(v) = &variant {
+                let figures = c.variants.entry(v.clone()).or_default();
+                *figures.granted.entry(granted.asset().clone()).or_default() += granted.amount();
+            }
+        })?;
         if grant.role != Role::Referee {
-            *beneficiary
-                .stats
-                .earned
-                .entry(value.asset().clone())
-                .or_default() += value.amount();
+            *beneficiary.stats.earned.entry(value.asset().clone()).or_default() += value.amount();
         }
         if newly_rewarded {
             beneficiary.stats.rewarded_referrals += 1;
@@ -226,9 +221,7 @@ impl Decision<'_, '_> {
             // Everything a purchase earns (its qualification's rewards too)
             // hangs on that order, so refunding it reverses them.
             order: match (&self.event.kind, trigger) {
-                (_, Trigger::Purchase { order, .. }) | (EventKind::Purchase { order, .. }, _) => {
-                    Some(order.clone())
-                }
+                (_, Trigger::Purchase { order, .. }) | (EventKind::Purchase { order, .. }, _) => Some(order.clone()),
                 _ => None,
             },
             reversal: grant.reversal,
@@ -238,19 +231,9 @@ impl Decision<'_, '_> {
             event: self.event.key.clone(),
         };
         if let RewardStatus::Pending(until) = status {
-            self.tx.put_new(
-                Key::due(self.program.id(), until, &reward.id.to_string()),
-                Due::Release(reward.id),
-            );
+            self.tx.put_new(Key::due(self.program.id(), until, &reward.id.to_string()), Due::Release(reward.id));
         }
-        self.post(
-            &grant.beneficiary,
-            &value,
-            bucket,
-            EntryKind::Grant,
-            Some(reward.id),
-            &explanation,
-        )?;
+        self.post(&grant.beneficiary, &value, bucket, EntryKind::Grant, Some(reward.id), &explanation)?;
         self.out.notices.push(Notice::RewardGranted {
             reward: reward.id,
             beneficiary: grant.beneficiary.clone(),
@@ -260,29 +243,25 @@ impl Decision<'_, '_> {
     }
 
     /// Takes `amount` of a reward back, from the bucket it sits in.
-    pub(crate) fn reverse(
-        &mut self,
-        mut reward: Reward,
-        amount: Decimal,
-        why: &str,
-    ) -> Result<(), Error> {
+    pub(crate) fn reverse(&mut self, mut reward: Reward, amount: Decimal, why: &str) -> Result<(), Error> {
         let value = reward.value.with_amount(amount);
         let bucket = match reward.status {
             RewardStatus::Pending(_) => Bucket::Pending,
             _ => Bucket::Available,
         };
-        self.post(
-            &reward.beneficiary,
-            &value.with_amount(-amount),
-            bucket,
-            EntryKind::Reversal,
-            Some(reward.id),
-            why,
-        )?;
+        self.post(&reward.beneficiary, &value.with_amount(-amount), bucket, EntryKind::Reversal, Some(reward.id), why)?;
         reward.reversed += amount;
-        let mut state = self.state()?;
-        *state.granted.entry(value.asset().clone()).or_default() -= amount;
-        self.save_state(state)?;
+        let variant = match &reward.referee {
+            Some(r) => self.variant_above(r)?,
+            None => None,
+        };
+        self.count(|c| {
+            *c.granted.entry(value.asset().clone()).or_default() -= amount;
+            if let Some(v) = &variant {
+                let figures = c.variants.entry(v.clone()).or_default();
+                *figures.granted.entry(value.asset().clone()).or_default() -= amount;
+            }
+        })?;
         if reward.role != Role::Referee {
             let mut p = self.known_participant(&reward.beneficiary)?;
             *p.stats.earned.entry(value.asset().clone()).or_default() -= amount;
@@ -304,16 +283,9 @@ impl Decision<'_, '_> {
 }
 
 fn add_earned(r: &mut Referral, rule: &str, value: &Value) -> Result<(), Error> {
-    match r
-        .earned
-        .iter_mut()
-        .find(|e| e.rule == rule && e.value.asset() == value.asset())
-    {
+    match r.earned.iter_mut().find(|e| e.rule == rule && e.value.asset() == value.asset()) {
         Some(e) => e.value = e.value.checked_add(value)?,
-        None => r.earned.push(RuleEarnings {
-            rule: rule.to_owned(),
-            value: value.clone(),
-        }),
+        None => r.earned.push(RuleEarnings { rule: rule.to_owned(), value: value.clone() }),
     }
     Ok(())
 }

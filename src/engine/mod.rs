@@ -18,8 +18,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use chrono::NaiveDate;
+
 use crate::clock::{Clock, SystemClock};
-use crate::domain::code::{OsRandom, RandomSource, ReferralCode};
+use crate::domain::code::{Channel, OsRandom, RandomSource, ReferralCode, ShareLink};
 use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
 use crate::domain::ledger::{Balance, LedgerEntry, Reward};
 use crate::domain::participant::Participant;
@@ -27,8 +29,9 @@ use crate::domain::referral::Referral;
 use crate::domain::value::Asset;
 use crate::error::Error;
 use crate::event::{Event, Outcome};
+use crate::insight::{Dashboard, Report};
 use crate::program::Program;
-use crate::store::{CodeRecord, Key, Order, ProgramState, RecordKind, Store, StoreError};
+use crate::store::{CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, Store, StoreError};
 
 use decide::Decision;
 pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
@@ -56,12 +59,7 @@ pub struct Engine<S> {
 impl<S: Store> Engine<S> {
     /// An engine over `store`, with the system clock and OS randomness.
     pub fn new(store: S) -> Self {
-        Self {
-            store,
-            clock: Arc::new(SystemClock),
-            random: Arc::new(OsRandom),
-            programs: HashMap::new(),
-        }
+        Self { store, clock: Arc::new(SystemClock), random: Arc::new(OsRandom), programs: HashMap::new() }
     }
 
     /// Uses another clock.
@@ -84,8 +82,7 @@ impl<S: Store> Engine<S> {
 
     /// Runs a program (replacing one with the same id).
     pub fn add_program(&mut self, program: Program) {
-        self.programs
-            .insert(program.id().clone(), Arc::new(program));
+        self.programs.insert(program.id().clone(), Arc::new(program));
     }
 
     /// A program the engine runs.
@@ -118,10 +115,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn run(&self, event: &Event, write: bool) -> Result<Outcome, Error> {
-        let program = self
-            .programs
-            .get(&event.program)
-            .ok_or_else(|| Error::UnknownProgram(event.program.clone()))?;
+        let program = self.programs.get(&event.program).ok_or_else(|| Error::UnknownProgram(event.program.clone()))?;
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(stored) = self.store.stored_event(&event.key)? {
                 return if &stored.event == event {
@@ -131,14 +125,8 @@ impl<S: Store> Engine<S> {
                 };
             }
             let now = self.clock.now();
-            let mut decision = Decision::new(
-                program,
-                event,
-                now,
-                Tx::new(&self.store),
-                self.random.as_ref(),
-            );
-            if let Err(refused) = decision.run() {
+            let mut decision = Decision::new(program, event, now, Tx::new(&self.store), self.random.as_ref());
+            if let Err(refused) = decision.run().and_then(|()| decision.publish()) {
                 // The records read may already hold this very event's effects,
                 // committed by a concurrent twin after the check above: then
                 // the answer is the twin's outcome, not the refusal.
@@ -154,9 +142,7 @@ impl<S: Store> Engine<S> {
             let commit = decision.tx.into_commit(event.clone(), decision.out.clone());
             match self.store.commit(&commit) {
                 Ok(()) => return Ok(decision.out),
-                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {
-                    backoff(attempt)
-                }
+                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => backoff(attempt),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -169,40 +155,23 @@ impl<S: Store> Engine<S> {
     }
 
     /// A participant of a program.
-    pub fn participant(
-        &self,
-        program: &ProgramId,
-        id: &ParticipantId,
-    ) -> Result<Option<Participant>, Error> {
+    pub fn participant(&self, program: &ProgramId, id: &ParticipantId) -> Result<Option<Participant>, Error> {
         self.read(&Key::participant(program, id))
     }
 
     /// A participant's balance in one asset (zero when unknown).
-    pub fn balance(
-        &self,
-        program: &ProgramId,
-        id: &ParticipantId,
-        asset: &Asset,
-    ) -> Result<Balance, Error> {
-        Ok(self
-            .participant(program, id)?
-            .map_or_else(|| Balance::zero(asset.clone()), |p| p.balance(asset)))
+    pub fn balance(&self, program: &ProgramId, id: &ParticipantId, asset: &Asset) -> Result<Balance, Error> {
+        Ok(self.participant(program, id)?.map_or_else(|| Balance::zero(asset.clone()), |p| p.balance(asset)))
     }
 
     /// The referral that brought `referee` in, if any.
-    pub fn referral(
-        &self,
-        program: &ProgramId,
-        referee: &ParticipantId,
-    ) -> Result<Option<Referral>, Error> {
+    pub fn referral(&self, program: &ProgramId, referee: &ParticipantId) -> Result<Option<Referral>, Error> {
         self.read(&Key::referral(program, referee))
     }
 
     /// Every referral of a program, by referee.
     pub fn referrals(&self, program: &ProgramId) -> Result<Vec<Referral>, Error> {
-        Tx::new(&self.store)
-            .scan(&Key::referrals(program), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+        Tx::new(&self.store).scan(&Key::referrals(program), usize::MAX).map(|v| v.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Every participant of a program.
@@ -213,11 +182,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// A participant's ledger entries, oldest first: their statement.
-    pub fn statement(
-        &self,
-        program: &ProgramId,
-        id: &ParticipantId,
-    ) -> Result<Vec<LedgerEntry>, Error> {
+    pub fn statement(&self, program: &ProgramId, id: &ParticipantId) -> Result<Vec<LedgerEntry>, Error> {
         Tx::new(&self.store)
             .scan(&Key::entries(program, id), usize::MAX)
             .map(|v| v.into_iter().map(|(_, r)| r).collect())
@@ -231,6 +196,39 @@ impl<S: Store> Engine<S> {
     /// An order the engine has seen: its amount, what was refunded, what it earned.
     pub fn order(&self, program: &ProgramId, id: &OrderId) -> Result<Option<Order>, Error> {
         self.read(&Key::order(program, id))
+    }
+
+    /// Up to `limit` notifications waiting in a program's outbox, oldest first.
+    ///
+    /// Delivery is at least once: a notification stays until an
+    /// [`EventKind::Acknowledge`](crate::EventKind::Acknowledge) names it, so a
+    /// host that crashes between reading and acknowledging reads it again.
+    /// Order is the order of the commits that wrote them, so it holds per
+    /// participant too.
+    pub fn notifications(&self, program: &ProgramId, limit: usize) -> Result<Vec<Notification>, Error> {
+        Tx::new(&self.store).scan(&Key::notifications(program), limit).map(|v| v.into_iter().map(|(_, n)| n).collect())
+    }
+
+    /// A referrer's dashboard; with `links`, a share link per channel for each code.
+    pub fn dashboard(
+        &self,
+        program: &ProgramId,
+        id: &ParticipantId,
+        links: Option<&ShareLink>,
+        channels: &[Channel],
+    ) -> Result<Dashboard, Error> {
+        let p = self.participant(program, id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))?;
+        let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
+        Ok(Dashboard::build(definition, &p, links, channels))
+    }
+
+    /// A program's report for the days from `from` to `to`, both included
+    /// (days in UTC). It reads one counter record per day.
+    pub fn report(&self, program: &ProgramId, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
+        let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
+        let days: Vec<Counters> =
+            Tx::new(&self.store).scan(&Key::days(program, from, to), usize::MAX)?.into_iter().map(|(_, d)| d).collect();
+        Ok(Report::build(definition, from, to, days))
     }
 
     /// A program's counters and budget use.

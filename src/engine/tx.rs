@@ -20,20 +20,13 @@ pub(crate) struct Tx<'s> {
 
 fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
     T::from_record(record.clone()).ok_or_else(|| {
-        Error::Store(StoreError::Corrupt {
-            key: key.to_string(),
-            reason: "record of another kind".into(),
-        })
+        Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
     })
 }
 
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
-        Self {
-            store,
-            seen: BTreeMap::new(),
-            writes: BTreeMap::new(),
-        }
+        Self { store, seen: BTreeMap::new(), writes: BTreeMap::new() }
     }
 
     fn load(&mut self, key: &Key) -> Result<Option<Arc<Record>>, Error> {
@@ -79,17 +72,11 @@ impl<'s> Tx<'s> {
     }
 
     /// Up to `limit` records in range, recording each as read.
-    pub(crate) fn scan<T: RecordKind>(
-        &mut self,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Key, T)>, Error> {
+    pub(crate) fn scan<T: RecordKind>(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, T)>, Error> {
         let found = self.store.scan(range, limit)?;
         let mut out = Vec::with_capacity(found.len());
         for (key, v) in found {
-            self.seen
-                .entry(key.clone())
-                .or_insert((v.version, Some(Arc::clone(&v.record))));
+            self.seen.entry(key.clone()).or_insert((v.version, Some(Arc::clone(&v.record))));
             let current = match self.writes.get(&key) {
                 Some(None) => continue,
                 Some(Some(r)) => Arc::clone(r),
@@ -110,11 +97,6 @@ impl<'s> Tx<'s> {
                 None => Write::Delete(k),
             })
             .collect();
-        Commit {
-            event,
-            outcome,
-            reads,
-            writes,
-        }
+        Commit { event, outcome, reads, writes }
     }
 }

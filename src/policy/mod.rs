@@ -170,12 +170,7 @@ pub struct Grant {
 
 impl Grant {
     /// A grant reversed only on a full refund.
-    pub fn new(
-        beneficiary: ParticipantId,
-        role: Role,
-        value: Value,
-        explanation: impl Into<String>,
-    ) -> Self {
+    pub fn new(beneficiary: ParticipantId, role: Role, value: Value, explanation: impl Into<String>) -> Self {
         Self {
             beneficiary,
             role,
@@ -274,20 +269,13 @@ pub enum Amount {
 impl Amount {
     /// The value for this trigger with its explanation, or `None` when a
     /// percentage meets a trigger with no purchase amount.
-    pub fn resolve(
-        &self,
-        ctx: &PolicyContext<'_>,
-    ) -> Result<Option<(Value, String, Reversal)>, PolicyError> {
+    pub fn resolve(&self, ctx: &PolicyContext<'_>) -> Result<Option<(Value, String, Reversal)>, PolicyError> {
         match self {
             Amount::Fixed(v) => Ok(Some((v.clone(), format!("{v}"), Reversal::OnFullRefund))),
             Amount::Percent(p) => match ctx.trigger {
                 Trigger::Purchase { amount, .. } => {
                     let v = amount.percent(*p, ctx.terms.rounding)?;
-                    Ok(Some((
-                        v.clone(),
-                        format!("{}% of {amount} = {v}", p.normalize()),
-                        Reversal::Proportional,
-                    )))
+                    Ok(Some((v.clone(), format!("{}% of {amount} = {v}", p.normalize()), Reversal::Proportional)))
                 }
                 _ => Ok(None),
             },
@@ -296,13 +284,10 @@ impl Amount {
 
     fn validate(&self, field: &str, on: &On) -> Result<(), ProgramError> {
         match self {
-            Amount::Fixed(v) if !v.is_positive() => Err(ProgramError::invalid(
-                field,
-                format!("{v} is not above zero"),
-            )),
-            Amount::Percent(p) if *p <= Decimal::ZERO || *p > Decimal::ONE_HUNDRED => Err(
-                ProgramError::invalid(field, format!("{p}% is not in (0, 100]")),
-            ),
+            Amount::Fixed(v) if !v.is_positive() => Err(ProgramError::invalid(field, format!("{v} is not above zero"))),
+            Amount::Percent(p) if *p <= Decimal::ZERO || *p > Decimal::ONE_HUNDRED => {
+                Err(ProgramError::invalid(field, format!("{p}% is not in (0, 100]")))
+            }
             Amount::Percent(_) if !on.is_purchase() => Err(ProgramError::invalid(
                 field,
                 "a percentage needs a purchase trigger (first_purchase or every_purchase)",

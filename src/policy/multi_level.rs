@@ -52,12 +52,7 @@ pub struct MultiLevel {
 impl MultiLevel {
     /// A multi-level rule without a per-event cap.
     pub fn new(name: impl Into<String>, on: On, levels: Vec<LevelReward>) -> Self {
-        Self {
-            name: name.into(),
-            on,
-            levels,
-            per_event_cap: None,
-        }
+        Self { name: name.into(), on, levels, per_event_cap: None }
     }
 
     /// Caps what one event pays.
@@ -69,10 +64,7 @@ impl MultiLevel {
     pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
         check_name(field, &self.name)?;
         if self.levels.is_empty() {
-            return Err(ProgramError::invalid(
-                &format!("{field}.levels"),
-                "at least one level is needed",
-            ));
+            return Err(ProgramError::invalid(&format!("{field}.levels"), "at least one level is needed"));
         }
         for (i, l) in self.levels.iter().enumerate() {
             if l.level == 0 || l.level > MAX_DEPTH {
@@ -87,15 +79,11 @@ impl MultiLevel {
                     format!("level {} appears twice", l.level),
                 ));
             }
-            l.reward
-                .validate(&format!("{field}.levels[{i}].reward"), &self.on)?;
+            l.reward.validate(&format!("{field}.levels[{i}].reward"), &self.on)?;
         }
         if let Some(cap) = &self.per_event_cap {
             if !cap.is_positive() {
-                return Err(ProgramError::invalid(
-                    &format!("{field}.per_event_cap"),
-                    "is not above zero",
-                ));
+                return Err(ProgramError::invalid(&format!("{field}.per_event_cap"), "is not above zero"));
             }
         }
         Ok(())
@@ -108,11 +96,7 @@ impl RewardPolicy for MultiLevel {
     }
 
     fn chain_depth(&self) -> usize {
-        self.levels
-            .iter()
-            .map(|l| usize::from(l.level))
-            .max()
-            .unwrap_or(1)
+        self.levels.iter().map(|l| usize::from(l.level)).max().unwrap_or(1)
     }
 
     fn grants(&self, ctx: &PolicyContext<'_>) -> Result<Vec<Grant>, PolicyError> {
@@ -136,10 +120,8 @@ impl RewardPolicy for MultiLevel {
             if let (Some(cap), Some(left)) = (&self.per_event_cap, left.as_mut()) {
                 if cap.asset() == value.asset() {
                     if value.amount() > *left {
-                        arithmetic = format!(
-                            "{arithmetic}, cut to {} by the per-event cap of {cap}",
-                            value.with_amount(*left)
-                        );
+                        arithmetic =
+                            format!("{arithmetic}, cut to {} by the per-event cap of {cap}", value.with_amount(*left));
                         value = value.with_amount(*left);
                     }
                     *left -= value.amount();
@@ -148,17 +130,8 @@ impl RewardPolicy for MultiLevel {
             if value.amount() <= Decimal::ZERO {
                 continue;
             }
-            let role = if l.level == 1 {
-                Role::Referrer
-            } else {
-                Role::Ancestor(l.level)
-            };
-            let why = format!(
-                "multi-level `{}`: {arithmetic} to level {} {}",
-                self.name,
-                l.level,
-                self.on.describe()
-            );
+            let role = if l.level == 1 { Role::Referrer } else { Role::Ancestor(l.level) };
+            let why = format!("multi-level `{}`: {arithmetic} to level {} {}", self.name, l.level, self.on.describe());
             out.push(
                 Grant::new(who.clone(), role, value, why)
                     .with_reversal(reversal)

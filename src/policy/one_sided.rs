@@ -26,11 +26,7 @@ pub struct OneSided {
 impl OneSided {
     /// A one-sided rule.
     pub fn new(name: impl Into<String>, on: On, reward: Amount) -> Self {
-        Self {
-            name: name.into(),
-            on,
-            reward,
-        }
+        Self { name: name.into(), on, reward }
     }
 
     pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
@@ -59,13 +55,7 @@ impl RewardPolicy for OneSided {
         let Some((value, arithmetic, reversal)) = self.reward.resolve(ctx)? else {
             return Ok(vec![]);
         };
-        let why = format!(
-            "one-sided `{}`: {arithmetic} to the referrer {}",
-            self.name,
-            self.on.describe()
-        );
-        Ok(vec![
-            Grant::new(beneficiary.clone(), role, value, why).with_reversal(reversal),
-        ])
+        let why = format!("one-sided `{}`: {arithmetic} to the referrer {}", self.name, self.on.describe());
+        Ok(vec![Grant::new(beneficiary.clone(), role, value, why).with_reversal(reversal)])
     }
 }

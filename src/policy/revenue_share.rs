@@ -36,13 +36,7 @@ pub struct RevenueShare {
 impl RevenueShare {
     /// A share of every payment, for as long as the customer pays.
     pub fn new(name: impl Into<String>, percent: Decimal) -> Self {
-        Self {
-            name: name.into(),
-            percent,
-            months: None,
-            per_payment_cap: None,
-            lifetime_cap: None,
-        }
+        Self { name: name.into(), percent, months: None, per_payment_cap: None, lifetime_cap: None }
     }
 
     /// Only for payments within `months` of qualification.
@@ -71,15 +65,9 @@ impl RevenueShare {
                 format!("{}% is not in (0, 100]", self.percent),
             ));
         }
-        for (name, cap) in [
-            ("per_payment_cap", self.per_payment_cap),
-            ("lifetime_cap", self.lifetime_cap),
-        ] {
+        for (name, cap) in [("per_payment_cap", self.per_payment_cap), ("lifetime_cap", self.lifetime_cap)] {
             if cap.is_some_and(|c| c <= Decimal::ZERO) {
-                return Err(ProgramError::invalid(
-                    &format!("{field}.{name}"),
-                    "is not above zero",
-                ));
+                return Err(ProgramError::invalid(&format!("{field}.{name}"), "is not above zero"));
             }
         }
         if self.months == Some(0) {
@@ -110,11 +98,7 @@ impl RewardPolicy for RevenueShare {
             }
         }
         let mut value = amount.percent(self.percent, ctx.terms.rounding)?;
-        let mut why = format!(
-            "revenue share `{}`: {}% of {amount} = {value}",
-            self.name,
-            self.percent.normalize()
-        );
+        let mut why = format!("revenue share `{}`: {}% of {amount} = {value}", self.name, self.percent.normalize());
         if let Some(cap) = self.per_payment_cap {
             if value.amount() > cap {
                 value = value.with_amount(cap);
@@ -122,15 +106,11 @@ impl RewardPolicy for RevenueShare {
             }
         }
         if let Some(cap) = self.lifetime_cap {
-            let so_far = referral
-                .earned_by(&self.name)
-                .map_or(Decimal::ZERO, |v| v.amount());
+            let so_far = referral.earned_by(&self.name).map_or(Decimal::ZERO, |v| v.amount());
             let room = (cap - so_far).max(Decimal::ZERO);
             if value.amount() > room {
                 value = value.with_amount(room);
-                why.push_str(&format!(
-                    ", cut to {value} by the lifetime cap {cap} (earned so far {so_far})"
-                ));
+                why.push_str(&format!(", cut to {value} by the lifetime cap {cap} (earned so far {so_far})"));
             }
         }
         if !value.is_positive() {
@@ -139,9 +119,6 @@ impl RewardPolicy for RevenueShare {
         if let Some(months) = self.months {
             why.push_str(&format!(" (for {months} months after qualification)"));
         }
-        Ok(vec![
-            Grant::new(referrer.clone(), Role::Referrer, value, why)
-                .with_reversal(Reversal::Proportional),
-        ])
+        Ok(vec![Grant::new(referrer.clone(), Role::Referrer, value, why).with_reversal(Reversal::Proportional)])
     }
 }

@@ -39,27 +39,15 @@ pub(super) struct Built {
 impl Segmented {
     pub(super) fn build(&self, field: &str) -> Result<Built, ProgramError> {
         let build_all = |specs: &[PolicySpec], at: &str| -> Result<Vec<_>, ProgramError> {
-            specs
-                .iter()
-                .enumerate()
-                .map(|(i, s)| s.build(&format!("{at}[{i}]")))
-                .collect()
+            specs.iter().enumerate().map(|(i, s)| s.build(&format!("{at}[{i}]"))).collect()
         };
         let routes = self
             .routes
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                Ok((
-                    r.segment.clone(),
-                    build_all(&r.policies, &format!("{field}.routes[{i}].policies"))?,
-                ))
-            })
+            .map(|(i, r)| Ok((r.segment.clone(), build_all(&r.policies, &format!("{field}.routes[{i}].policies"))?)))
             .collect::<Result<_, ProgramError>>()?;
-        Ok(Built {
-            routes,
-            default: build_all(&self.default, &format!("{field}.default"))?,
-        })
+        Ok(Built { routes, default: build_all(&self.default, &format!("{field}.default"))? })
     }
 }
 
@@ -69,20 +57,12 @@ impl RewardPolicy for Built {
     }
 
     fn chain_depth(&self) -> usize {
-        self.routes
-            .iter()
-            .flat_map(|(_, p)| p)
-            .chain(&self.default)
-            .map(|p| p.chain_depth())
-            .max()
-            .unwrap_or(1)
+        self.routes.iter().flat_map(|(_, p)| p).chain(&self.default).map(|p| p.chain_depth()).max().unwrap_or(1)
     }
 
     fn grants(&self, ctx: &PolicyContext<'_>) -> Result<Vec<Grant>, PolicyError> {
-        let policies = ctx
-            .segment
-            .and_then(|s| self.routes.iter().find(|(seg, _)| seg == s))
-            .map_or(&self.default, |(_, p)| p);
+        let policies =
+            ctx.segment.and_then(|s| self.routes.iter().find(|(seg, _)| seg == s)).map_or(&self.default, |(_, p)| p);
         let mut out = Vec::new();
         for p in policies {
             for g in p.grants(ctx)? {

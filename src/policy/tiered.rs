@@ -76,13 +76,7 @@ pub struct Tiered {
 impl Tiered {
     /// A tiered rule without milestones.
     pub fn new(name: impl Into<String>, on: On, basis: TierBasis, tiers: Vec<Tier>) -> Self {
-        Self {
-            name: name.into(),
-            on,
-            basis,
-            tiers,
-            milestones: vec![],
-        }
+        Self { name: name.into(), on, basis, tiers, milestones: vec![] }
     }
 
     /// Adds a milestone bonus.
@@ -94,19 +88,12 @@ impl Tiered {
     pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
         check_name(field, &self.name)?;
         if self.tiers.is_empty() {
-            return Err(ProgramError::invalid(
-                &format!("{field}.tiers"),
-                "at least one tier is needed",
-            ));
+            return Err(ProgramError::invalid(&format!("{field}.tiers"), "at least one tier is needed"));
         }
         for (i, t) in self.tiers.iter().enumerate() {
-            t.reward
-                .validate(&format!("{field}.tiers[{i}].reward"), &self.on)?;
+            t.reward.validate(&format!("{field}.tiers[{i}].reward"), &self.on)?;
             if t.threshold < Decimal::ZERO {
-                return Err(ProgramError::invalid(
-                    &format!("{field}.tiers[{i}].threshold"),
-                    "is negative",
-                ));
+                return Err(ProgramError::invalid(&format!("{field}.tiers[{i}].threshold"), "is negative"));
             }
         }
         for (i, m) in self.milestones.iter().enumerate() {
@@ -144,10 +131,9 @@ impl RewardPolicy for Tiered {
         let mut out = Vec::new();
         if self.on.matches(ctx.trigger) {
             let (measure, label) = match self.basis {
-                TierBasis::QualifiedCount => (
-                    Decimal::from(stats.qualified),
-                    format!("{} qualified referrals", stats.qualified),
-                ),
+                TierBasis::QualifiedCount => {
+                    (Decimal::from(stats.qualified), format!("{} qualified referrals", stats.qualified))
+                }
                 TierBasis::Conversion => {
                     let rate = stats.conversion_percent();
                     (
@@ -177,19 +163,12 @@ impl RewardPolicy for Tiered {
                         self.name,
                         self.on.describe()
                     );
-                    out.push(
-                        Grant::new(referrer.clone(), Role::Referrer, value, why)
-                            .with_reversal(reversal),
-                    );
+                    out.push(Grant::new(referrer.clone(), Role::Referrer, value, why).with_reversal(reversal));
                 }
             }
         }
         if matches!(ctx.trigger, Trigger::Qualified) {
-            for m in self
-                .milestones
-                .iter()
-                .filter(|m| m.count == stats.qualified)
-            {
+            for m in self.milestones.iter().filter(|m| m.count == stats.qualified) {
                 let why = format!(
                     "tiered `{}`: milestone bonus {} for reaching {} qualified referrals",
                     self.name, m.bonus, m.count

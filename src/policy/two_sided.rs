@@ -41,25 +41,17 @@ pub struct TwoSided {
 impl TwoSided {
     /// A two-sided rule.
     pub fn new(name: impl Into<String>, referrer: Side, referee: Side) -> Self {
-        Self {
-            name: name.into(),
-            referrer: Some(referrer),
-            referee: Some(referee),
-        }
+        Self { name: name.into(), referrer: Some(referrer), referee: Some(referee) }
     }
 
     pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
         check_name(field, &self.name)?;
         if self.referrer.is_none() && self.referee.is_none() {
-            return Err(ProgramError::invalid(
-                field,
-                "a two-sided rule needs at least one side",
-            ));
+            return Err(ProgramError::invalid(field, "a two-sided rule needs at least one side"));
         }
         for (side, spec) in [("referrer", &self.referrer), ("referee", &self.referee)] {
             if let Some(s) = spec {
-                s.reward
-                    .validate(&format!("{field}.{side}.reward"), &s.on)?;
+                s.reward.validate(&format!("{field}.{side}.reward"), &s.on)?;
             }
         }
         Ok(())
@@ -78,12 +70,7 @@ impl RewardPolicy for TwoSided {
         let mut out = Vec::new();
         let sides = [
             (&self.referrer, ctx.referrer(), Role::Referrer, "referrer"),
-            (
-                &self.referee,
-                Some(&referral.referee),
-                Role::Referee,
-                "referee",
-            ),
+            (&self.referee, Some(&referral.referee), Role::Referee, "referee"),
         ];
         for (side, who, role, label) in sides {
             let (Some(side), Some(who)) = (side, who) else {
@@ -93,11 +80,7 @@ impl RewardPolicy for TwoSided {
                 continue;
             }
             if let Some((value, arithmetic, reversal)) = side.reward.resolve(ctx)? {
-                let why = format!(
-                    "two-sided `{}`: {arithmetic} to the {label} {}",
-                    self.name,
-                    side.on.describe()
-                );
+                let why = format!("two-sided `{}`: {arithmetic} to the {label} {}", self.name, side.on.describe());
                 out.push(Grant::new(who.clone(), role, value, why).with_reversal(reversal));
             }
         }

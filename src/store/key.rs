@@ -77,23 +77,34 @@ impl Key {
     }
 
     pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> Self {
-        Self(format!(
-            "l/{}/{}/{id}",
-            esc(p.as_str()),
-            esc(participant.as_str())
-        ))
+        Self(format!("l/{}/{}/{id}", esc(p.as_str()), esc(participant.as_str())))
     }
 
     pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> KeyRange {
-        KeyRange::prefix(format!(
-            "l/{}/{}/",
-            esc(p.as_str()),
-            esc(participant.as_str())
-        ))
+        KeyRange::prefix(format!("l/{}/{}/", esc(p.as_str()), esc(participant.as_str())))
     }
 
     pub(crate) fn program(p: &ProgramId) -> Self {
         Self(format!("s/{}", esc(p.as_str())))
+    }
+
+    pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate) -> Self {
+        Self(format!("y/{}/{}", esc(p.as_str()), day.format("%Y%m%d")))
+    }
+
+    /// Days from `from` to `to`, both included.
+    pub(crate) fn days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
+        let start = Self::day(p, from);
+        let end = Self(format!("{}~", Self::day(p, to).0));
+        KeyRange { start, end }
+    }
+
+    pub(crate) fn notification(p: &ProgramId, id: crate::store::NotificationId) -> Self {
+        Self(format!("n/{}/{:020}/{:06}", esc(p.as_str()), id.sequence, id.index))
+    }
+
+    pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("n/{}/", esc(p.as_str())))
     }
 
     pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
@@ -108,10 +119,7 @@ impl Key {
     pub(crate) fn due_until(p: &ProgramId, now: DateTime<Utc>) -> KeyRange {
         let start = format!("d/{}/", esc(p.as_str()));
         let end = format!("{start}{}~", stamp(now));
-        KeyRange {
-            start: Self(start),
-            end: Self(end),
-        }
+        KeyRange { start: Self(start), end: Self(end) }
     }
 }
 
@@ -136,10 +144,7 @@ impl KeyRange {
         // '0' is the byte after '/', so this bounds every continuation,
         // whatever bytes (UTF-8 included) follow the prefix.
         let end = format!("{}0", prefix.trim_end_matches('/'));
-        Self {
-            start: Key(prefix),
-            end: Key(end),
-        }
+        Self { start: Key(prefix), end: Key(end) }
     }
 
     /// Whether the key is in range.

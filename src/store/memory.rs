@@ -53,11 +53,7 @@ impl MemoryStore {
     /// Every record and stored event, for inspection and tests.
     pub fn dump(&self) -> (Vec<(Key, Versioned)>, Vec<StoredEvent>) {
         let inner = self.lock();
-        let records = inner
-            .records
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let records = inner.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut events: Vec<StoredEvent> = inner.events.values().cloned().collect();
         events.sort_by(|a, b| a.event.key.cmp(&b.event.key));
         (records, events)
@@ -91,37 +87,23 @@ impl Store for MemoryStore {
         for (key, expected) in &commit.reads {
             let found = inner.records.get(key).map_or(0, |v| v.version);
             if found != *expected {
-                return Err(StoreError::Conflict {
-                    key: key.clone(),
-                    expected: *expected,
-                    found,
-                });
+                return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found });
             }
         }
         for write in &commit.writes {
             match write {
                 Write::Put(key, record) => {
                     let version = commit.expected(key) + 1;
-                    inner.records.insert(
-                        key.clone(),
-                        Versioned {
-                            version,
-                            record: record.clone(),
-                        },
-                    );
+                    inner.records.insert(key.clone(), Versioned { version, record: record.clone() });
                 }
                 Write::Delete(key) => {
                     inner.records.remove(key);
                 }
             }
         }
-        inner.events.insert(
-            commit.key().clone(),
-            StoredEvent {
-                event: commit.event.clone(),
-                outcome: commit.outcome.clone(),
-            },
-        );
+        inner
+            .events
+            .insert(commit.key().clone(), StoredEvent { event: commit.event.clone(), outcome: commit.outcome.clone() });
         Ok(())
     }
 }

@@ -34,7 +34,10 @@ pub mod sqlite;
 pub use key::{Key, KeyRange};
 pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
-pub use records::{CodeRecord, CodeUse, Due, Order, ProgramState, Record, StoredEvent};
+pub use records::{
+    CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order, ProgramState, Record, StoredEvent,
+    VariantFigures,
+};
 
 use std::sync::Arc;
 
@@ -87,11 +90,7 @@ pub struct Commit {
 impl Commit {
     /// The version a read key was expected at.
     pub fn expected(&self, key: &Key) -> u64 {
-        self.reads
-            .binary_search_by(|(k, _)| k.cmp(key))
-            .ok()
-            .and_then(|i| self.reads.get(i))
-            .map_or(0, |(_, v)| *v)
+        self.reads.binary_search_by(|(k, _)| k.cmp(key)).ok().and_then(|i| self.reads.get(i)).map_or(0, |(_, v)| *v)
     }
 
     /// The event's key.

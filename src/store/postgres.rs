@@ -35,10 +35,7 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 fn classify(e: postgres::Error) -> StoreError {
     match e.code() {
-        Some(c)
-            if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
-        {
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
             StoreError::Transient(Box::new(e))
         }
         _ => backend(e),
@@ -57,39 +54,24 @@ impl PostgresStore {
 
     /// Connects with a pool of `pool_size` connections, using the tables in
     /// `schema` (created if missing) when given.
-    pub fn connect_with(
-        url: &str,
-        schema: Option<&str>,
-        pool_size: u32,
-    ) -> Result<Self, StoreError> {
+    pub fn connect_with(url: &str, schema: Option<&str>, pool_size: u32) -> Result<Self, StoreError> {
         let mut config: postgres::Config = url.parse().map_err(backend)?;
         if let Some(schema) = schema {
-            if schema.is_empty()
-                || !schema
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(StoreError::Backend(
                     format!("schema name {schema:?} must be ASCII letters, digits and _").into(),
                 ));
             }
             let mut client = config.connect(NoTls).map_err(backend)?;
-            client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .map_err(classify)?;
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(classify)?;
             config.options(&format!("-c search_path={schema}"));
         }
         let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .build(manager)
-            .map_err(backend)?;
+        let pool = Pool::builder().max_size(pool_size.max(1)).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 
-    fn client(
-        &self,
-    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+    fn client(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
         self.pool.get().map_err(backend)
     }
 
@@ -103,20 +85,11 @@ impl PostgresStore {
              CREATE TABLE IF NOT EXISTS re_schema_version (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
         )
         .map_err(classify)?;
-        let current: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM re_schema_version",
-                &[],
-            )
-            .map_err(classify)?
-            .get(0);
+        let current: i64 =
+            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM re_schema_version", &[]).map_err(classify)?.get(0);
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
             tx.batch_execute(m.postgres).map_err(classify)?;
-            tx.execute(
-                "INSERT INTO re_schema_version (version) VALUES ($1)",
-                &[&m.version],
-            )
-            .map_err(classify)?;
+            tx.execute("INSERT INTO re_schema_version (version) VALUES ($1)", &[&m.version]).map_err(classify)?;
         }
         tx.commit().map_err(classify)?;
         Ok(current.max(sql::latest()))
@@ -124,20 +97,14 @@ impl PostgresStore {
 
     /// Removes every record and event (for tests).
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.client()?
-            .batch_execute("TRUNCATE re_records, re_events")
-            .map_err(classify)
+        self.client()?.batch_execute("TRUNCATE re_records, re_events").map_err(classify)
     }
 }
 
 fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
     let inserted = tx.execute(
         "INSERT INTO re_events (key, event, outcome) VALUES ($1, $2, $3)",
-        &[
-            &commit.key().as_str(),
-            &sql::encode(&commit.event)?,
-            &sql::encode(&commit.outcome)?,
-        ],
+        &[&commit.key().as_str(), &sql::encode(&commit.event)?, &sql::encode(&commit.outcome)?],
     );
     match inserted {
         Err(e) if is_unique_violation(&e) => {
@@ -145,32 +112,15 @@ fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
         }
         other => other.map_err(classify)?,
     };
-    let present: Vec<&str> = commit
-        .reads
-        .iter()
-        .filter(|(_, v)| *v > 0)
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let present: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v > 0).map(|(k, _)| k.as_str()).collect();
     let rows = tx
-        .query(
-            "SELECT key, version FROM re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE",
-            &[&present],
-        )
+        .query("SELECT key, version FROM re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE", &[&present])
         .map_err(classify)?;
-    let absent: Vec<&str> = commit
-        .reads
-        .iter()
-        .filter(|(_, v)| *v == 0)
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let absent: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v == 0).map(|(k, _)| k.as_str()).collect();
     let appeared = if absent.is_empty() {
         vec![]
     } else {
-        tx.query(
-            "SELECT key, version FROM re_records WHERE key = ANY($1)",
-            &[&absent],
-        )
-        .map_err(classify)?
+        tx.query("SELECT key, version FROM re_records WHERE key = ANY($1)", &[&absent]).map_err(classify)?
     };
     let mut found = std::collections::HashMap::with_capacity(rows.len() + appeared.len());
     for row in rows.iter().chain(&appeared) {
@@ -181,22 +131,12 @@ fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
     for (key, expected) in &commit.reads {
         let now = found.get(key.as_str()).copied().unwrap_or(0);
         if now != *expected {
-            return Err(StoreError::Conflict {
-                key: key.clone(),
-                expected: *expected,
-                found: now,
-            });
+            return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found: now });
         }
     }
-    let insert = tx
-        .prepare("INSERT INTO re_records (key, version, body) VALUES ($1, 1, $2)")
-        .map_err(classify)?;
-    let update = tx
-        .prepare("UPDATE re_records SET version = $2, body = $3 WHERE key = $1")
-        .map_err(classify)?;
-    let delete = tx
-        .prepare("DELETE FROM re_records WHERE key = $1")
-        .map_err(classify)?;
+    let insert = tx.prepare("INSERT INTO re_records (key, version, body) VALUES ($1, 1, $2)").map_err(classify)?;
+    let update = tx.prepare("UPDATE re_records SET version = $2, body = $3 WHERE key = $1").map_err(classify)?;
+    let delete = tx.prepare("DELETE FROM re_records WHERE key = $1").map_err(classify)?;
     for write in &commit.writes {
         match write {
             Write::Put(key, record) => {
@@ -205,18 +145,13 @@ fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
                 if expected == 0 {
                     match tx.execute(&insert, &[&key.as_str(), &body]) {
                         Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::Conflict {
-                                key: key.clone(),
-                                expected: 0,
-                                found: 1,
-                            });
+                            return Err(StoreError::Conflict { key: key.clone(), expected: 0, found: 1 });
                         }
                         other => other.map_err(classify)?,
                     };
                 } else {
                     let next = sql::to_sql_version(expected + 1)?;
-                    tx.execute(&update, &[&key.as_str(), &next, &body])
-                        .map_err(classify)?;
+                    tx.execute(&update, &[&key.as_str(), &next, &body]).map_err(classify)?;
                 }
             }
             Write::Delete(key) => {
@@ -231,10 +166,7 @@ impl Store for PostgresStore {
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
         let mut client = self.client()?;
         let row = client
-            .query_opt(
-                "SELECT version, body FROM re_records WHERE key = $1",
-                &[&key.as_str()],
-            )
+            .query_opt("SELECT version, body FROM re_records WHERE key = $1", &[&key.as_str()])
             .map_err(classify)?;
         row.map(|r| {
             let body: String = r.get(1);
@@ -271,10 +203,7 @@ impl Store for PostgresStore {
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let mut client = self.client()?;
         let row = client
-            .query_opt(
-                "SELECT event, outcome FROM re_events WHERE key = $1",
-                &[&key.as_str()],
-            )
+            .query_opt("SELECT event, outcome FROM re_events WHERE key = $1", &[&key.as_str()])
             .map_err(classify)?;
         row.map(|r| {
             let (event, outcome): (String, String) = (r.get(0), r.get(1));

@@ -41,10 +41,39 @@ pub struct CodeRecord {
     pub issued_at: DateTime<Utc>,
 }
 
-/// Program-wide counters and budget use, updated in the same commit as the event.
+/// How many sign-ups and qualified referrals came through one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct ProgramState {
+pub struct Funnel {
+    /// Sign-ups attributed.
+    pub signups: u64,
+    /// Referrals qualified.
+    pub qualified: u64,
+}
+
+/// The figures of one A/B variant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariantFigures {
+    /// Referrers assigned to it.
+    pub referrers: u64,
+    /// Sign-ups attributed to its referrers.
+    pub signups: u64,
+    /// Their referrals qualified.
+    pub qualified: u64,
+    /// Net granted on its referrals, per asset.
+    pub granted: BTreeMap<Asset, Decimal>,
+    /// Revenue from its referred customers, net of refunds.
+    pub revenue: Decimal,
+}
+
+/// Counters kept in the same commit as the events they count: for the whole
+/// life of a program (in [`ProgramState`]) and per day (a `Day` record).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Referrers enrolled.
+    pub enrolled: u64,
     /// Invites sent.
     pub invites: u64,
     /// Sign-ups attributed.
@@ -63,17 +92,69 @@ pub struct ProgramState {
     pub granted: BTreeMap<Asset, Decimal>,
     /// Revenue from referred customers, net of refunds.
     pub revenue: Decimal,
+    /// Sign-ups and qualified referrals per channel.
+    pub channels: BTreeMap<String, Funnel>,
+    /// Figures per A/B variant.
+    pub variants: BTreeMap<String, VariantFigures>,
+    /// Per day only: qualified referrals per referrer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub referrers: BTreeMap<ParticipantId, u64>,
+    /// Per day only: referrers who sent invites.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub inviters: BTreeSet<ParticipantId>,
+}
+
+impl Counters {
+    /// Net granted in one asset.
+    pub fn granted_in(&self, asset: &Asset) -> Decimal {
+        self.granted.get(asset).copied().unwrap_or_default()
+    }
+}
+
+/// Program-wide state updated in the same commit as the event: counters,
+/// budget use, stock, payouts, and the notification sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProgramState {
+    /// Counters over the program's whole life.
+    pub totals: Counters,
     /// Catalog items redeemed, by id.
     pub redeemed_items: BTreeMap<String, u64>,
     /// Payout batch ids used.
     pub payouts: BTreeSet<PayoutId>,
+    /// The last notification sequence number used.
+    pub sequence: u64,
 }
 
 impl ProgramState {
     /// Net granted in one asset.
     pub fn granted_in(&self, asset: &Asset) -> Decimal {
-        self.granted.get(asset).copied().unwrap_or_default()
+        self.totals.granted_in(asset)
     }
+}
+
+/// A notification waiting in the outbox for the host to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Notification {
+    /// Its id: the order in which notifications are read.
+    pub id: NotificationId,
+    /// The event that caused it.
+    pub event: crate::domain::id::EventKey,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub notice: crate::event::Notice,
+}
+
+/// A notification's place in a program's outbox: the sequence number of the
+/// commit that wrote it, then its index within that commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotificationId {
+    /// The commit's sequence number in the program.
+    pub sequence: u64,
+    /// The index within the commit.
+    pub index: u32,
 }
 
 /// An order the engine has seen, for refunds.
@@ -130,6 +211,10 @@ pub enum Record {
     Order(Box<Order>),
     /// Due work.
     Due(Due),
+    /// One day's counters.
+    Day(Box<Counters>),
+    /// An outbox notification.
+    Notification(Box<Notification>),
 }
 
 /// An event and its outcome, as stored under the event's key.
@@ -182,5 +267,7 @@ record_kind!(Reward, Reward, boxed);
 record_kind!(Entry, LedgerEntry, boxed);
 record_kind!(Program, ProgramState, boxed);
 record_kind!(Order, Order, boxed);
+record_kind!(Day, Counters, boxed);
+record_kind!(Notification, Notification, boxed);
 record_kind!(Code, CodeRecord);
 record_kind!(Due, Due);

@@ -20,9 +20,11 @@ pub(crate) struct Migration {
 
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
-    sqlite: "CREATE TABLE re_records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+    sqlite:
+        "CREATE TABLE re_records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
              CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID;",
-    postgres: "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
+    postgres:
+        "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
                CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL);",
 }];
 
@@ -36,21 +38,11 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreErro
 }
 
 pub(crate) fn decode_record(key: &str, body: &str) -> Result<Record, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
 }
 
-pub(crate) fn decode_event(
-    key: &str,
-    event: &str,
-    outcome: &str,
-) -> Result<StoredEvent, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    };
+pub(crate) fn decode_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() };
     Ok(StoredEvent {
         event: serde_json::from_str(event).map_err(corrupt)?,
         outcome: serde_json::from_str(outcome).map_err(corrupt)?,
@@ -63,8 +55,5 @@ pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
 }
 
 pub(crate) fn from_sql_version(key: &str, v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: format!("negative version {v}"),
-    })
+    u64::try_from(v).map_err(|_| StoreError::Corrupt { key: key.to_owned(), reason: format!("negative version {v}") })
 }

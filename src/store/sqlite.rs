@@ -48,9 +48,7 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 /// Busy and locked databases are passing conditions; everything else is not.
 fn classify(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Transient(Box::new(e))
-        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Transient(Box::new(e)),
         _ => backend(e),
     }
 }
@@ -63,11 +61,7 @@ impl SqliteStore {
     }
 
     /// Opens a database file with a chosen durability and pool size.
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        sync: Synchronous,
-        pool_size: u32,
-    ) -> Result<Self, StoreError> {
+    pub fn open_with(path: impl AsRef<Path>, sync: Synchronous, pool_size: u32) -> Result<Self, StoreError> {
         let level = match sync {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
@@ -78,20 +72,14 @@ impl SqliteStore {
             c.pragma_update(None, "synchronous", level)?;
             Ok(())
         });
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .build(manager)
-            .map_err(backend)?;
+        let pool = Pool::builder().max_size(pool_size.max(1)).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 
     /// A private in-memory database (one connection; gone when dropped).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let manager = SqliteConnectionManager::memory();
-        let pool = Pool::builder()
-            .max_size(1)
-            .build(manager)
-            .map_err(backend)?;
+        let pool = Pool::builder().max_size(1).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 
@@ -103,25 +91,15 @@ impl SqliteStore {
     /// version. Safe to call on every start and from several processes.
     pub fn migrate(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(classify)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS re_schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
             .map_err(classify)?;
         let current: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM re_schema_version",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM re_schema_version", [], |r| r.get(0))
             .map_err(classify)?;
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
             tx.execute_batch(m.sqlite).map_err(classify)?;
-            tx.execute(
-                "INSERT INTO re_schema_version (version) VALUES (?1)",
-                [m.version],
-            )
-            .map_err(classify)?;
+            tx.execute("INSERT INTO re_schema_version (version) VALUES (?1)", [m.version]).map_err(classify)?;
         }
         tx.commit().map_err(classify)?;
         Ok(current.max(sql::latest()))
@@ -130,11 +108,7 @@ impl SqliteStore {
 
 fn row_version(conn: &Connection, key: &Key) -> Result<u64, StoreError> {
     let found: Option<i64> = conn
-        .query_row(
-            "SELECT version FROM re_records WHERE key = ?1",
-            [key.as_str()],
-            |r| r.get(0),
-        )
+        .query_row("SELECT version FROM re_records WHERE key = ?1", [key.as_str()], |r| r.get(0))
         .optional()
         .map_err(classify)?;
     found.map_or(Ok(0), |v| sql::from_sql_version(key.as_str(), v))
@@ -145,10 +119,7 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let row: Option<(i64, String)> = conn
             .prepare_cached("SELECT version, body FROM re_records WHERE key = ?1")
-            .and_then(|mut s| {
-                s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
+            .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(classify)?;
         row.map(|(v, body)| {
             Ok(Versioned {
@@ -163,19 +134,14 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = conn
-            .prepare_cached("SELECT key, version, body FROM re_records WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")
+            .prepare_cached(
+                "SELECT key, version, body FROM re_records WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+            )
             .map_err(classify)?;
         let rows = stmt
-            .query_map(
-                params![range.start.as_str(), range.end.as_str(), limit],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
+            .query_map(params![range.start.as_str(), range.end.as_str(), limit], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })
             .map_err(classify)?;
         let mut out = Vec::new();
         for row in rows {
@@ -193,26 +159,16 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let row: Option<(String, String)> = conn
             .prepare_cached("SELECT event, outcome FROM re_events WHERE key = ?1")
-            .and_then(|mut s| {
-                s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
+            .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(classify)?;
-        row.map(|(e, o)| sql::decode_event(key.as_str(), &e, &o))
-            .transpose()
+        row.map(|(e, o)| sql::decode_event(key.as_str(), &e, &o)).transpose()
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(classify)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
         let seen: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM re_events WHERE key = ?1",
-                [commit.key().as_str()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT 1 FROM re_events WHERE key = ?1", [commit.key().as_str()], |r| r.get(0))
             .optional()
             .map_err(classify)?;
         if seen.is_some() {
@@ -221,11 +177,7 @@ impl Store for SqliteStore {
         for (key, expected) in &commit.reads {
             let found = row_version(&tx, key)?;
             if found != *expected {
-                return Err(StoreError::Conflict {
-                    key: key.clone(),
-                    expected: *expected,
-                    found,
-                });
+                return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found });
             }
         }
         {
@@ -233,27 +185,19 @@ impl Store for SqliteStore {
                 .prepare_cached("INSERT INTO re_records (key, version, body) VALUES (?1, 1, ?2)")
                 .map_err(classify)?;
             let mut update = tx
-                .prepare_cached(
-                    "UPDATE re_records SET version = ?2, body = ?3 WHERE key = ?1 AND version = ?4",
-                )
+                .prepare_cached("UPDATE re_records SET version = ?2, body = ?3 WHERE key = ?1 AND version = ?4")
                 .map_err(classify)?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM re_records WHERE key = ?1")
-                .map_err(classify)?;
+            let mut delete = tx.prepare_cached("DELETE FROM re_records WHERE key = ?1").map_err(classify)?;
             for write in &commit.writes {
                 match write {
                     Write::Put(key, record) => {
                         let body = sql::encode(record.as_ref())?;
                         let expected = commit.expected(key);
                         if expected == 0 {
-                            insert
-                                .execute(params![key.as_str(), body])
-                                .map_err(classify)?;
+                            insert.execute(params![key.as_str(), body]).map_err(classify)?;
                         } else {
                             let old = sql::to_sql_version(expected)?;
-                            update
-                                .execute(params![key.as_str(), old + 1, body, old])
-                                .map_err(classify)?;
+                            update.execute(params![key.as_str(), old + 1, body, old]).map_err(classify)?;
                         }
                     }
                     Write::Delete(key) => {
@@ -264,11 +208,7 @@ impl Store for SqliteStore {
         }
         tx.execute(
             "INSERT INTO re_events (key, event, outcome) VALUES (?1, ?2, ?3)",
-            params![
-                commit.key().as_str(),
-                sql::encode(&commit.event)?,
-                sql::encode(&commit.outcome)?
-            ],
+            params![commit.key().as_str(), sql::encode(&commit.event)?, sql::encode(&commit.outcome)?],
         )
         .map_err(classify)?;
         tx.commit().map_err(classify)

@@ -4,16 +4,14 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use referral_engine::store::Store;
 use referral_engine::{
-    Asset, Balance, Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome,
-    ParticipantId, Program, ProgramId, ProgramSpec, ReferralCode, SeededRandom, Value,
+    Asset, Balance, Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome, ParticipantId, Program,
+    ProgramId, ProgramSpec, ReferralCode, SeededRandom, Value,
 };
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
-        .single()
-        .expect("valid date")
+    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().expect("valid date")
 }
 
 pub fn pid(s: &str) -> ParticipantId {
@@ -33,10 +31,7 @@ pub fn dec(s: &str) -> Decimal {
 }
 
 pub fn program(json: &str) -> Program {
-    serde_json::from_str::<ProgramSpec>(json)
-        .expect("program json")
-        .build()
-        .expect("valid program")
+    serde_json::from_str::<ProgramSpec>(json).expect("program json").build().expect("valid program")
 }
 
 /// A program under test: an engine, a manual clock, and numbered event keys.
@@ -57,16 +52,9 @@ impl<S: Store> World<S> {
     pub fn with_store(store: S, program: Program) -> Self {
         let clock = ManualClock::new(t0());
         let id = program.id().clone();
-        let engine = Engine::new(store)
-            .with_clock(clock.clone())
-            .with_random(SeededRandom::new(42))
-            .with_program(program);
-        Self {
-            engine,
-            clock,
-            program: id,
-            next: AtomicU64::new(0),
-        }
+        let engine =
+            Engine::new(store).with_clock(clock.clone()).with_random(SeededRandom::new(42)).with_program(program);
+        Self { engine, clock, program: id, next: AtomicU64::new(0) }
     }
 
     pub fn event(&self, kind: EventKind) -> Event {
@@ -128,10 +116,7 @@ impl<S: Store> World<S> {
     }
 
     pub fn refund(&self, order: &str, amount: &str) -> Result<Outcome, Error> {
-        self.send(EventKind::Refund {
-            order: order.parse().expect("order id"),
-            amount: value(amount),
-        })
+        self.send(EventKind::Refund { order: order.parse().expect("order id"), amount: value(amount) })
     }
 
     pub fn tick(&self) -> Outcome {
@@ -139,9 +124,7 @@ impl<S: Store> World<S> {
     }
 
     pub fn balance(&self, who: &str, asset_text: &str) -> Balance {
-        self.engine
-            .balance(&self.program, &pid(who), &asset(asset_text))
-            .expect("balance")
+        self.engine.balance(&self.program, &pid(who), &asset(asset_text)).expect("balance")
     }
 
     /// (pending, available, paid) of one participant in one asset.
