@@ -106,3 +106,25 @@ fn shop_gives_5_percent_credit_on_the_first_order_and_a_voucher() {
     let referral = engine.referral(&program, &pid("leo")).unwrap().unwrap();
     assert_eq!(referral.status, ReferralStatus::Rewarded);
 }
+
+#[path = "../examples/dashboard.rs"]
+mod dashboard;
+
+#[test]
+fn dashboard_prints_figures_that_agree_with_the_records() {
+    let (engine, out) = dashboard::run().unwrap();
+    let program: ProgramId = "app".parse().unwrap();
+    let maya = engine.participant(&program, &pid("maya")).unwrap().unwrap();
+    assert!(
+        out.contains(&format!(
+            "invites {}  sign-ups {}  qualified {}",
+            maya.stats.invites, maya.stats.signups, maya.stats.qualified
+        )),
+        "{out}"
+    );
+    let referrals = engine.referrals(&program).unwrap();
+    let qualified = referrals.iter().filter(|r| r.qualified_at.is_some()).count();
+    assert!(out.contains(&format!("-> {} sign-ups", referrals.len())), "{out}");
+    assert!(out.contains(&format!("-> {qualified} qualified")), "{out}");
+    assert!(out.contains("the top referrers brought 100% of qualified referrals"), "{out}");
+}

@@ -603,3 +603,64 @@ fn notices_name_every_withheld_grant() {
     let out = w.sign_up("f9", &code).unwrap();
     assert!(out.notices.iter().any(|n| matches!(n, Notice::ReferralRejected { .. })), "velocity reached: {out:?}");
 }
+
+proptest! {
+    /// Counters: the counters kept in each event's commit (the program's
+    /// totals, and the per-day records a report sums) agree with a full
+    /// recomputation from the referrals, rewards and orders themselves.
+    #[test]
+    fn counters_agree_with_a_recomputation(steps in history()) {
+        let mut d = Driver::new();
+        // Invites that took effect, each once (a replay of a refused invite may take effect).
+        let mut invites = std::collections::BTreeSet::new();
+        for s in &steps {
+            if let Some((event, Ok(_))) = d.apply(s) {
+                if matches!(event.kind, EventKind::InviteSent { .. }) {
+                    invites.insert(event.key.clone());
+                }
+            }
+        }
+        let invites = invites.len() as u64;
+        let program = d.program();
+        let totals = d.engine.program_state(&program).unwrap().totals;
+        let referrals = d.engine.referrals(&program).unwrap();
+        let velocity = |r: &referral_engine::Referral| {
+            r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::RejectReason::Velocity))
+        };
+        prop_assert_eq!(totals.invites, invites);
+        prop_assert_eq!(totals.signups, referrals.iter().filter(|r| !velocity(r)).count() as u64);
+        prop_assert_eq!(totals.qualified, referrals.iter().filter(|r| r.qualified_at.is_some()).count() as u64);
+        prop_assert_eq!(totals.expired, referrals.iter().filter(|r| r.status == ReferralStatus::Expired).count() as u64);
+        prop_assert_eq!(totals.reversed, referrals.iter().filter(|r| r.status == ReferralStatus::Reversed).count() as u64);
+        prop_assert_eq!(totals.rewarded, referrals.iter().filter(|r| r.history.iter().any(|t| t.to == ReferralStatus::Rewarded)).count() as u64);
+        prop_assert_eq!(totals.rejected.get("velocity").copied().unwrap_or(0), referrals.iter().filter(|r| velocity(r)).count() as u64);
+        let mut granted: BTreeMap<String, Decimal> = BTreeMap::new();
+        for p in d.engine.participants(&program).unwrap() {
+            for e in d.engine.statement(&program, &p.id).unwrap() {
+                if let (referral_engine::EntryKind::Grant, Some(id)) = (&e.kind, e.reward) {
+                    let r = d.engine.reward(&program, &id).unwrap().unwrap();
+                    *granted.entry(r.value.asset().to_string()).or_default() += r.value.amount() - r.reversed;
+                }
+            }
+        }
+        let counted: BTreeMap<String, Decimal> = totals.granted.iter().map(|(a, v)| (a.to_string(), *v)).filter(|(_, v)| !v.is_zero()).collect();
+        granted.retain(|_, v| !v.is_zero());
+        prop_assert_eq!(counted, granted);
+        let mut revenue = Decimal::ZERO;
+        for (id, _) in &d.orders {
+            if let Some(o) = d.engine.order(&program, &id.parse().unwrap()).unwrap() {
+                if o.referral.is_some() {
+                    revenue += o.amount.amount() - o.refunded;
+                }
+            }
+        }
+        prop_assert_eq!(totals.revenue, revenue);
+        // The days add up to the totals.
+        let report = d.engine.report(&program, t0().date_naive(), (t0() + Duration::days(3650)).date_naive()).unwrap();
+        let days = report.counters;
+        prop_assert_eq!((days.invites, days.signups, days.qualified, days.expired, days.reversed, days.rewarded),
+            (totals.invites, totals.signups, totals.qualified, totals.expired, totals.reversed, totals.rewarded));
+        prop_assert_eq!(days.revenue, totals.revenue);
+        prop_assert_eq!(days.granted, totals.granted);
+    }
+}

@@ -67,7 +67,8 @@ impl PostgresStore {
             config.options(&format!("-c search_path={schema}"));
         }
         let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = Pool::builder().max_size(pool_size.max(1)).build(manager).map_err(backend)?;
+        let pool =
+            Pool::builder().test_on_check_out(false).max_size(pool_size.max(1)).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 

@@ -72,14 +72,15 @@ impl SqliteStore {
             c.pragma_update(None, "synchronous", level)?;
             Ok(())
         });
-        let pool = Pool::builder().max_size(pool_size.max(1)).build(manager).map_err(backend)?;
+        let pool =
+            Pool::builder().test_on_check_out(false).max_size(pool_size.max(1)).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 
     /// A private in-memory database (one connection; gone when dropped).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let manager = SqliteConnectionManager::memory();
-        let pool = Pool::builder().max_size(1).build(manager).map_err(backend)?;
+        let pool = Pool::builder().test_on_check_out(false).max_size(1).build(manager).map_err(backend)?;
         Ok(Self { pool })
     }
 
