@@ -50,6 +50,7 @@ fn enroll<S: Store>(engine: &Engine<S>, program: &str, who: &str, code: &str) {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some(code.into()),
+        signals: vec![],
     };
     engine.handle(&ev(format!("enroll-{who}"), program, kind)).unwrap();
 }

@@ -48,6 +48,7 @@ fn revshare_payments(n: usize) {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some("RRRR".into()),
+        signals: vec![],
     };
     engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap();
     let customers = 1_000;
@@ -89,6 +90,7 @@ fn footprint(n: usize) {
             segment: None,
             attributes: Default::default(),
             vanity_code: None,
+            signals: vec![],
         };
         engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().codes[0].to_string()
     };

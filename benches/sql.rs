@@ -31,6 +31,7 @@ fn engine_over<S: Store>(store: S) -> Engine<S> {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some("ALICE".into()),
+        signals: vec![],
     };
     engine.handle(&Event::new("enroll", "bench", kind).unwrap()).unwrap();
     engine

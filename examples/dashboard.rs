@@ -60,7 +60,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
                     friends += 1;
                     let friend = format!("friend-{friends}");
                     let code = codes[i].clone();
-                    send(EventKind::SignUp { referee: friend.parse()?, code, channel, clicked_at: None })?;
+                    send(EventKind::SignUp {
+                        referee: friend.parse()?,
+                        code,
+                        channel,
+                        clicked_at: None,
+                        signals: vec![],
+                    })?;
                     if dice.next_u64() % 100 < 60 {
                         let cents = 500 + (dice.next_u64() % 9000) as i64;
                         let amount = format!("{}.{:02} USD", cents / 100, cents % 100).parse()?;

@@ -34,6 +34,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some("ANA-NOTES".into()),
+        signals: vec![],
     })?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for friend in ["ben", "cai", "dee"] {

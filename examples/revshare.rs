@@ -31,7 +31,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     send(
         "signup",
-        EventKind::SignUp { referee: "acme".parse()?, code, channel: Default::default(), clicked_at: None },
+        EventKind::SignUp {
+            referee: "acme".parse()?,
+            code,
+            channel: Default::default(),
+            clicked_at: None,
+            signals: vec![],
+        },
     )?;
 
     let program = "revshare".parse()?;

@@ -25,7 +25,16 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
 
     let enrolled = send("enroll", EventKind::enroll("mia".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send("signup", EventKind::SignUp { referee: "leo".parse()?, code, channel: Default::default(), clicked_at: None })?;
+    send(
+        "signup",
+        EventKind::SignUp {
+            referee: "leo".parse()?,
+            code,
+            channel: Default::default(),
+            clicked_at: None,
+            signals: vec![],
+        },
+    )?;
     send("order-1", EventKind::purchase("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?))?;
     send("order-2", EventKind::purchase("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?))?;
 

@@ -120,6 +120,17 @@ pub enum Error {
     /// The participant is not an enrolled referrer.
     #[error("{0} is not enrolled as a referrer")]
     NotEnrolled(ParticipantId),
+    /// No referral of this referee awaits review.
+    #[error("no referral of {0} awaits review")]
+    NotInReview(ParticipantId),
+    /// A signal could not be used.
+    #[error("signal of kind {kind:?} is not valid: {reason}")]
+    InvalidSignal {
+        /// Its kind.
+        kind: crate::fraud::SignalKind,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The engine has no such participant.
     #[error("unknown participant {0}")]
     UnknownParticipant(ParticipantId),

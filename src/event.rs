@@ -10,6 +10,7 @@ use crate::domain::ledger::{LedgerEntry, Reward};
 use crate::domain::participant::Attributes;
 use crate::domain::referral::{Referral, RejectReason};
 use crate::domain::value::{Asset, Value};
+use crate::fraud::Signal;
 
 /// One thing that happened in the host, for one program, under the host's
 /// idempotency key.
@@ -20,7 +21,7 @@ use crate::domain::value::{Asset, Value};
 ///     referee: "bob".parse().unwrap(),
 ///     code: "ABCDE-FGHJK".into(),
 ///     channel: Default::default(),
-///     clicked_at: None,
+///     clicked_at: None, signals: vec![],
 /// }).unwrap();
 /// assert_eq!(e.key.as_str(), "signup-42");
 /// ```
@@ -60,6 +61,9 @@ pub enum EventKind {
         /// A vanity code instead of a generated one.
         #[serde(default)]
         vanity_code: Option<String>,
+        /// Identity signals, for fraud checks on the people they refer.
+        #[serde(default)]
+        signals: Vec<Signal>,
     },
     /// An enrolled referrer gets another code.
     IssueCode {
@@ -96,6 +100,9 @@ pub enum EventKind {
         /// When the referee clicked the link, for the attribution window.
         #[serde(default)]
         clicked_at: Option<DateTime<Utc>>,
+        /// The referee's identity signals, for fraud checks.
+        #[serde(default)]
+        signals: Vec<Signal>,
     },
     /// A purchase or recurring payment.
     Purchase {
@@ -149,6 +156,18 @@ pub enum EventKind {
         /// The item's id.
         item: String,
     },
+    /// A reviewer approves a flagged referral: its rewards are released.
+    Approve {
+        /// The referee of the referral.
+        referee: ParticipantId,
+    },
+    /// A reviewer rejects a flagged referral: its rewards are reversed.
+    Reject {
+        /// The referee of the referral.
+        referee: ParticipantId,
+        /// Why, in the reviewer's words.
+        reason: String,
+    },
     /// The host sent these outbox notifications: they leave the outbox.
     Acknowledge {
         /// The notifications sent.
@@ -169,12 +188,12 @@ pub enum EventKind {
 impl EventKind {
     /// A participant enrolls as a referrer, with no segment, attributes or vanity code.
     pub fn enroll(participant: ParticipantId) -> Self {
-        Self::Enroll { participant, segment: None, attributes: Attributes::new(), vanity_code: None }
+        Self::Enroll { participant, segment: None, attributes: Attributes::new(), vanity_code: None, signals: vec![] }
     }
 
     /// A sign-up with a code, through a plain link, with no click time.
     pub fn sign_up(referee: ParticipantId, code: impl Into<String>) -> Self {
-        Self::SignUp { referee, code: code.into(), channel: Channel::Link, clicked_at: None }
+        Self::SignUp { referee, code: code.into(), channel: Channel::Link, clicked_at: None, signals: vec![] }
     }
 
     /// A purchase or payment without a coupon.
@@ -282,6 +301,22 @@ pub enum Notice {
         referrer: ParticipantId,
         /// The referee.
         referee: ParticipantId,
+    },
+    /// A referral was flagged for review; its rewards wait for approval.
+    ReferralFlagged {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
+        /// Which rule flagged it.
+        reason: String,
+    },
+    /// A reviewer approved a flagged referral.
+    ReferralApproved {
+        /// The referral.
+        referral: ReferralId,
+        /// The referrer.
+        referrer: ParticipantId,
     },
     /// A referral was rejected.
     ReferralRejected {

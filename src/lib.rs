@@ -8,6 +8,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod fraud;
 pub mod insight;
 pub mod policy;
 pub mod program;

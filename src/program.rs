@@ -244,6 +244,9 @@ pub struct ProgramSpec {
     /// Items points can be redeemed for.
     #[serde(default)]
     pub catalog: Vec<CatalogItem>,
+    /// Fraud rules on identity signals.
+    #[serde(default)]
+    pub fraud: crate::fraud::FraudRules,
     /// A/B variants: each referrer is assigned one, by a hash of the program
     /// and their id, and runs under its policies besides the common ones.
     #[serde(default)]
@@ -288,6 +291,7 @@ impl ProgramSpec {
             limits: Limits::default(),
             policies: Vec::new(),
             catalog: Vec::new(),
+            fraud: crate::fraud::FraudRules::default(),
             variants: Vec::new(),
         }
     }

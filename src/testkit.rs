@@ -287,6 +287,7 @@ pub fn scenario_events() -> Vec<(i64, EventKind)> {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some(code.into()),
+        signals: vec![],
     };
     vec![
         (0, enroll("ann", "ANN1")),
@@ -477,6 +478,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
                 segment: None,
                 attributes: Default::default(),
                 vanity_code: Some(format!("CODE{i}X")),
+                signals: vec![],
             },
         });
     }

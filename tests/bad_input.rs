@@ -112,6 +112,7 @@ fn sign_up_after_the_attribution_window() {
         code: code.to_string(),
         channel: Default::default(),
         clicked_at: Some(clicked),
+        signals: vec![],
     };
     refused(&w, kind, |e| matches!(e, Error::AttributionWindowPassed { window_days: 30, .. }));
 }

@@ -22,6 +22,7 @@ fn events() -> Vec<Event> {
         segment: None,
         attributes: Default::default(),
         vanity_code: Some("ALICE-2026".into()),
+        signals: vec![],
     }];
     for i in 0..40 {
         kinds.push(EventKind::sign_up(pid(&format!("friend-{i}")), "alice-2026"));

@@ -21,7 +21,7 @@ const PROGRAM: &str = r#"{
 }"#;
 
 fn sign_up_via(w: &World, referee: &str, code: &str, channel: Channel) {
-    w.ok(EventKind::SignUp { referee: pid(referee), code: code.into(), channel, clicked_at: None });
+    w.ok(EventKind::SignUp { referee: pid(referee), code: code.into(), channel, clicked_at: None, signals: vec![] });
 }
 
 fn day(d: u32) -> NaiveDate {

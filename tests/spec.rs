@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use common::*;
 use proptest::prelude::*;
+use referral_engine::fraud::{Signal, SignalKey};
 use referral_engine::{
     Bucket, Engine, Event, EventKind, ManualClock, MemoryStore, Notice, Outcome, ParticipantId, ProgramId,
     ReferralStatus, Role, SeededRandom,
@@ -42,10 +43,14 @@ const PEOPLE: usize = 6;
 enum Step {
     Enroll(usize),
     Invite(usize),
+    /// A sign-up, from one of three IP addresses (or none: `ip` 0).
     SignUp {
         referee: usize,
         referrer: usize,
+        ip: u8,
     },
+    Approve(usize),
+    RejectReview(usize),
     /// Enrolls a, then b signs up with a's code and enrolls, and so on down.
     Chain(Vec<usize>),
     Purchase {
@@ -78,7 +83,9 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         2 => who.clone().prop_map(Step::Enroll),
         1 => who.clone().prop_map(Step::Invite),
-        4 => (who.clone(), who.clone()).prop_map(|(referee, referrer)| Step::SignUp { referee, referrer }),
+        4 => (who.clone(), who.clone(), 0u8..4).prop_map(|(referee, referrer, ip)| Step::SignUp { referee, referrer, ip }),
+        1 => who.clone().prop_map(Step::Approve),
+        1 => who.clone().prop_map(Step::RejectReview),
         1 => prop::collection::vec(who.clone(), 2..5).prop_map(Step::Chain),
         4 => (who.clone(), -200i64..20_000).prop_map(|(customer, cents)| Step::Purchase { customer, cents }),
         2 => (0usize..12, 1u8..=100).prop_map(|(order, percent)| Step::Refund { order, percent }),
@@ -119,6 +126,7 @@ impl Driver {
         let engine = Engine::new(MemoryStore::new())
             .with_clock(clock.clone())
             .with_random(SeededRandom::new(9))
+            .with_signal_key(SignalKey::new(*b"spec-signal-key-0123").unwrap())
             .with_program(program(PROGRAM));
         Self { engine, clock, sent: vec![], orders: vec![], codes: BTreeMap::new(), next: 0 }
     }
@@ -140,15 +148,27 @@ impl Driver {
                 let mut last = None;
                 for pair in people.windows(2) {
                     last = self.apply(&Step::Enroll(pair[0])).or(last);
-                    last = self.apply(&Step::SignUp { referee: pair[1], referrer: pair[0] }).or(last);
+                    last = self.apply(&Step::SignUp { referee: pair[1], referrer: pair[0], ip: 0 }).or(last);
                 }
                 return last;
             }
             Step::Invite(i) => EventKind::InviteSent { referrer: person(*i), channel: Default::default() },
-            Step::SignUp { referee, referrer } => {
+            Step::SignUp { referee, referrer, ip } => {
                 let code = self.codes.get(referrer).cloned().unwrap_or_else(|| "UNKNOWN1".into());
-                EventKind::sign_up(person(*referee), code)
+                let signals = match ip {
+                    0 => vec![],
+                    n => vec![Signal::ip(format!("10.0.0.{n}"))],
+                };
+                EventKind::SignUp {
+                    referee: person(*referee),
+                    code,
+                    channel: Default::default(),
+                    clicked_at: None,
+                    signals,
+                }
             }
+            Step::Approve(i) => EventKind::Approve { referee: person(*i) },
+            Step::RejectReview(i) => EventKind::Reject { referee: person(*i), reason: "spec".into() },
             Step::Purchase { customer, cents } => {
                 let order = format!("o{}", self.orders.len());
                 let amount = Decimal::new(*cents, 2);
@@ -547,7 +567,7 @@ proptest! {
             let key = format!("m{n}");
             let (kind, expected) = match s {
                 Step::Enroll(i) => (EventKind::enroll(person(*i)), Some(m.enroll(*i))),
-                Step::SignUp { referee, referrer } => match codes.get(referrer) {
+                Step::SignUp { referee, referrer, .. } => match codes.get(referrer) {
                     Some(code) => (EventKind::sign_up(person(*referee), code.clone()), Some(m.sign_up(*referee, *referrer))),
                     None => continue,
                 },

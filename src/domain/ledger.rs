@@ -66,6 +66,8 @@ pub enum RewardStatus {
     Pending(DateTime<Utc>),
     /// Released to the available balance.
     Available,
+    /// Earned on a referral awaiting review: held until approved.
+    InReview,
 }
 
 /// One reward to one participant, with the rule that made it and why.

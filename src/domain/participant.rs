@@ -91,6 +91,9 @@ pub struct Participant {
     pub balances: BTreeMap<Asset, Balance>,
     /// Times of their recent referrals, for the velocity limit.
     pub recent_referrals: Vec<DateTime<Utc>>,
+    /// Their identity signals, hashed.
+    #[serde(default)]
+    pub signals: Vec<crate::fraud::Signal>,
 }
 
 impl Participant {
@@ -109,6 +112,7 @@ impl Participant {
             stats: ReferrerStats::default(),
             balances: BTreeMap::new(),
             recent_referrals: Vec::new(),
+            signals: Vec::new(),
         }
     }
 

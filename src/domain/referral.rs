@@ -56,6 +56,26 @@ pub enum RejectReason {
     Superseded,
     /// A reviewer rejected it, with their words.
     Review(String),
+    /// The referee's identity signals match the referrer's.
+    SelfReferral,
+    /// The referee's identity signals match another participant's.
+    DuplicateAccount,
+    /// Too many sign-ups shared one signal within the window.
+    SignalVelocity,
+}
+
+impl RejectReason {
+    /// A short name, as counters and reports use it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RejectReason::Velocity => "velocity",
+            RejectReason::Superseded => "superseded",
+            RejectReason::Review(_) => "review",
+            RejectReason::SelfReferral => "self_referral",
+            RejectReason::DuplicateAccount => "duplicate_account",
+            RejectReason::SignalVelocity => "signal_velocity",
+        }
+    }
 }
 
 /// One step in a referral's life.
@@ -99,6 +119,10 @@ pub struct Referral {
     /// What each rule has paid out on this referral so far, net of reversals
     /// (for lifetime caps).
     pub earned: Vec<RuleEarnings>,
+    /// While flagged and awaiting review: the rule that flagged it. Its
+    /// rewards stay unavailable until a reviewer approves it.
+    #[serde(default)]
+    pub in_review: Option<String>,
 }
 
 /// What one rule has earned on one referral.

@@ -16,9 +16,13 @@ use crate::domain::referral::{Referral, ReferralStatus, RejectReason, Transition
 use crate::domain::value::{Asset, Value};
 use crate::error::Error;
 use crate::event::{Event, EventKind, Notice, Outcome};
+use crate::fraud::{Signal, Verdict};
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
-use crate::store::{CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState};
+use crate::store::{
+    AuditEntry, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState, ReviewItem,
+    SignalIndex,
+};
 
 /// The most due items one tick handles; the rest wait for the next tick.
 pub const TICK_BATCH: usize = 10_000;
@@ -26,6 +30,44 @@ pub const TICK_BATCH: usize = 10_000;
 pub const MAX_PARTNER_CODES: u32 = 10_000;
 /// How far up the chain a cycle check looks.
 const CYCLE_SEARCH: usize = 256;
+
+/// The most participants a signal index lists.
+const MAX_SIGNAL_HOLDERS: usize = 32;
+
+/// What the fraud rules make of a sign-up.
+enum Screen {
+    Pass,
+    Reject(RejectReason),
+    Flag(String),
+}
+
+/// Whether a notice belongs in the audit trail: rejections, flags,
+/// approvals, expiries, reversals, withheld grants and payouts.
+fn is_audited(notice: &Notice) -> bool {
+    matches!(
+        notice,
+        Notice::ReferralRejected { .. }
+            | Notice::ReferralFlagged { .. }
+            | Notice::ReferralApproved { .. }
+            | Notice::ReferralExpired { .. }
+            | Notice::ReferralReversed { .. }
+            | Notice::RewardReversed { .. }
+            | Notice::RewardWithheld { .. }
+            | Notice::RewardCut { .. }
+            | Notice::PaidOut { .. }
+            | Notice::Suspended { .. }
+            | Notice::Reinstated { .. }
+    )
+}
+
+/// Adds hashed signals a participant does not hold yet.
+fn merge_signals(held: &mut Vec<Signal>, new: &[Signal]) {
+    for s in new {
+        if !held.contains(s) {
+            held.push(s.clone());
+        }
+    }
+}
 
 pub(crate) struct Decision<'a, 's> {
     pub(crate) program: &'a Program,
@@ -59,17 +101,19 @@ impl<'a, 's> Decision<'a, 's> {
     pub(crate) fn run(&mut self) -> Result<(), Error> {
         let kind = &self.event.kind;
         match kind {
-            EventKind::Enroll { participant, segment, attributes, vanity_code } => {
-                self.enroll(participant, segment.as_deref(), attributes, vanity_code.as_deref())
+            EventKind::Enroll { participant, segment, attributes, vanity_code, signals } => {
+                self.enroll(participant, segment.as_deref(), attributes, vanity_code.as_deref(), signals)
             }
             EventKind::IssueCode { participant, vanity_code } => {
                 self.issue_code(participant, vanity_code.as_deref()).map(drop)
             }
             EventKind::IssuePartnerCodes { partner, count } => self.issue_partner_codes(partner, *count),
             EventKind::InviteSent { referrer, channel } => self.invite(referrer, channel),
-            EventKind::SignUp { referee, code, channel, clicked_at } => {
-                self.sign_up(referee, code, channel, *clicked_at)
+            EventKind::SignUp { referee, code, channel, clicked_at, signals } => {
+                self.sign_up(referee, code, channel, *clicked_at, signals)
             }
+            EventKind::Approve { referee } => self.review(referee, None),
+            EventKind::Reject { referee, reason } => self.review(referee, Some(reason)),
             EventKind::Purchase { customer, order, amount, coupon } => {
                 self.purchase(customer, order, amount, coupon.as_deref())
             }
@@ -207,6 +251,7 @@ impl<'a, 's> Decision<'a, 's> {
         segment: Option<&str>,
         attributes: &Attributes,
         vanity: Option<&str>,
+        signals: &[Signal],
     ) -> Result<(), Error> {
         self.require_open()?;
         let mut p = match self.participant(id)? {
@@ -237,6 +282,8 @@ impl<'a, 's> Decision<'a, 's> {
             }
         })?;
         p.attributes = attributes.clone();
+        self.index_signals(id, signals, false)?;
+        merge_signals(&mut p.signals, signals);
         let code = self.new_code(id, vanity, CodeUse::Reusable)?;
         p.codes.push(code);
         self.save_participant(p)?;
@@ -286,6 +333,7 @@ impl<'a, 's> Decision<'a, 's> {
         typed: &str,
         channel: &Channel,
         clicked_at: Option<DateTime<Utc>>,
+        signals: &[Signal],
     ) -> Result<(), Error> {
         let code = ReferralCode::parse(typed)?;
         let record: CodeRecord = self.tx.get(&Key::code(&code))?.ok_or_else(|| Error::UnknownCode(code.clone()))?;
@@ -346,6 +394,18 @@ impl<'a, 's> Decision<'a, 's> {
             }
         }
 
+        // fraud rules on identity signals
+        let mut flagged = None;
+        if status == ReferralStatus::Attributed {
+            match self.screen(referee, &referrer, signals)? {
+                Screen::Pass => {}
+                Screen::Reject(reason) => status = ReferralStatus::Rejected(reason),
+                Screen::Flag(reason) => flagged = Some(reason),
+            }
+        }
+        self.index_signals(referee, signals, true)?;
+        merge_signals(&mut referee_p.signals, signals);
+
         let id = ReferralId::from_uuid(self.ids.next());
         let mut referral = Referral {
             id,
@@ -360,6 +420,7 @@ impl<'a, 's> Decision<'a, 's> {
             history: vec![Transition { to: ReferralStatus::Attributed, at: self.now, event: self.event.key.clone() }],
             purchases: 0,
             earned: vec![],
+            in_review: flagged.clone(),
         };
         if let CodeUse::SingleUse(None) = record.usage {
             let mut used = record;
@@ -367,11 +428,12 @@ impl<'a, 's> Decision<'a, 's> {
             self.tx.put(Key::code(&code), used)?;
         }
         if let ReferralStatus::Rejected(reason) = status {
+            let reason_name = reason.name();
             referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
             self.out.notices.push(Notice::ReferralRejected { referral: id, referrer: referrer.clone(), reason });
-            self.count(|c| *c.rejected.entry("velocity".into()).or_default() += 1)?;
+            self.count(|c| *c.rejected.entry(reason_name.to_owned()).or_default() += 1)?;
             self.save_participant(referrer_p)?;
-            if self.participant(referee)?.is_none() {
+            if self.participant(referee)?.is_none() || !signals.is_empty() {
                 self.save_participant(referee_p)?;
             }
             return self.save_referral(referral);
@@ -399,9 +461,139 @@ impl<'a, 's> Decision<'a, 's> {
             self.tx.put_new(Key::due(self.program.id(), at, referee.as_str()), Due::Expire(referee.clone()));
         }
         self.save_referral(referral.clone())?;
+        if let Some(reason) = flagged {
+            let item = ReviewItem {
+                referral: id,
+                referee: referee.clone(),
+                referrer: referrer.clone(),
+                reason: reason.clone(),
+                flagged_at: self.now,
+                held: vec![],
+            };
+            self.tx.put(Key::review(self.program.id(), referee), item)?;
+            self.out.notices.push(Notice::ReferralFlagged { referral: id, referrer: referrer.clone(), reason });
+        }
         self.reward(&Trigger::SignedUp, referee, Some(referral))?;
         if self.program.spec().qualification == Qualification::SignUp {
             self.qualify(referee)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the program's fraud rules to a referee's signals.
+    fn screen(
+        &mut self,
+        referee: &ParticipantId,
+        referrer: &ParticipantId,
+        signals: &[Signal],
+    ) -> Result<Screen, Error> {
+        let rules = self.program.spec().fraud.clone();
+        let mut flag = None;
+        for s in signals {
+            let index: SignalIndex = self.tx.get(&Key::signal(self.program.id(), s))?.unwrap_or_default();
+            let kind = format!("{:?}", s.kind).to_lowercase();
+            let mut found = Vec::new();
+            if index.participants.iter().any(|p| p == referrer) {
+                let verdict = if s.kind.is_weak() { rules.weak_match } else { rules.self_referral };
+                found.push((verdict, RejectReason::SelfReferral, format!("{kind} shared with the referrer")));
+            } else if index.participants.iter().any(|p| p != referee) {
+                let verdict = if s.kind.is_weak() { rules.weak_match } else { rules.duplicate_account };
+                found.push((
+                    verdict,
+                    RejectReason::DuplicateAccount,
+                    format!("{kind} shared with another participant"),
+                ));
+            }
+            for v in rules.signal_velocity.iter().filter(|v| v.kind == s.kind) {
+                let since = self.now - Duration::hours(i64::from(v.window_hours));
+                let recent = index.recent.iter().filter(|t| **t > since).count();
+                if recent >= v.max as usize {
+                    found.push((
+                        v.verdict,
+                        RejectReason::SignalVelocity,
+                        format!("{recent} sign-ups on one {kind} in {}h", v.window_hours),
+                    ));
+                }
+            }
+            for (verdict, reason, words) in found {
+                match verdict {
+                    Verdict::Reject => return Ok(Screen::Reject(reason)),
+                    _ => flag = flag.or(Some(words)),
+                }
+            }
+        }
+        Ok(flag.map_or(Screen::Pass, Screen::Flag))
+    }
+
+    /// Records who carries each signal, and when sign-ups carried it.
+    fn index_signals(&mut self, who: &ParticipantId, signals: &[Signal], signup: bool) -> Result<(), Error> {
+        let keep = self.program.spec().fraud.signal_velocity.iter().map(|v| v.window_hours).max().unwrap_or(0);
+        for s in signals {
+            let key = Key::signal(self.program.id(), s);
+            let mut index: SignalIndex = self.tx.get(&key)?.unwrap_or_default();
+            if !index.participants.contains(who) && index.participants.len() < MAX_SIGNAL_HOLDERS {
+                index.participants.push(who.clone());
+            }
+            if signup && keep > 0 {
+                let since = self.now - Duration::hours(i64::from(keep));
+                index.recent.retain(|t| *t > since);
+                index.recent.push(self.now);
+            }
+            self.tx.put(key, index)?;
+        }
+        Ok(())
+    }
+
+    /// A reviewer's decision on a flagged referral: approve (`None`) or reject with a reason.
+    fn review(&mut self, referee: &ParticipantId, rejection: Option<&String>) -> Result<(), Error> {
+        let key = Key::review(self.program.id(), referee);
+        let item: ReviewItem = self.tx.get(&key)?.ok_or_else(|| Error::NotInReview(referee.clone()))?;
+        let mut referral = self.referral_of(referee)?.ok_or_else(|| Error::NotInReview(referee.clone()))?;
+        referral.in_review = None;
+        self.tx.delete(key)?;
+        match rejection {
+            None => {
+                self.out
+                    .notices
+                    .push(Notice::ReferralApproved { referral: referral.id, referrer: referral.referrer.clone() });
+                self.save_referral(referral)?;
+                for id in &item.held {
+                    let Some(mut reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), id))? else {
+                        continue;
+                    };
+                    let until = reward.granted_at + self.program.hold();
+                    if until > self.now {
+                        reward.status = RewardStatus::Pending(until);
+                        self.tx.put_new(Key::due(self.program.id(), until, &id.to_string()), Due::Release(*id));
+                        self.save_reward(reward)?;
+                    } else {
+                        self.save_reward(reward)?;
+                        self.release(id)?;
+                    }
+                }
+            }
+            Some(words) => {
+                if words.trim().is_empty() || words.len() > 500 {
+                    return Err(Error::InvalidEvent("a rejection needs a reason of 1 to 500 characters".into()));
+                }
+                let reason = RejectReason::Review(words.clone());
+                referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
+                self.out.notices.push(Notice::ReferralRejected {
+                    referral: referral.id,
+                    referrer: referral.referrer.clone(),
+                    reason,
+                });
+                self.count(|c| *c.rejected.entry("review".into()).or_default() += 1)?;
+                self.save_referral(referral)?;
+                for id in &item.held {
+                    let Some(reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), id))? else { continue };
+                    let left = reward.outstanding();
+                    if left > Decimal::ZERO {
+                        let why = format!("review rejected ({words}): reverses {}", reward.explanation);
+                        self.reverse(reward, left, &why)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -499,7 +691,7 @@ impl<'a, 's> Decision<'a, 's> {
         }
         if let Some(code) = coupon {
             if self.referral_of(customer)?.is_none() {
-                self.sign_up(customer, code, &Channel::Coupon, None)?;
+                self.sign_up(customer, code, &Channel::Coupon, None, &[])?;
             }
         }
         let mut order = Order {
@@ -629,7 +821,7 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(())
     }
 
-    fn release(&mut self, id: &RewardId) -> Result<(), Error> {
+    pub(crate) fn release(&mut self, id: &RewardId) -> Result<(), Error> {
         let key = Key::reward(self.program.id(), id);
         let Some(mut reward) = self.tx.get::<Reward>(&key)? else {
             return Ok(());
@@ -754,6 +946,10 @@ impl<'a, 's> Decision<'a, 's> {
         self.save_state(state)?;
         for (index, notice) in self.out.notices.clone().into_iter().enumerate() {
             let id = NotificationId { sequence, index: u32::try_from(index).unwrap_or(u32::MAX) };
+            if is_audited(&notice) {
+                let entry = AuditEntry { at: self.now, event: self.event.key.clone(), notice: notice.clone() };
+                self.tx.put_new(Key::audit(self.program.id(), id), entry);
+            }
             let n = Notification { id, event: self.event.key.clone(), at: self.now, notice };
             self.tx.put_new(Key::notification(self.program.id(), id), n);
         }

@@ -199,7 +199,10 @@ impl Decision<'_, '_> {
         }
 
         let hold = self.program.hold();
-        let (status, bucket) = if hold.is_zero() {
+        let in_review = referral.as_ref().is_some_and(|r| r.in_review.is_some());
+        let (status, bucket) = if in_review {
+            (RewardStatus::InReview, Bucket::Pending)
+        } else if hold.is_zero() {
             (RewardStatus::Available, Bucket::Available)
         } else {
             (RewardStatus::Pending(self.now + hold), Bucket::Pending)
@@ -230,6 +233,13 @@ impl Decision<'_, '_> {
             granted_at: self.now,
             event: self.event.key.clone(),
         };
+        if let (true, Some(r)) = (in_review, referee) {
+            let key = Key::review(self.program.id(), r);
+            if let Some(mut item) = self.tx.get::<crate::store::ReviewItem>(&key)? {
+                item.held.push(reward.id);
+                self.tx.put(key, item)?;
+            }
+        }
         if let RewardStatus::Pending(until) = status {
             self.tx.put_new(Key::due(self.program.id(), until, &reward.id.to_string()), Due::Release(reward.id));
         }
@@ -246,8 +256,8 @@ impl Decision<'_, '_> {
     pub(crate) fn reverse(&mut self, mut reward: Reward, amount: Decimal, why: &str) -> Result<(), Error> {
         let value = reward.value.with_amount(amount);
         let bucket = match reward.status {
-            RewardStatus::Pending(_) => Bucket::Pending,
-            _ => Bucket::Available,
+            RewardStatus::Available => Bucket::Available,
+            _ => Bucket::Pending,
         };
         self.post(&reward.beneficiary, &value.with_amount(-amount), bucket, EntryKind::Reversal, Some(reward.id), why)?;
         reward.reversed += amount;

@@ -14,6 +14,7 @@ mod decide;
 mod grant;
 mod tx;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -28,10 +29,13 @@ use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::value::Asset;
 use crate::error::Error;
-use crate::event::{Event, Outcome};
+use crate::event::{Event, EventKind, Outcome};
+use crate::fraud::{SignalKey, SignalKind};
 use crate::insight::{Dashboard, Report};
 use crate::program::Program;
-use crate::store::{CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, Store, StoreError};
+use crate::store::{
+    AuditEntry, CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, ReviewItem, Store, StoreError,
+};
 
 use decide::Decision;
 pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
@@ -54,12 +58,19 @@ pub struct Engine<S> {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     programs: HashMap<ProgramId, Arc<Program>>,
+    signal_key: Option<SignalKey>,
 }
 
 impl<S: Store> Engine<S> {
     /// An engine over `store`, with the system clock and OS randomness.
     pub fn new(store: S) -> Self {
-        Self { store, clock: Arc::new(SystemClock), random: Arc::new(OsRandom), programs: HashMap::new() }
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            programs: HashMap::new(),
+            signal_key: None,
+        }
     }
 
     /// Uses another clock.
@@ -114,7 +125,41 @@ impl<S: Store> Engine<S> {
         self.run(event, false)
     }
 
+    /// Uses `key` to hash identity signals (see [`crate::fraud`]). Without
+    /// one, an event that carries signals is refused.
+    pub fn with_signal_key(mut self, key: SignalKey) -> Self {
+        self.signal_key = Some(key);
+        self
+    }
+
+    /// The event with every raw signal replaced by its keyed hash, so that no
+    /// raw value is compared or stored.
+    fn hash_signals<'e>(&self, event: &'e Event) -> Result<Cow<'e, Event>, Error> {
+        let signals = match &event.kind {
+            EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } => signals,
+            _ => return Ok(Cow::Borrowed(event)),
+        };
+        if signals.iter().all(|s| s.hash().is_some()) {
+            return Ok(Cow::Borrowed(event));
+        }
+        let Some(key) = &self.signal_key else {
+            let kind = signals.first().map_or(SignalKind::Email, |s| s.kind);
+            return Err(Error::InvalidSignal { kind, reason: "the engine has no signal key to hash it with" });
+        };
+        let hashed = signals
+            .iter()
+            .map(|s| key.hash(s).ok_or(Error::InvalidSignal { kind: s.kind, reason: "not a valid value of its kind" }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut owned = event.clone();
+        if let EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } = &mut owned.kind {
+            *signals = hashed;
+        }
+        Ok(Cow::Owned(owned))
+    }
+
     fn run(&self, event: &Event, write: bool) -> Result<Outcome, Error> {
+        let event = self.hash_signals(event)?;
+        let event = event.as_ref();
         let program = self.programs.get(&event.program).ok_or_else(|| Error::UnknownProgram(event.program.clone()))?;
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(stored) = self.store.stored_event(&event.key)? {
@@ -229,6 +274,29 @@ impl<S: Store> Engine<S> {
         let days: Vec<Counters> =
             Tx::new(&self.store).scan(&Key::days(program, from, to), usize::MAX)?.into_iter().map(|(_, d)| d).collect();
         Ok(Report::build(definition, from, to, days))
+    }
+
+    /// The review queue: flagged referrals awaiting a decision, by referee.
+    pub fn review_queue(&self, program: &ProgramId) -> Result<Vec<ReviewItem>, Error> {
+        Tx::new(&self.store).scan(&Key::reviews(program), usize::MAX).map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// The audit trail, oldest first: every rejection, flag, approval,
+    /// expiry, reversal, withheld or cut grant, suspension and payout, with
+    /// its reason and time.
+    pub fn audit(&self, program: &ProgramId, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        Tx::new(&self.store).scan(&Key::audits(program), limit).map(|v| v.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// Referrals still waiting to qualify after `older_than`: the follow-up
+    /// list for nurturing. Reads every referral of the program.
+    pub fn stale_referrals(&self, program: &ProgramId, older_than: chrono::Duration) -> Result<Vec<Referral>, Error> {
+        let cutoff = self.clock.now() - older_than;
+        Ok(self
+            .referrals(program)?
+            .into_iter()
+            .filter(|r| r.status == crate::domain::referral::ReferralStatus::Attributed && r.attributed_at <= cutoff)
+            .collect())
     }
 
     /// A program's counters and budget use.

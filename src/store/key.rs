@@ -107,6 +107,27 @@ impl Key {
         KeyRange::prefix(format!("n/{}/", esc(p.as_str())))
     }
 
+    pub(crate) fn signal(p: &ProgramId, signal: &crate::fraud::Signal) -> Self {
+        let kind = format!("{:?}", signal.kind).to_lowercase();
+        Self(format!("g/{}/{kind}/{}", esc(p.as_str()), esc(signal.hash().unwrap_or("raw"))))
+    }
+
+    pub(crate) fn review(p: &ProgramId, referee: &ParticipantId) -> Self {
+        Self(format!("q/{}/{}", esc(p.as_str()), esc(referee.as_str())))
+    }
+
+    pub(crate) fn reviews(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("q/{}/", esc(p.as_str())))
+    }
+
+    pub(crate) fn audit(p: &ProgramId, id: crate::store::NotificationId) -> Self {
+        Self(format!("a/{}/{:020}/{:06}", esc(p.as_str()), id.sequence, id.index))
+    }
+
+    pub(crate) fn audits(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("a/{}/", esc(p.as_str())))
+    }
+
     pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
         Self(format!("o/{}/{}", esc(p.as_str()), esc(id.as_str())))
     }

@@ -190,6 +190,46 @@ pub enum Due {
     Expire(ParticipantId),
 }
 
+/// Who has shown one identity signal, and when sign-ups last carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SignalIndex {
+    /// Participants carrying it (the first few).
+    pub participants: Vec<ParticipantId>,
+    /// Times of recent sign-ups carrying it.
+    pub recent: Vec<DateTime<Utc>>,
+}
+
+/// A flagged referral in the review queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReviewItem {
+    /// The referral.
+    pub referral: ReferralId,
+    /// Its referee.
+    pub referee: ParticipantId,
+    /// Its referrer.
+    pub referrer: ParticipantId,
+    /// The rule that flagged it.
+    pub reason: String,
+    /// When.
+    pub flagged_at: DateTime<Utc>,
+    /// Rewards held until the review.
+    pub held: Vec<RewardId>,
+}
+
+/// One line of the audit trail: a rejection, flag, approval, reversal or payout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The event that caused it.
+    pub event: crate::domain::id::EventKey,
+    /// What happened, with its reason.
+    pub notice: crate::event::Notice,
+}
+
 /// Any record a store keeps under a [`Key`](super::Key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -215,6 +255,12 @@ pub enum Record {
     Day(Box<Counters>),
     /// An outbox notification.
     Notification(Box<Notification>),
+    /// Who carries an identity signal.
+    Signal(Box<SignalIndex>),
+    /// A referral awaiting review.
+    Review(Box<ReviewItem>),
+    /// A line of the audit trail.
+    Audit(Box<AuditEntry>),
 }
 
 /// An event and its outcome, as stored under the event's key.
@@ -270,4 +316,7 @@ record_kind!(Order, Order, boxed);
 record_kind!(Day, Counters, boxed);
 record_kind!(Notification, Notification, boxed);
 record_kind!(Code, CodeRecord);
+record_kind!(Signal, SignalIndex, boxed);
+record_kind!(Review, ReviewItem, boxed);
+record_kind!(Audit, AuditEntry, boxed);
 record_kind!(Due, Due);

@@ -49,6 +49,10 @@ impl World<MemoryStore> {
 }
 
 impl<S: Store> World<S> {
+    pub fn from_parts(engine: Engine<S>, clock: ManualClock, program: ProgramId) -> Self {
+        Self { engine, clock, program, next: AtomicU64::new(0) }
+    }
+
     pub fn with_store(store: S, program: Program) -> Self {
         let clock = ManualClock::new(t0());
         let id = program.id().clone();
@@ -83,6 +87,7 @@ impl<S: Store> World<S> {
             segment: None,
             attributes: Default::default(),
             vanity_code: None,
+            signals: vec![],
         });
         out.codes.first().cloned().expect("a code")
     }
@@ -93,6 +98,7 @@ impl<S: Store> World<S> {
             segment: Some(segment.into()),
             attributes: Default::default(),
             vanity_code: None,
+            signals: vec![],
         });
         out.codes.first().cloned().expect("a code")
     }
@@ -103,6 +109,7 @@ impl<S: Store> World<S> {
             code: code.to_string(),
             channel: Default::default(),
             clicked_at: None,
+            signals: vec![],
         })
     }
 
