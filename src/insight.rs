@@ -18,7 +18,7 @@ use crate::domain::participant::Participant;
 use crate::domain::value::Asset;
 use crate::policy::{PolicySpec, TierBasis};
 use crate::program::Program;
-use crate::store::{Counters, Funnel, VariantFigures};
+use crate::store::{Counters, Funnel, ReferrerDay, VariantFigures};
 
 /// `part / whole` in per cent, two decimals; `None` when `whole` is zero.
 pub fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {
@@ -164,9 +164,25 @@ pub struct Report {
 pub const TOP_REFERRERS: usize = 10;
 
 impl Report {
-    pub(crate) fn build(program: &Program, from: NaiveDate, to: NaiveDate, days: Vec<Counters>) -> Self {
+    pub(crate) fn build(
+        program: &Program,
+        from: NaiveDate,
+        to: NaiveDate,
+        days: Vec<Counters>,
+        referrer_days: Vec<ReferrerDay>,
+    ) -> Self {
         let mut sum = Counters::default();
         let mut inviters: BTreeSet<ParticipantId> = BTreeSet::new();
+        let mut by_referrer: BTreeMap<ParticipantId, u64> = BTreeMap::new();
+        for d in referrer_days {
+            let Some(who) = d.referrer else { continue };
+            if d.invites > 0 {
+                inviters.insert(who.clone());
+            }
+            if d.qualified > 0 {
+                *by_referrer.entry(who).or_default() += d.qualified;
+            }
+        }
         for d in days {
             sum.enrolled += d.enrolled;
             sum.invites += d.invites;
@@ -197,10 +213,6 @@ impl Report {
                     *v.granted.entry(a).or_default() += x;
                 }
             }
-            for (k, n) in d.referrers {
-                *sum.referrers.entry(k).or_default() += n;
-            }
-            inviters.extend(d.inviters);
         }
         let channels = sum
             .channels
@@ -218,7 +230,7 @@ impl Report {
         };
         let money = Asset::Money(program.terms().currency);
         let spent = sum.granted_in(&money);
-        let mut top: Vec<(ParticipantId, u64)> = sum.referrers.iter().map(|(p, n)| (p.clone(), *n)).collect();
+        let mut top: Vec<(ParticipantId, u64)> = by_referrer.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(TOP_REFERRERS);
         let top_total: u64 = top.iter().map(|(_, n)| n).sum();

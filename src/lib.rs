@@ -12,6 +12,7 @@ pub mod fraud;
 pub mod insight;
 pub mod policy;
 pub mod program;
+pub mod simulation;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

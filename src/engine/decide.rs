@@ -20,8 +20,8 @@ use crate::fraud::{Signal, Verdict};
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
 use crate::store::{
-    AuditEntry, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState, ReviewItem,
-    SignalIndex,
+    AuditEntry, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState,
+    ReferrerDay, ReviewItem, SignalIndex,
 };
 
 /// The most due items one tick handles; the rest wait for the next tick.
@@ -177,6 +177,19 @@ impl<'a, 's> Decision<'a, 's> {
         self.tx.put(key, day)
     }
 
+    /// Adds to one referrer's counters for today.
+    pub(crate) fn count_referrer_day(
+        &mut self,
+        referrer: &ParticipantId,
+        f: impl FnOnce(&mut ReferrerDay),
+    ) -> Result<(), Error> {
+        let key = Key::referrer_day(self.program.id(), self.now.date_naive(), referrer);
+        let mut day: ReferrerDay = self.tx.get(&key)?.unwrap_or_default();
+        day.referrer = Some(referrer.clone());
+        f(&mut day);
+        self.tx.put(key, day)
+    }
+
     /// The A/B variant of whoever referred `referee`, if any.
     pub(crate) fn variant_above(&mut self, referee: &ParticipantId) -> Result<Option<String>, Error> {
         let Some(referral) = self.referral_of(referee)? else { return Ok(None) };
@@ -320,9 +333,7 @@ impl<'a, 's> Decision<'a, 's> {
         p.stats.invites += 1;
         self.save_participant(p)?;
         self.count(|c| c.invites += 1)?;
-        self.count_today(|c| {
-            c.inviters.insert(referrer.clone());
-        })?;
+        self.count_referrer_day(referrer, |d| d.invites += 1)?;
         let trigger = Trigger::InviteSent { channel: channel.clone() };
         self.reward(&trigger, referrer, None)
     }
@@ -376,7 +387,10 @@ impl<'a, 's> Decision<'a, 's> {
             self.tx.put_new(Key::superseded(self.program.id(), &existing.id), existing.clone());
             self.out.referrals.push(existing);
         }
-        self.check_cycle(referee, &referrer)?;
+        // Only someone who has referred others can sit above the referrer.
+        if self.participant(referee)?.is_some_and(|p| p.stats.signups > 0) {
+            self.check_cycle(referee, &referrer)?;
+        }
         let mut referrer_p = self.known_participant(&referrer)?;
         let mut referee_p = self
             .participant(referee)?
@@ -643,7 +657,7 @@ impl<'a, 's> Decision<'a, 's> {
                 c.variants.entry(v.clone()).or_default().qualified += 1;
             }
         })?;
-        self.count_today(|c| *c.referrers.entry(referral.referrer.clone()).or_default() += 1)?;
+        self.count_referrer_day(&referral.referrer, |d| d.qualified += 1)?;
         self.out.notices.push(Notice::ReferralQualified {
             referral: referral.id,
             referrer: referral.referrer.clone(),

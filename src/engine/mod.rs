@@ -268,12 +268,18 @@ impl<S: Store> Engine<S> {
     }
 
     /// A program's report for the days from `from` to `to`, both included
-    /// (days in UTC). It reads one counter record per day.
+    /// (days in UTC). It reads one counter record per day, and one per
+    /// referrer active on each day (for the top referrers and the K-factor).
     pub fn report(&self, program: &ProgramId, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
         let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
         let days: Vec<Counters> =
             Tx::new(&self.store).scan(&Key::days(program, from, to), usize::MAX)?.into_iter().map(|(_, d)| d).collect();
-        Ok(Report::build(definition, from, to, days))
+        let referrer_days = Tx::new(&self.store)
+            .scan(&Key::referrer_days(program, from, to), usize::MAX)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        Ok(Report::build(definition, from, to, days, referrer_days))
     }
 
     /// The review queue: flagged referrals awaiting a decision, by referee.

@@ -99,6 +99,17 @@ impl Key {
         KeyRange { start, end }
     }
 
+    pub(crate) fn referrer_day(p: &ProgramId, day: chrono::NaiveDate, referrer: &ParticipantId) -> Self {
+        Self(format!("z/{}/{}/{}", esc(p.as_str()), day.format("%Y%m%d"), esc(referrer.as_str())))
+    }
+
+    /// Referrer days from `from` to `to`, both included.
+    pub(crate) fn referrer_days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
+        let start = Self(format!("z/{}/{}/", esc(p.as_str()), from.format("%Y%m%d")));
+        let end = Self(format!("z/{}/{}0", esc(p.as_str()), to.format("%Y%m%d")));
+        KeyRange { start, end }
+    }
+
     pub(crate) fn notification(p: &ProgramId, id: crate::store::NotificationId) -> Self {
         Self(format!("n/{}/{:020}/{:06}", esc(p.as_str()), id.sequence, id.index))
     }

@@ -36,7 +36,7 @@ pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
 pub use records::{
     AuditEntry, CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order, ProgramState, Record,
-    ReviewItem, SignalIndex, StoredEvent, VariantFigures,
+    ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
 };
 
 use std::sync::Arc;

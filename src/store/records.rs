@@ -96,12 +96,19 @@ pub struct Counters {
     pub channels: BTreeMap<String, Funnel>,
     /// Figures per A/B variant.
     pub variants: BTreeMap<String, VariantFigures>,
-    /// Per day only: qualified referrals per referrer.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub referrers: BTreeMap<ParticipantId, u64>,
-    /// Per day only: referrers who sent invites.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub inviters: BTreeSet<ParticipantId>,
+}
+
+/// One referrer's activity on one day, in its own record (so a busy day's
+/// counters stay small): what reports rank top referrers and count inviters by.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReferrerDay {
+    /// The referrer.
+    pub referrer: Option<ParticipantId>,
+    /// Invites sent that day.
+    pub invites: u64,
+    /// Referrals qualified that day.
+    pub qualified: u64,
 }
 
 impl Counters {
@@ -253,6 +260,8 @@ pub enum Record {
     Due(Due),
     /// One day's counters.
     Day(Box<Counters>),
+    /// One referrer's day.
+    ReferrerDay(Box<ReferrerDay>),
     /// An outbox notification.
     Notification(Box<Notification>),
     /// Who carries an identity signal.
@@ -314,6 +323,7 @@ record_kind!(Entry, LedgerEntry, boxed);
 record_kind!(Program, ProgramState, boxed);
 record_kind!(Order, Order, boxed);
 record_kind!(Day, Counters, boxed);
+record_kind!(ReferrerDay, ReferrerDay, boxed);
 record_kind!(Notification, Notification, boxed);
 record_kind!(Code, CodeRecord);
 record_kind!(Signal, SignalIndex, boxed);

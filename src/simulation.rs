@@ -1,0 +1,301 @@
+//! Forecasting a program before launch: a seeded simulation that drives the
+//! real engine (MemoryStore, manual clock) through periods of invites,
+//! sign-ups, qualification, purchases and refunds.
+//!
+//! The same seed gives the same result. Rates are probabilities drawn from
+//! the seeded generator; money stays decimal.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::ManualClock;
+use crate::domain::code::{RandomSource, SeededRandom};
+use crate::domain::id::{ParticipantId, PayoutId};
+use crate::domain::value::{Asset, Value};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::{Event, EventKind};
+use crate::program::{Program, Qualification};
+use crate::store::MemoryStore;
+
+/// What the simulation assumes about people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Assumptions {
+    /// The random seed.
+    pub seed: u64,
+    /// How many periods to run.
+    pub periods: u32,
+    /// Days per period.
+    pub period_days: u32,
+    /// Referrers enrolled at the start.
+    pub starting_referrers: u32,
+    /// Invites each active referrer sends per period (on average).
+    pub invites_per_referrer: f64,
+    /// Probability that an invite becomes a sign-up.
+    pub invite_to_signup: f64,
+    /// Probability that a sign-up qualifies (signs up, buys or acts, as the program needs).
+    pub signup_to_qualified: f64,
+    /// A purchase's average amount, in the program's currency.
+    pub purchase_amount: Decimal,
+    /// Purchases per qualified customer per period (on average), after the first.
+    pub purchases_per_period: f64,
+    /// Probability that a purchase is refunded in full.
+    pub refund_rate: f64,
+    /// Whether referred users go on to refer (the viral loop).
+    pub viral: bool,
+    /// Periods a referrer keeps inviting after joining.
+    pub active_periods: u32,
+    /// The simulation stops growing at this many users.
+    pub max_users: u64,
+}
+
+impl Default for Assumptions {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            periods: 12,
+            period_days: 30,
+            starting_referrers: 100,
+            invites_per_referrer: 3.0,
+            invite_to_signup: 0.25,
+            signup_to_qualified: 0.5,
+            purchase_amount: Decimal::from(20),
+            purchases_per_period: 0.5,
+            refund_rate: 0.05,
+            viral: true,
+            active_periods: 3,
+            max_users: 1_000_000,
+        }
+    }
+}
+
+/// One period's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Period {
+    /// 1 for the first period.
+    pub number: u32,
+    /// Invites sent.
+    pub invites: u64,
+    /// New users brought by referral.
+    pub new_users: u64,
+    /// Users so far, starting referrers included.
+    pub users: u64,
+    /// New users per referrer active in the period (the viral coefficient).
+    pub k_factor: Decimal,
+    /// Granted in the period, per asset, net of reversals.
+    pub granted: BTreeMap<Asset, Decimal>,
+    /// Paid out at the period's end, in the program's currency.
+    pub paid: Decimal,
+    /// What is left of each budget.
+    pub budget_left: BTreeMap<Asset, Decimal>,
+    /// Revenue from referred users in the period, net of refunds.
+    pub revenue: Decimal,
+    /// Return on the money spent on rewards so far: (revenue - cost) / cost, per cent.
+    pub return_on_spend: Option<Decimal>,
+}
+
+/// The whole forecast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Forecast {
+    /// Every period.
+    pub periods: Vec<Period>,
+    /// The first period in which a budget ran out, if one did.
+    pub budget_runs_out: Option<u32>,
+    /// Events the engine handled.
+    pub events: u64,
+}
+
+struct Sim<'a> {
+    engine: Engine<MemoryStore>,
+    clock: ManualClock,
+    dice: SeededRandom,
+    a: &'a Assumptions,
+    program: String,
+    events: u64,
+}
+
+impl Sim<'_> {
+    fn chance(&self, p: f64) -> bool {
+        let x = (self.dice.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        x < p
+    }
+
+    /// A whole number with mean `mean`: the integer part, plus one with the fraction's probability.
+    fn count(&self, mean: f64) -> u64 {
+        let whole = mean.max(0.0).floor();
+        whole as u64 + u64::from(self.chance(mean - whole))
+    }
+
+    fn send(&mut self, kind: EventKind) -> Result<crate::event::Outcome, Error> {
+        self.events += 1;
+        let event = Event::new(&format!("sim-{}", self.events), &self.program, kind)?;
+        self.engine.handle(&event)
+    }
+
+    fn amount(&self, currency: &Asset) -> Value {
+        // +/- 50% around the average, in whole cents.
+        let cents = (self.a.purchase_amount * Decimal::ONE_HUNDRED).round();
+        let spread = u64::try_from(cents.mantissa().max(1)).unwrap_or(1);
+        let jitter = Decimal::from(self.dice.next_u64() % spread) - cents / Decimal::TWO;
+        let amount = ((cents + jitter).max(Decimal::ONE)) / Decimal::ONE_HUNDRED;
+        Value::new(currency.clone(), amount)
+    }
+}
+
+fn pid(s: String) -> Result<ParticipantId, Error> {
+    Ok(ParticipantId::new(s)?)
+}
+
+/// Runs `program` under `assumptions`, from `start`.
+pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc>) -> Result<Forecast, Error> {
+    let id = program.id().clone();
+    let clock = ManualClock::new(start);
+    let qualification = program.spec().qualification.clone();
+    let currency = Asset::Money(program.terms().currency);
+    let budgets = program.spec().limits.budgets.clone();
+    let engine = Engine::new(MemoryStore::new())
+        .with_clock(clock.clone())
+        .with_random(SeededRandom::new(assumptions.seed ^ 0x5eed))
+        .with_program(program);
+    let mut sim = Sim {
+        engine,
+        clock,
+        dice: SeededRandom::new(assumptions.seed),
+        a: assumptions,
+        program: id.to_string(),
+        events: 0,
+    };
+    // referrers: (id, code, period joined); customers: (id, qualified)
+    let mut referrers: Vec<(String, String, u32)> = Vec::new();
+    let mut customers: Vec<String> = Vec::new();
+    for i in 0..assumptions.starting_referrers {
+        let who = format!("r{i}");
+        let out = sim.send(EventKind::enroll(pid(who.clone())?))?;
+        if let Some(code) = out.codes.first() {
+            referrers.push((who, code.to_string(), 0));
+        }
+    }
+    let mut users = u64::from(assumptions.starting_referrers);
+    let mut periods = Vec::new();
+    let mut budget_runs_out = None;
+    let mut earned = Decimal::ZERO;
+    let mut orders = 0u64;
+    for number in 1..=assumptions.periods {
+        let before = sim.engine.program_state(&id)?.totals;
+        let mut invites = 0;
+        let mut new_users = 0;
+        let mut joined = Vec::new();
+        let active: Vec<(String, String)> = referrers
+            .iter()
+            .filter(|(_, _, since)| number - since <= assumptions.active_periods.max(1))
+            .map(|(r, c, _)| (r.clone(), c.clone()))
+            .collect();
+        // Existing customers buy again; some purchases are refunded.
+        for c in &customers {
+            for _ in 0..sim.count(assumptions.purchases_per_period) {
+                orders += 1;
+                let amount = sim.amount(&currency);
+                let order: crate::domain::id::OrderId = format!("o{orders}").parse()?;
+                sim.send(EventKind::purchase(pid(c.clone())?, order.clone(), amount.clone()))?;
+                if sim.chance(assumptions.refund_rate) {
+                    sim.send(EventKind::refund(order, amount))?;
+                }
+            }
+        }
+        for (referrer, code) in &active {
+            let _ = referrer;
+            let sent = sim.count(assumptions.invites_per_referrer);
+            invites += sent;
+            for _ in 0..sent {
+                if users >= assumptions.max_users || !sim.chance(assumptions.invite_to_signup) {
+                    continue;
+                }
+                users += 1;
+                new_users += 1;
+                let who = format!("u{users}");
+                let out = sim.send(EventKind::sign_up(pid(who.clone())?, code.clone()));
+                if out.is_err() {
+                    continue;
+                }
+                if sim.chance(assumptions.signup_to_qualified) {
+                    match &qualification {
+                        Qualification::SignUp => {}
+                        Qualification::FirstPurchase { minimum } => {
+                            orders += 1;
+                            let mut amount = sim.amount(&currency);
+                            if let Some(m) = minimum {
+                                amount = amount.with_amount(amount.amount().max(*m));
+                            }
+                            sim.send(EventKind::purchase(pid(who.clone())?, format!("o{orders}").parse()?, amount))?;
+                        }
+                        Qualification::Action(name) => {
+                            sim.send(EventKind::action(pid(who.clone())?, name.clone()))?;
+                        }
+                    }
+                    customers.push(who.clone());
+                }
+                if assumptions.viral {
+                    joined.push(who);
+                }
+            }
+        }
+        for who in joined {
+            if let Ok(out) = sim.send(EventKind::enroll(pid(who.clone())?)) {
+                if let Some(code) = out.codes.first() {
+                    referrers.push((who, code.to_string(), number));
+                }
+            }
+        }
+        sim.clock.advance(Duration::days(i64::from(assumptions.period_days.max(1))));
+        sim.send(EventKind::Tick)?;
+        let payout: PayoutId = format!("period-{number}").parse()?;
+        let paid_out = sim.send(EventKind::Payout { payout, asset: currency.clone(), minimum: None })?;
+        let paid: Decimal = paid_out
+            .notices
+            .iter()
+            .filter_map(|n| match n {
+                crate::event::Notice::PaidOut { value, .. } => Some(value.amount()),
+                _ => None,
+            })
+            .sum();
+        let after = sim.engine.program_state(&id)?.totals;
+        let granted: BTreeMap<Asset, Decimal> = after
+            .granted
+            .iter()
+            .map(|(a, v)| (a.clone(), *v - before.granted_in(a)))
+            .filter(|(_, v)| !v.is_zero())
+            .collect();
+        let budget_left: BTreeMap<Asset, Decimal> =
+            budgets.iter().map(|b| (b.asset().clone(), b.amount() - after.granted_in(b.asset()))).collect();
+        if budget_runs_out.is_none() && budget_left.values().any(|left| left.is_zero()) {
+            budget_runs_out = Some(number);
+        }
+        let revenue = after.revenue - before.revenue;
+        let spent = after.granted_in(&currency);
+        earned += revenue;
+        periods.push(Period {
+            number,
+            invites,
+            new_users,
+            users,
+            k_factor: if active.is_empty() {
+                Decimal::ZERO
+            } else {
+                (Decimal::from(new_users) / Decimal::from(active.len() as u64)).round_dp(3)
+            },
+            granted,
+            paid,
+            budget_left,
+            revenue,
+            return_on_spend: crate::insight::percent(earned - spent, spent),
+        });
+    }
+    Ok(Forecast { periods, budget_runs_out, events: sim.events })
+}
