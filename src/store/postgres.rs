@@ -15,6 +15,7 @@
 //! the engine decides again. Errors are classified by SQLSTATE, never by text.
 
 use postgres::error::SqlState;
+use postgres::types::Type;
 use postgres::{NoTls, Transaction};
 use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
@@ -102,26 +103,32 @@ impl PostgresStore {
     }
 }
 
+/// Applies a commit inside `tx` in a fixed number of round trips: the event
+/// row, the version checks (locking what exists), then one statement each for
+/// inserts, updates and deletes, whatever the number of records.
 fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
-    let inserted = tx.execute(
+    let (event, outcome) = (sql::encode(&commit.event)?, sql::encode(&commit.outcome)?);
+    let inserted = tx.execute_typed(
         "INSERT INTO re_events (key, event, outcome) VALUES ($1, $2, $3)",
-        &[&commit.key().as_str(), &sql::encode(&commit.event)?, &sql::encode(&commit.outcome)?],
+        &[(&commit.key().as_str(), Type::TEXT), (&event, Type::TEXT), (&outcome, Type::TEXT)],
     );
     match inserted {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(StoreError::DuplicateEvent(commit.key().clone()));
-        }
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateEvent(commit.key().clone())),
         other => other.map_err(classify)?,
     };
     let present: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v > 0).map(|(k, _)| k.as_str()).collect();
-    let rows = tx
-        .query("SELECT key, version FROM re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE", &[&present])
-        .map_err(classify)?;
     let absent: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v == 0).map(|(k, _)| k.as_str()).collect();
+    let rows = tx
+        .query_typed(
+            "SELECT key, version FROM re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+            &[(&present, Type::TEXT_ARRAY)],
+        )
+        .map_err(classify)?;
     let appeared = if absent.is_empty() {
         vec![]
     } else {
-        tx.query("SELECT key, version FROM re_records WHERE key = ANY($1)", &[&absent]).map_err(classify)?
+        tx.query_typed("SELECT key, version FROM re_records WHERE key = ANY($1)", &[(&absent, Type::TEXT_ARRAY)])
+            .map_err(classify)?
     };
     let mut found = std::collections::HashMap::with_capacity(rows.len() + appeared.len());
     for row in rows.iter().chain(&appeared) {
@@ -135,30 +142,52 @@ fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
             return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found: now });
         }
     }
-    let insert = tx.prepare("INSERT INTO re_records (key, version, body) VALUES ($1, 1, $2)").map_err(classify)?;
-    let update = tx.prepare("UPDATE re_records SET version = $2, body = $3 WHERE key = $1").map_err(classify)?;
-    let delete = tx.prepare("DELETE FROM re_records WHERE key = $1").map_err(classify)?;
+    let (mut new_keys, mut new_bodies) = (Vec::new(), Vec::new());
+    let (mut keys, mut versions, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    let mut gone = Vec::new();
     for write in &commit.writes {
         match write {
             Write::Put(key, record) => {
                 let body = sql::encode(record.as_ref())?;
-                let expected = commit.expected(key);
-                if expected == 0 {
-                    match tx.execute(&insert, &[&key.as_str(), &body]) {
-                        Err(e) if is_unique_violation(&e) => {
-                            return Err(StoreError::Conflict { key: key.clone(), expected: 0, found: 1 });
-                        }
-                        other => other.map_err(classify)?,
-                    };
-                } else {
-                    let next = sql::to_sql_version(expected + 1)?;
-                    tx.execute(&update, &[&key.as_str(), &next, &body]).map_err(classify)?;
+                match commit.expected(key) {
+                    0 => {
+                        new_keys.push(key.as_str());
+                        new_bodies.push(body);
+                    }
+                    expected => {
+                        keys.push(key.as_str());
+                        versions.push(sql::to_sql_version(expected + 1)?);
+                        bodies.push(body);
+                    }
                 }
             }
-            Write::Delete(key) => {
-                tx.execute(&delete, &[&key.as_str()]).map_err(classify)?;
-            }
+            Write::Delete(key) => gone.push(key.as_str()),
         }
+    }
+    if !new_keys.is_empty() {
+        let inserted = tx.execute_typed(
+            "INSERT INTO re_records (key, version, body) SELECT k, 1, b FROM UNNEST($1::text[], $2::text[]) AS t(k, b)",
+            &[(&new_keys, Type::TEXT_ARRAY), (&new_bodies, Type::TEXT_ARRAY)],
+        );
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                let key = new_keys.first().map_or_else(String::new, |k| (*k).to_owned());
+                return Err(StoreError::Conflict { key: Key::from_stored(key), expected: 0, found: 1 });
+            }
+            other => other.map_err(classify)?,
+        };
+    }
+    if !keys.is_empty() {
+        tx.execute_typed(
+            "UPDATE re_records r SET version = t.v, body = t.b
+             FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS t(k, v, b) WHERE r.key = t.k",
+            &[(&keys, Type::TEXT_ARRAY), (&versions, Type::INT8_ARRAY), (&bodies, Type::TEXT_ARRAY)],
+        )
+        .map_err(classify)?;
+    }
+    if !gone.is_empty() {
+        tx.execute_typed("DELETE FROM re_records WHERE key = ANY($1)", &[(&gone, Type::TEXT_ARRAY)])
+            .map_err(classify)?;
     }
     Ok(())
 }
@@ -167,7 +196,7 @@ impl Store for PostgresStore {
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
         let mut client = self.client()?;
         let row = client
-            .query_opt("SELECT version, body FROM re_records WHERE key = $1", &[&key.as_str()])
+            .query_typed_opt("SELECT version, body FROM re_records WHERE key = $1", &[(&key.as_str(), Type::TEXT)])
             .map_err(classify)?;
         row.map(|r| {
             let body: String = r.get(1);
@@ -183,9 +212,9 @@ impl Store for PostgresStore {
         let mut client: r2d2::PooledConnection<PostgresConnectionManager<NoTls>> = self.client()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT key, version, body FROM re_records WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
-                &[&range.start.as_str(), &range.end.as_str(), &limit],
+                &[(&range.start.as_str(), Type::TEXT), (&range.end.as_str(), Type::TEXT), (&limit, Type::INT8)],
             )
             .map_err(classify)?;
         rows.into_iter()
@@ -204,7 +233,7 @@ impl Store for PostgresStore {
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let mut client = self.client()?;
         let row = client
-            .query_opt("SELECT event, outcome FROM re_events WHERE key = $1", &[&key.as_str()])
+            .query_typed_opt("SELECT event, outcome FROM re_events WHERE key = $1", &[(&key.as_str(), Type::TEXT)])
             .map_err(classify)?;
         row.map(|r| {
             let (event, outcome): (String, String) = (r.get(0), r.get(1));
