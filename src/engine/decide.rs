@@ -77,6 +77,8 @@ pub(crate) struct Decision<'a, 's> {
     pub(crate) ids: IdSource,
     pub(crate) random: &'a dyn RandomSource,
     pub(crate) out: Outcome,
+    state: Option<ProgramState>,
+    day: Option<Counters>,
 }
 
 impl<'a, 's> Decision<'a, 's> {
@@ -95,6 +97,8 @@ impl<'a, 's> Decision<'a, 's> {
             ids: IdSource::new(&event.key, now),
             random,
             out: Outcome::new(event.key.clone(), now),
+            state: None,
+            day: None,
         }
     }
 
@@ -153,28 +157,49 @@ impl<'a, 's> Decision<'a, 's> {
         self.tx.put(Key::referral(self.program.id(), &r.referee), r)
     }
 
+    /// The program's state as this decision has it; read once, written once by [`Self::flush`].
+    fn state_mut(&mut self) -> Result<&mut ProgramState, Error> {
+        let state = match self.state.take() {
+            Some(s) => s,
+            None => self.tx.get(&Key::program(self.program.id()))?.unwrap_or_default(),
+        };
+        Ok(self.state.insert(state))
+    }
+
     pub(crate) fn state(&mut self) -> Result<ProgramState, Error> {
-        Ok(self.tx.get(&Key::program(self.program.id()))?.unwrap_or_default())
+        self.state_mut().cloned()
     }
 
     pub(crate) fn save_state(&mut self, s: ProgramState) -> Result<(), Error> {
-        self.tx.put(Key::program(self.program.id()), s)
+        *self.state_mut()? = s;
+        Ok(())
     }
 
     /// Adds to the program's counters: its totals and today's.
     pub(crate) fn count(&mut self, f: impl Fn(&mut Counters)) -> Result<(), Error> {
-        let mut s = self.state()?;
-        f(&mut s.totals);
-        self.save_state(s)?;
+        f(&mut self.state_mut()?.totals);
         self.count_today(f)
     }
 
     /// Adds to today's counters only.
     pub(crate) fn count_today(&mut self, f: impl FnOnce(&mut Counters)) -> Result<(), Error> {
-        let key = Key::day(self.program.id(), self.now.date_naive());
-        let mut day: Counters = self.tx.get(&key)?.unwrap_or_default();
-        f(&mut day);
-        self.tx.put(key, day)
+        let day = match self.day.take() {
+            Some(d) => d,
+            None => self.tx.get(&Key::day(self.program.id(), self.now.date_naive()))?.unwrap_or_default(),
+        };
+        f(self.day.insert(day));
+        Ok(())
+    }
+
+    /// Writes the program state and today's counters, once, after everything else.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        if let Some(state) = self.state.take() {
+            self.tx.put(Key::program(self.program.id()), state)?;
+        }
+        if let Some(day) = self.day.take() {
+            self.tx.put(Key::day(self.program.id(), self.now.date_naive()), day)?;
+        }
+        Ok(())
     }
 
     /// Adds to one referrer's counters for today.

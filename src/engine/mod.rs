@@ -171,7 +171,7 @@ impl<S: Store> Engine<S> {
             }
             let now = self.clock.now();
             let mut decision = Decision::new(program, event, now, Tx::new(&self.store), self.random.as_ref());
-            if let Err(refused) = decision.run().and_then(|()| decision.publish()) {
+            if let Err(refused) = decision.run().and_then(|()| decision.publish()).and_then(|()| decision.flush()) {
                 // The records read may already hold this very event's effects,
                 // committed by a concurrent twin after the check above: then
                 // the answer is the twin's outcome, not the refusal.
