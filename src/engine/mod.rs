@@ -246,7 +246,7 @@ impl<S: Store> Engine<S> {
     /// Up to `limit` notifications waiting in a program's outbox, oldest first.
     ///
     /// Delivery is at least once: a notification stays until an
-    /// [`EventKind::Acknowledge`](crate::EventKind::Acknowledge) names it, so a
+    /// [`crate::EventKind::Acknowledge`] names it, so a
     /// host that crashes between reading and acknowledging reads it again.
     /// Order is the order of the commits that wrote them, so it holds per
     /// participant too.
