@@ -354,3 +354,6 @@ fn check_name(field: &str, name: &str) -> Result<(), ProgramError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

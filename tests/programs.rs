@@ -1,0 +1,303 @@
+//! Programs from files and code, policies from outside the crate, routing,
+//! and the engine's limits.
+
+mod common;
+use std::sync::Arc;
+
+use common::*;
+use referral_engine::policy::{Grant, PolicyContext, PolicyError, RewardPolicy, Trigger};
+use referral_engine::{
+    Error, Event, EventKind, LimitReason, Notice, ProgramError, ProgramSpec, ReferralStatus, RejectReason, Role,
+};
+
+const COMBINED_TOML: &str = r#"
+id = "combo"
+name = "Two-sided plus three levels"
+currency = "EUR"
+hold_days = 0
+
+[[policies]]
+type = "two_sided"
+name = "welcome"
+referrer = { on = "qualified", reward = { fixed = "10.00 EUR" } }
+referee = { on = "qualified", reward = { fixed = "5.00 EUR" } }
+
+[[policies]]
+type = "multi_level"
+name = "network"
+on = "qualified"
+per_event_cap = "1.50 EUR"
+levels = [
+  { level = 2, reward = { fixed = "1.00 EUR" } },
+  { level = 3, reward = { fixed = "1.00 EUR" } },
+]
+"#;
+
+#[test]
+fn a_two_sided_plus_multi_level_program_loads_from_toml_and_runs() {
+    let spec: ProgramSpec = toml::from_str(COMBINED_TOML).unwrap();
+    let w = World::new(spec.build().unwrap());
+    let a = w.enroll("a");
+    w.sign_up("b", &a).unwrap();
+    let b = w.enroll("b");
+    w.sign_up("c", &b).unwrap();
+    let c = w.enroll("c");
+    let out = w.sign_up("d", &c).unwrap();
+    // c and d: the two-sided pair; b level 2 (1.00), a level 3 cut to 0.50 by the cap.
+    let paid: Vec<(String, String)> =
+        out.rewards.iter().map(|r| (r.beneficiary.to_string(), r.value.to_string())).collect();
+    assert_eq!(
+        paid,
+        vec![
+            ("c".into(), "10.00 EUR".into()),
+            ("d".into(), "5.00 EUR".into()),
+            ("b".into(), "1.00 EUR".into()),
+            ("a".into(), "0.50 EUR".into())
+        ]
+    );
+    // a: 10.00 for b, 1.00 at level 2 for c, 0.50 at level 3 for d
+    assert_eq!(w.balance("a", "EUR").available, dec("11.50"));
+}
+
+#[test]
+fn invalid_definitions_name_the_field() {
+    let cases = [
+        (r#""name": """#, "name"),
+        (r#""hold_days": 0, "attribution": {"window_days": 0}"#, "attribution.window_days"),
+        (r#""limits": {"budgets": ["-1 USD"]}"#, "limits.budgets[0]"),
+        (r#""catalog": [{"id": "a", "price": "0 points"}]"#, "catalog[0].price"),
+        (
+            r#""policies": [{"type": "tiered", "name": "t", "on": "qualified", "basis": "conversion", "tiers": []}]"#,
+            "policies[0].tiers",
+        ),
+        (r#""policies": [{"type": "two_sided", "name": "x"}]"#, "policies[0]"),
+    ];
+    for (extra, field) in cases {
+        let json = format!(r#"{{"id": "p", "currency": "USD", "name": "P", {extra}}}"#)
+            .replace(r#""name": "P", "name": """#, r#""name": """#);
+        let spec: ProgramSpec = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        match spec.build() {
+            Err(ProgramError::Invalid { field: got, .. }) => assert_eq!(got, field, "{json}"),
+            other => panic!("{json}: expected an error naming {field}, got {other:?}"),
+        }
+    }
+    // Serde errors say what is wrong too.
+    let err = serde_json::from_str::<ProgramSpec>(r#"{"id": "p", "name": "P", "currency": "US"}"#).unwrap_err();
+    assert!(err.to_string().contains("currency code"), "{err}");
+}
+
+/// A host's own rule: a flat 1 point per purchase to the referee, and 2 to
+/// the referrer when the purchase is over 100.
+#[derive(Debug)]
+struct LoyaltyKicker;
+
+impl RewardPolicy for LoyaltyKicker {
+    fn name(&self) -> &str {
+        "kicker"
+    }
+
+    fn grants(&self, ctx: &PolicyContext<'_>) -> Result<Vec<Grant>, PolicyError> {
+        let (Trigger::Purchase { amount, .. }, Some(referee)) = (ctx.trigger, ctx.referee()) else {
+            return Ok(vec![]);
+        };
+        let point: referral_engine::Value = "1 points".parse()?;
+        let mut out = vec![Grant::new(referee.clone(), Role::Referee, point.clone(), "1 point per purchase")];
+        if let (true, Some(referrer)) = (amount.amount() > dec("100"), ctx.referrer()) {
+            out.push(Grant::new(
+                referrer.clone(),
+                Role::Referrer,
+                point.with_amount(dec("2")),
+                "2 points for a big order",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_policy_defined_outside_the_crate_plugs_into_a_program() {
+    let program = program(r#"{"id": "own", "name": "Own", "currency": "USD"}"#).with_policy(Arc::new(LoyaltyKicker));
+    let w = World::new(program);
+    let code = w.enroll("ann");
+    w.sign_up("bo", &code).unwrap();
+    w.purchase("bo", "o1", "50.00 USD").unwrap();
+    let out = w.purchase("bo", "o2", "150.00 USD").unwrap();
+    assert_eq!(out.rewards.iter().filter(|r| r.rule == "kicker").count(), 2);
+    assert_eq!(w.balance("bo", "points").available, dec("2"));
+    assert_eq!(w.balance("ann", "points").available, dec("2"));
+    let statement = w.engine.statement(&w.program, &pid("ann")).unwrap();
+    assert_eq!(statement[0].explanation, "2 points for a big order");
+}
+
+#[test]
+fn segments_route_referrers_to_their_own_policies() {
+    let json = r#"{"id": "seg", "name": "Seg", "currency": "USD", "policies": [{"type": "segmented",
+        "routes": [{"segment": "partner", "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "50.00 USD"}}]}],
+        "default": [{"type": "one_sided", "name": "thanks", "on": "sign_up", "reward": {"fixed": "5 points"}}]}]}"#;
+    let w = World::new(program(json));
+    let partner = w.enroll_in("agency", "partner");
+    let customer = w.enroll("cust");
+    w.sign_up("x", &partner).unwrap();
+    w.sign_up("y", &customer).unwrap();
+    assert_eq!(w.balance("agency", "USD").available, dec("50.00"));
+    assert_eq!(w.balance("cust", "points").available, dec("5"));
+    assert_eq!(w.balance("cust", "USD").available, dec("0"));
+}
+
+const LIMITED: &str = r#"{
+    "id": "lim", "name": "Limited", "currency": "USD",
+    "limits": {"referrer_caps": ["25.00 USD"], "budgets": ["40.00 USD"], "budget_mode": "refuse"},
+    "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "10.00 USD"}}]
+}"#;
+
+#[test]
+fn a_referrer_cap_is_reached_exactly_then_cuts_and_withholds() {
+    let w = World::new(program(&LIMITED.replace("40.00 USD", "1000.00 USD")));
+    let code = w.enroll("ann");
+    w.sign_up("f1", &code).unwrap();
+    w.sign_up("f2", &code).unwrap();
+    let cut = w.sign_up("f3", &code).unwrap(); // 20 + 10 > 25: cut to 5
+    assert!(cut.notices.iter().any(|n| matches!(n, Notice::RewardCut { reason: LimitReason::ReferrerCap(_), granted, .. } if granted.to_string() == "5.00 USD")));
+    assert_eq!(w.balance("ann", "USD").available, dec("25.00"));
+    let none = w.sign_up("f4", &code).unwrap();
+    assert!(
+        none.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::ReferrerCap(_), .. }))
+    );
+    assert_eq!(w.balance("ann", "USD").available, dec("25.00"));
+}
+
+#[test]
+fn a_budget_in_refuse_mode_grants_nothing_that_would_cross_it() {
+    let w = World::new(program(LIMITED));
+    let (a, b) = (w.enroll("ann"), w.enroll("bob"));
+    w.sign_up("f1", &a).unwrap();
+    w.sign_up("f2", &a).unwrap();
+    w.sign_up("f3", &b).unwrap();
+    w.sign_up("f4", &b).unwrap(); // 40.00 reached exactly
+    let refused = w.sign_up("f5", &b).unwrap();
+    assert!(refused.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::Budget(_), .. })));
+    assert_eq!(w.engine.program_state(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
+}
+
+#[test]
+fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
+    let w = World::new(program(&LIMITED.replace("40.00 USD", "1000.00 USD").replace("25.00 USD", "1000.00 USD")));
+    w.enroll("moleskine");
+    let out = w.ok(EventKind::IssuePartnerCodes { partner: pid("moleskine"), count: 3 });
+    assert_eq!(out.codes.len(), 3);
+    for (i, code) in out.codes.iter().enumerate() {
+        w.sign_up(&format!("buyer-{i}"), code).unwrap();
+        let r = w.engine.referral(&w.program, &pid(&format!("buyer-{i}"))).unwrap().unwrap();
+        assert_eq!(r.referrer, pid("moleskine"));
+    }
+    let again = w.sign_up("buyer-x", &out.codes[0]);
+    assert!(matches!(again, Err(Error::CodeAlreadyRedeemed(_))));
+    assert!(matches!(
+        w.send(EventKind::IssuePartnerCodes { partner: pid("moleskine"), count: 0 }),
+        Err(Error::InvalidEvent(_))
+    ));
+}
+
+#[test]
+fn vanity_codes_normalize_and_cannot_be_taken_twice() {
+    let w = World::new(program(LIMITED));
+    let out = w.ok(EventKind::Enroll {
+        participant: pid("ann"),
+        segment: None,
+        attributes: Default::default(),
+        vanity_code: Some("Ann-2026".into()),
+        signals: vec![],
+    });
+    assert_eq!(out.codes[0].as_str(), "ANN2026");
+    w.sign_up("f", &"ann 2026".parse().unwrap()).unwrap();
+    let taken = w.send(EventKind::IssueCode { participant: pid("ann"), vanity_code: Some("ANN-2026".into()) });
+    assert!(matches!(taken, Err(Error::CodeTaken(_))));
+    let second = w.ok(EventKind::IssueCode { participant: pid("ann"), vanity_code: None });
+    assert_eq!(w.engine.resolve_code(second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
+}
+
+#[test]
+fn last_touch_lets_a_later_code_take_over_until_qualification() {
+    let json = r#"{"id": "lt", "name": "LT", "currency": "USD", "attribution": {"model": "last_touch"},
+        "qualification": {"first_purchase": {}},
+        "policies": [{"type": "revenue_share", "name": "rs", "percent": "10"}]}"#;
+    let w = World::new(program(json));
+    let (a, b) = (w.enroll("ann"), w.enroll("bob"));
+    w.sign_up("cy", &a).unwrap();
+    w.sign_up("cy", &b).unwrap();
+    assert_eq!(w.engine.referral(&w.program, &pid("cy")).unwrap().unwrap().referrer, pid("bob"));
+    w.purchase("cy", "o1", "100.00 USD").unwrap();
+    // Locked once qualified: later codes are refused, later payments follow bob.
+    assert!(matches!(w.sign_up("cy", &a), Err(Error::AlreadyReferred { .. })));
+    w.purchase("cy", "o2", "100.00 USD").unwrap();
+    assert_eq!(w.balance("bob", "USD").available, dec("20.00"));
+    assert_eq!(w.balance("ann", "USD").available, dec("0"));
+    let superseded = w.engine.audit(&w.program, 10).unwrap();
+    assert!(
+        superseded
+            .iter()
+            .any(|a| matches!(&a.notice, Notice::ReferralRejected { reason: RejectReason::Superseded, .. }))
+    );
+}
+
+#[test]
+fn a_coupon_typed_at_the_first_purchase_attributes_and_qualifies() {
+    let json = r#"{"id": "cp", "name": "CP", "currency": "USD", "qualification": {"first_purchase": {}},
+        "policies": [{"type": "one_sided", "name": "b", "on": "qualified", "reward": {"fixed": "7.00 USD"}}]}"#;
+    let w = World::new(program(json));
+    let code = w.enroll("ann");
+    w.ok(EventKind::Purchase {
+        customer: pid("zoe"),
+        order: "o1".parse().unwrap(),
+        amount: value("30.00 USD"),
+        coupon: Some(code.to_string()),
+    });
+    let r = w.engine.referral(&w.program, &pid("zoe")).unwrap().unwrap();
+    assert_eq!((r.status, r.channel.tag()), (ReferralStatus::Rewarded, "coupon"));
+    assert_eq!(w.balance("ann", "USD").available, dec("7.00"));
+}
+
+#[test]
+fn a_suspended_referrer_earns_nothing_new_until_reinstated() {
+    let w = World::new(program(&LIMITED.replace("40.00 USD", "1000.00 USD").replace("25.00 USD", "1000.00 USD")));
+    let code = w.enroll("ann");
+    w.ok(EventKind::Suspend { participant: pid("ann") });
+    let out = w.sign_up("f1", &code).unwrap();
+    assert!(out.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::Suspended, .. })));
+    w.ok(EventKind::Reinstate { participant: pid("ann") });
+    w.sign_up("f2", &code).unwrap();
+    assert_eq!(w.balance("ann", "USD").available, dec("10.00"));
+}
+
+#[test]
+fn a_dry_run_returns_the_outcome_and_writes_nothing() {
+    let w = World::new(program(LIMITED));
+    let code = w.enroll("ann");
+    let before = w.engine.store().dump();
+    let event = Event::new("dry", "lim", EventKind::sign_up(pid("f"), code.to_string())).unwrap();
+    let preview = w.engine.dry_run(&event).unwrap();
+    assert_eq!(preview.rewards.len(), 1);
+    assert_eq!(w.engine.store().dump(), before);
+    assert_eq!(w.engine.handle(&event).unwrap(), preview);
+}
+
+#[test]
+fn the_enrollment_rule_decides_who_may_refer() {
+    let json = r#"{"id": "er", "name": "ER", "currency": "USD",
+        "enrollment": {"all": [{"equals": ["plan", "pro"]}, {"at_least": ["nps", 9]}]}}"#;
+    let w = World::new(program(json));
+    let enroll = |who: &str, nps: i64| {
+        let mut attributes = referral_engine::Attributes::new();
+        attributes.insert("plan".into(), referral_engine::Attribute::Text("pro".into()));
+        attributes.insert("nps".into(), referral_engine::Attribute::Number(nps.into()));
+        w.send(EventKind::Enroll {
+            participant: pid(who),
+            segment: None,
+            attributes,
+            vanity_code: None,
+            signals: vec![],
+        })
+    };
+    assert!(enroll("fan", 9).is_ok());
+    assert!(matches!(enroll("meh", 8), Err(Error::NotEligible(_))));
+}
