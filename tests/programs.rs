@@ -301,3 +301,17 @@ fn the_enrollment_rule_decides_who_may_refer() {
     assert!(enroll("fan", 9).is_ok());
     assert!(matches!(enroll("meh", 8), Err(Error::NotEligible(_))));
 }
+
+#[test]
+fn a_lifetime_cap_binds_inside_a_segment_route_too() {
+    let json = r#"{"id": "segcap", "name": "SegCap", "currency": "USD", "qualification": {"first_purchase": {}},
+        "policies": [{"type": "segmented", "routes": [{"segment": "vip", "policies": [
+            {"type": "revenue_share", "name": "share", "percent": "50", "lifetime_cap": "60.00"}]}]}]}"#;
+    let w = World::new(program(json));
+    let code = w.enroll_in("ann", "vip");
+    w.sign_up("bo", &code).unwrap();
+    w.purchase("bo", "o1", "100.00 USD").unwrap();
+    w.purchase("bo", "o2", "100.00 USD").unwrap();
+    w.purchase("bo", "o3", "100.00 USD").unwrap();
+    assert_eq!(w.balance("ann", "USD").available, dec("60.00"));
+}

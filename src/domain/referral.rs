@@ -141,8 +141,12 @@ impl Referral {
         self.history.push(Transition { to, at, event: event.clone() });
     }
 
-    /// What `rule` has earned on this referral, if anything.
+    /// What `rule` has earned on this referral, if anything. A rule routed
+    /// through another (`segmented/share`) is found by its own name too.
     pub fn earned_by(&self, rule: &str) -> Option<&Value> {
-        self.earned.iter().find(|e| e.rule == rule).map(|e| &e.value)
+        self.earned
+            .iter()
+            .find(|e| e.rule == rule || e.rule.strip_suffix(rule).is_some_and(|head| head.ends_with('/')))
+            .map(|e| &e.value)
     }
 }
