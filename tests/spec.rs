@@ -467,6 +467,8 @@ mod model {
         pub paid: BTreeMap<usize, Decimal>,
         /// order -> (customer, amount, refunded, share paid, share reversed, bounty?)
         pub orders: BTreeMap<String, (usize, Decimal, Decimal, Decimal, Decimal, bool)>,
+        /// Orders that qualified their customer: refunded in full, they end the referral.
+        pub qualifying: Vec<String>,
         pub balance: BTreeMap<usize, Decimal>,
     }
 
@@ -553,6 +555,7 @@ mod model {
             {
                 if !self.qualified.contains(&customer) {
                     self.qualified.push(customer);
+                    self.qualifying.push(order.clone());
                     if !self.suspended.contains(&customer) {
                         bounty = true;
                         *self.balance.entry(customer).or_default() += dec("5.00");
@@ -586,6 +589,8 @@ mod model {
             if full && o.5 {
                 o.5 = false;
                 *self.balance.entry(o.0).or_default() -= dec("5.00");
+            }
+            if full && self.qualifying.iter().any(|q| q == order) {
                 self.reversed.push(o.0);
             }
             true
