@@ -3,8 +3,11 @@
 //! Every store must pass it: [`MemoryStore`], the SQLite and PostgreSQL
 //! stores, and any store a host writes. Run it with one macro in a test file:
 //!
-//! ```ignore
-//! referral_engine::conformance_suite!(my_store, || MyStore::connect("..."));
+//! ```
+//! use referral_engine::MemoryStore;
+//! // In a test file: one #[test] per check, each on a fresh store.
+//! referral_engine::conformance_suite!(memory_store, MemoryStore::new);
+//! # fn main() {}
 //! ```
 //!
 //! which generates one `#[test]` per check below, each with a fresh store from
