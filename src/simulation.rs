@@ -163,6 +163,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
     let engine = Engine::new(MemoryStore::new())
         .with_clock(clock.clone())
         .with_random(SeededRandom::new(assumptions.seed ^ 0x5eed))
+        .with_outbox(false)
         .with_program(program);
     let mut sim = Sim {
         engine,

@@ -975,7 +975,7 @@ impl<'a, 's> Decision<'a, 's> {
 
     /// Writes this event's notices to the outbox, in the same commit, under
     /// the program's next sequence number.
-    pub(crate) fn publish(&mut self) -> Result<(), Error> {
+    pub(crate) fn publish(&mut self, outbox: bool) -> Result<(), Error> {
         if self.out.notices.is_empty() {
             return Ok(());
         }
@@ -989,8 +989,10 @@ impl<'a, 's> Decision<'a, 's> {
                 let entry = AuditEntry { at: self.now, event: self.event.key.clone(), notice: notice.clone() };
                 self.tx.put_new(Key::audit(self.program.id(), id), entry);
             }
-            let n = Notification { id, event: self.event.key.clone(), at: self.now, notice };
-            self.tx.put_new(Key::notification(self.program.id(), id), n);
+            if outbox {
+                let n = Notification { id, event: self.event.key.clone(), at: self.now, notice };
+                self.tx.put_new(Key::notification(self.program.id(), id), n);
+            }
         }
         Ok(())
     }

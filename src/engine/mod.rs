@@ -59,6 +59,7 @@ pub struct Engine<S> {
     random: Arc<dyn RandomSource>,
     programs: HashMap<ProgramId, Arc<Program>>,
     signal_key: Option<SignalKey>,
+    outbox: bool,
 }
 
 impl<S: Store> Engine<S> {
@@ -70,6 +71,7 @@ impl<S: Store> Engine<S> {
             random: Arc::new(OsRandom),
             programs: HashMap::new(),
             signal_key: None,
+            outbox: true,
         }
     }
 
@@ -132,6 +134,14 @@ impl<S: Store> Engine<S> {
         self
     }
 
+    /// Whether events write their notices to the outbox (on by default). A
+    /// host that acts on each [`Outcome`]'s notices synchronously, or a
+    /// simulation, can switch it off; the audit trail is kept either way.
+    pub fn with_outbox(mut self, on: bool) -> Self {
+        self.outbox = on;
+        self
+    }
+
     /// The event with every raw signal replaced by its keyed hash, so that no
     /// raw value is compared or stored.
     fn hash_signals<'e>(&self, event: &'e Event) -> Result<Cow<'e, Event>, Error> {
@@ -171,7 +181,9 @@ impl<S: Store> Engine<S> {
             }
             let now = self.clock.now();
             let mut decision = Decision::new(program, event, now, Tx::new(&self.store), self.random.as_ref());
-            if let Err(refused) = decision.run().and_then(|()| decision.publish()).and_then(|()| decision.flush()) {
+            if let Err(refused) =
+                decision.run().and_then(|()| decision.publish(self.outbox)).and_then(|()| decision.flush())
+            {
                 // The records read may already hold this very event's effects,
                 // committed by a concurrent twin after the check above: then
                 // the answer is the twin's outcome, not the refusal.
