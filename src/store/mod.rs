@@ -163,32 +163,24 @@ pub trait Store: Send + Sync {
     fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
 }
 
-impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
-        (**self).get(key)
-    }
-    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
-        (**self).scan(range, limit)
-    }
-    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        (**self).stored_event(key)
-    }
-    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        (**self).commit(commit)
-    }
+/// A shared or borrowed store is a store: every method forwards.
+macro_rules! forward_store {
+    ($($pointer:ty),*) => {$(
+        impl<S: Store + ?Sized> Store for $pointer {
+            fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+                (**self).get(key)
+            }
+            fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+                (**self).scan(range, limit)
+            }
+            fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+                (**self).stored_event(key)
+            }
+            fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+                (**self).commit(commit)
+            }
+        }
+    )*};
 }
 
-impl<S: Store + ?Sized> Store for &S {
-    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
-        (**self).get(key)
-    }
-    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
-        (**self).scan(range, limit)
-    }
-    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        (**self).stored_event(key)
-    }
-    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        (**self).commit(commit)
-    }
-}
+forward_store!(std::sync::Arc<S>, &S);
