@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::tx::Tx;
 use crate::domain::code::{Channel, RandomSource, ReferralCode};
 use crate::domain::id::{EntryId, IdSource, OrderId, ParticipantId, PayoutId, ReferralId, RewardId};
-use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reward, RewardStatus};
+use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus};
 use crate::domain::participant::{Attributes, Participant};
 use crate::domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
 use crate::domain::value::{Asset, Value};
@@ -158,21 +158,12 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     /// The program's state as this decision has it; read once, written once by [`Self::flush`].
-    fn state_mut(&mut self) -> Result<&mut ProgramState, Error> {
+    pub(crate) fn state_mut(&mut self) -> Result<&mut ProgramState, Error> {
         let state = match self.state.take() {
             Some(s) => s,
             None => self.tx.get(&Key::program(self.program.id()))?.unwrap_or_default(),
         };
         Ok(self.state.insert(state))
-    }
-
-    pub(crate) fn state(&mut self) -> Result<ProgramState, Error> {
-        self.state_mut().cloned()
-    }
-
-    pub(crate) fn save_state(&mut self, s: ProgramState) -> Result<(), Error> {
-        *self.state_mut()? = s;
-        Ok(())
     }
 
     /// Adds to the program's counters: its totals and today's.
@@ -809,12 +800,12 @@ impl<'a, 's> Decision<'a, 's> {
                 continue;
             };
             let target = match reward.reversal {
-                crate::domain::ledger::Reversal::Proportional if full => reward.value.amount(),
-                crate::domain::ledger::Reversal::Proportional => {
+                Reversal::Proportional if full => reward.value.amount(),
+                Reversal::Proportional => {
                     let exact = reward.value.amount() * order.refunded / order.amount.amount();
                     reward.value.round_amount(exact, self.program.terms().rounding)
                 }
-                crate::domain::ledger::Reversal::OnFullRefund if full => reward.value.amount(),
+                Reversal::OnFullRefund if full => reward.value.amount(),
                 _ => reward.reversed,
             };
             let delta = target - reward.reversed;
@@ -916,8 +907,7 @@ impl<'a, 's> Decision<'a, 's> {
     fn redeem(&mut self, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
         let item = self.program.catalog_item(item_id).ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?.clone();
         let p = self.known_participant(id)?;
-        let mut state = self.state()?;
-        let taken = state.redeemed_items.get(item_id).copied().unwrap_or(0);
+        let taken = self.state_mut()?.redeemed_items.get(item_id).copied().unwrap_or(0);
         if item.stock.is_some_and(|s| taken >= s) {
             return Err(Error::OutOfStock(item_id.to_owned()));
         }
@@ -925,8 +915,7 @@ impl<'a, 's> Decision<'a, 's> {
         if available < item.price.amount() {
             return Err(Error::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() });
         }
-        *state.redeemed_items.entry(item_id.to_owned()).or_default() += 1;
-        self.save_state(state)?;
+        *self.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default() += 1;
         let why = format!("redeemed {} for {item_id:?}", item.price);
         let kind = EntryKind::Redemption(item_id.to_owned());
         self.post(id, &item.price.with_amount(-item.price.amount()), Bucket::Available, kind.clone(), None, &why)?;
@@ -943,11 +932,9 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     fn payout(&mut self, payout: &PayoutId, asset: &Asset, minimum: Option<Decimal>) -> Result<(), Error> {
-        let mut state = self.state()?;
-        if !state.payouts.insert(payout.clone()) {
+        if !self.state_mut()?.payouts.insert(payout.clone()) {
             return Err(Error::DuplicatePayout(payout.clone()));
         }
-        self.save_state(state)?;
         let floor = minimum.unwrap_or(Decimal::ZERO);
         let everyone = self.tx.scan::<Participant>(&Key::participants(self.program.id()), usize::MAX)?;
         for (_, p) in everyone {
@@ -979,19 +966,19 @@ impl<'a, 's> Decision<'a, 's> {
         if self.out.notices.is_empty() {
             return Ok(());
         }
-        let mut state = self.state()?;
+        let state = self.state_mut()?;
         state.sequence += 1;
         let sequence = state.sequence;
-        self.save_state(state)?;
-        for (index, notice) in self.out.notices.clone().into_iter().enumerate() {
+        let (program, event, now) = (self.program.id(), &self.event.key, self.now);
+        for (index, notice) in self.out.notices.iter().enumerate() {
             let id = NotificationId { sequence, index: u32::try_from(index).unwrap_or(u32::MAX) };
-            if is_audited(&notice) {
-                let entry = AuditEntry { at: self.now, event: self.event.key.clone(), notice: notice.clone() };
-                self.tx.put_new(Key::audit(self.program.id(), id), entry);
+            if is_audited(notice) {
+                let entry = AuditEntry { at: now, event: event.clone(), notice: notice.clone() };
+                self.tx.put_new(Key::audit(program, id), entry);
             }
             if outbox {
-                let n = Notification { id, event: self.event.key.clone(), at: self.now, notice };
-                self.tx.put_new(Key::notification(self.program.id(), id), n);
+                let n = Notification { id, event: event.clone(), at: now, notice: notice.clone() };
+                self.tx.put_new(Key::notification(program, id), n);
             }
         }
         Ok(())

@@ -140,9 +140,9 @@ impl Decision<'_, '_> {
                 }
             }
         }
-        let state = self.state()?;
         if let Some(budget) = limits.budget(value.asset()) {
-            let room = (budget - state.totals.granted_in(value.asset())).max(Decimal::ZERO);
+            let granted = self.state_mut()?.totals.granted_in(value.asset());
+            let room = (budget - granted).max(Decimal::ZERO);
             if room < value.amount() {
                 if limits.budget_mode == BudgetMode::Refuse {
                     self.out.notices.push(withheld(LimitReason::Budget(value.with_amount(budget))));
