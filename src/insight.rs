@@ -242,12 +242,12 @@ impl Report {
             channels,
             inviters: inviter_count,
             k_factor,
-            cost: sum.granted.clone(),
+            cost: sum.granted.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             revenue: sum.revenue,
             return_on_spend: percent(sum.revenue - spent, spent),
             top_share: percent(Decimal::from(top_total), Decimal::from(sum.qualified)),
             top_referrers: top,
-            variants: sum.variants.clone(),
+            variants: sum.variants.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             counters: sum,
         }
     }

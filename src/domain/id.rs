@@ -2,6 +2,7 @@
 //! record ids (UUID v7, so they sort by time).
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,9 +55,10 @@ fn validate(kind: &'static str, value: &str) -> Result<(), IdError> {
 macro_rules! host_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Shared text: a clone is a reference count, not a copy.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps a host-chosen id: non-empty, at most
@@ -64,7 +66,7 @@ macro_rules! host_id {
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
                 validate($kind, &value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The id as a string.
@@ -90,6 +92,12 @@ macro_rules! host_id {
             type Error = IdError;
             fn try_from(s: &str) -> Result<Self, IdError> {
                 Self::new(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use litemap::LiteMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -42,7 +44,7 @@ pub struct ReferrerStats {
     /// Referrals on which they were granted a referrer reward.
     pub rewarded_referrals: u64,
     /// Net earned as referrer or ancestor, per asset (for per-referrer caps).
-    pub earned: BTreeMap<Asset, Decimal>,
+    pub earned: LiteMap<Asset, Decimal>,
 }
 
 impl ReferrerStats {
@@ -88,7 +90,7 @@ pub struct Participant {
     /// Their statistics as a referrer.
     pub stats: ReferrerStats,
     /// Their balances, one per asset.
-    pub balances: BTreeMap<Asset, Balance>,
+    pub balances: LiteMap<Asset, Balance>,
     /// Times of their recent referrals, for the velocity limit.
     pub recent_referrals: Vec<DateTime<Utc>>,
     /// Their identity signals, hashed.
@@ -110,7 +112,7 @@ impl Participant {
             codes: Vec::new(),
             referred_by: None,
             stats: ReferrerStats::default(),
-            balances: BTreeMap::new(),
+            balances: LiteMap::new(),
             recent_referrals: Vec::new(),
             signals: Vec::new(),
         }

@@ -79,6 +79,9 @@ pub(crate) struct Decision<'a, 's> {
     pub(crate) out: Outcome,
     state: Option<ProgramState>,
     day: Option<Counters>,
+    /// The last [`Self::variant_above`] answer with a referral behind it: a
+    /// referral's referrer and a referrer's variant never change.
+    variant_memo: Option<(ParticipantId, Option<String>)>,
 }
 
 impl<'a, 's> Decision<'a, 's> {
@@ -99,6 +102,7 @@ impl<'a, 's> Decision<'a, 's> {
             out: Outcome::new(event.key.clone(), now),
             state: None,
             day: None,
+            variant_memo: None,
         }
     }
 
@@ -208,8 +212,15 @@ impl<'a, 's> Decision<'a, 's> {
 
     /// The A/B variant of whoever referred `referee`, if any.
     pub(crate) fn variant_above(&mut self, referee: &ParticipantId) -> Result<Option<String>, Error> {
+        if let Some((who, variant)) = &self.variant_memo
+            && who == referee
+        {
+            return Ok(variant.clone());
+        }
         let Some(referral) = self.referral_of(referee)? else { return Ok(None) };
-        Ok(self.participant(&referral.referrer)?.and_then(|p| p.variant))
+        let variant = self.participant(&referral.referrer)?.and_then(|p| p.variant);
+        self.variant_memo = Some((referee.clone(), variant.clone()));
+        Ok(variant)
     }
 
     // ----- checks ------------------------------------------------------
@@ -606,14 +617,18 @@ impl<'a, 's> Decision<'a, 's> {
                 if words.trim().is_empty() || words.len() > 500 {
                     return Err(Error::InvalidEvent("a rejection needs a reason of 1 to 500 characters".into()));
                 }
-                let reason = RejectReason::Review(words.clone());
-                referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
-                self.out.notices.push(Notice::ReferralRejected {
-                    referral: referral.id,
-                    referrer: referral.referrer.clone(),
-                    reason,
-                });
-                self.count(|c| *c.rejected.entry("review".into()).or_default() += 1)?;
+                // A referral that expired while in review keeps its end: the
+                // rejection only reverses the rewards the review held.
+                if referral.status != ReferralStatus::Expired {
+                    let reason = RejectReason::Review(words.clone());
+                    referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
+                    self.out.notices.push(Notice::ReferralRejected {
+                        referral: referral.id,
+                        referrer: referral.referrer.clone(),
+                        reason,
+                    });
+                    self.count(|c| *c.rejected.entry("review".into()).or_default() += 1)?;
+                }
                 self.save_referral(referral)?;
                 for id in &item.held {
                     let Some(reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), id))? else { continue };

@@ -19,8 +19,12 @@ use crate::domain::id::{EntryId, OrderId, ParticipantId, ProgramId, RewardId};
 #[serde(transparent)]
 pub struct Key(String);
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Appends `s` escaped, so that no host-chosen part can reach into another range.
+fn push_esc(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'%' | b'/' | b'~')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '%' => out.push_str("%25"),
@@ -29,7 +33,32 @@ fn esc(s: &str) -> String {
             c => out.push(c),
         }
     }
+}
+
+/// `tag/program/part/part...`, each host-chosen part escaped, built in one allocation.
+fn path(tag: &str, program: &ProgramId, parts: &[&str]) -> String {
+    let len = tag.len() + program.as_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + 1;
+    let mut out = String::with_capacity(len);
+    out.push_str(tag);
+    out.push('/');
+    push_esc(&mut out, program.as_str());
+    for part in parts {
+        out.push('/');
+        push_esc(&mut out, part);
+    }
     out
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_esc(&mut out, s);
+    out
+}
+
+/// Days in keys: `YYYYMMDD`.
+fn ymd(day: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:04}{:02}{:02}", day.year(), day.month(), day.day())
 }
 
 /// Times in keys: fixed width, so text order is time order.
@@ -49,7 +78,7 @@ impl Key {
     }
 
     pub(crate) fn participant(p: &ProgramId, id: &ParticipantId) -> Self {
-        Self(format!("p/{}/{}", esc(p.as_str()), esc(id.as_str())))
+        Self(path("p", p, &[id.as_str()]))
     }
 
     pub(crate) fn participants(p: &ProgramId) -> KeyRange {
@@ -61,7 +90,7 @@ impl Key {
     }
 
     pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> Self {
-        Self(format!("r/{}/{}", esc(p.as_str()), esc(referee.as_str())))
+        Self(path("r", p, &[referee.as_str()]))
     }
 
     pub(crate) fn referrals(p: &ProgramId) -> KeyRange {
@@ -73,11 +102,11 @@ impl Key {
     }
 
     pub(crate) fn reward(p: &ProgramId, id: &RewardId) -> Self {
-        Self(format!("w/{}/{id}", esc(p.as_str())))
+        Self(path("w", p, &[&id.to_string()]))
     }
 
     pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> Self {
-        Self(format!("l/{}/{}/{id}", esc(p.as_str()), esc(participant.as_str())))
+        Self(path("l", p, &[participant.as_str(), &id.to_string()]))
     }
 
     pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> KeyRange {
@@ -85,11 +114,11 @@ impl Key {
     }
 
     pub(crate) fn program(p: &ProgramId) -> Self {
-        Self(format!("s/{}", esc(p.as_str())))
+        Self(path("s", p, &[]))
     }
 
     pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate) -> Self {
-        Self(format!("y/{}/{}", esc(p.as_str()), day.format("%Y%m%d")))
+        Self(path("y", p, &[&ymd(day)]))
     }
 
     /// Days from `from` to `to`, both included.
@@ -100,13 +129,13 @@ impl Key {
     }
 
     pub(crate) fn referrer_day(p: &ProgramId, day: chrono::NaiveDate, referrer: &ParticipantId) -> Self {
-        Self(format!("z/{}/{}/{}", esc(p.as_str()), day.format("%Y%m%d"), esc(referrer.as_str())))
+        Self(path("z", p, &[&ymd(day), referrer.as_str()]))
     }
 
     /// Referrer days from `from` to `to`, both included.
     pub(crate) fn referrer_days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self(format!("z/{}/{}/", esc(p.as_str()), from.format("%Y%m%d")));
-        let end = Self(format!("z/{}/{}0", esc(p.as_str()), to.format("%Y%m%d")));
+        let start = Self(format!("z/{}/{}/", esc(p.as_str()), ymd(from)));
+        let end = Self(format!("z/{}/{}0", esc(p.as_str()), ymd(to)));
         KeyRange { start, end }
     }
 
@@ -124,7 +153,7 @@ impl Key {
     }
 
     pub(crate) fn review(p: &ProgramId, referee: &ParticipantId) -> Self {
-        Self(format!("q/{}/{}", esc(p.as_str()), esc(referee.as_str())))
+        Self(path("q", p, &[referee.as_str()]))
     }
 
     pub(crate) fn reviews(p: &ProgramId) -> KeyRange {
@@ -140,7 +169,7 @@ impl Key {
     }
 
     pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
-        Self(format!("o/{}/{}", esc(p.as_str()), esc(id.as_str())))
+        Self(path("o", p, &[id.as_str()]))
     }
 
     pub(crate) fn due(p: &ProgramId, at: DateTime<Utc>, id: &str) -> Self {

@@ -1,6 +1,8 @@
 //! The records the engine keeps, besides the domain types themselves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use litemap::LiteMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -62,7 +64,7 @@ pub struct VariantFigures {
     /// Their referrals qualified.
     pub qualified: u64,
     /// Net granted on its referrals, per asset.
-    pub granted: BTreeMap<Asset, Decimal>,
+    pub granted: LiteMap<Asset, Decimal>,
     /// Revenue from its referred customers, net of refunds.
     pub revenue: Decimal,
 }
@@ -87,15 +89,15 @@ pub struct Counters {
     /// Referrals reversed.
     pub reversed: u64,
     /// Referrals rejected, by reason.
-    pub rejected: BTreeMap<String, u64>,
+    pub rejected: LiteMap<String, u64>,
     /// Net granted per asset (what budgets are measured against).
-    pub granted: BTreeMap<Asset, Decimal>,
+    pub granted: LiteMap<Asset, Decimal>,
     /// Revenue from referred customers, net of refunds.
     pub revenue: Decimal,
     /// Sign-ups and qualified referrals per channel.
-    pub channels: BTreeMap<String, Funnel>,
+    pub channels: LiteMap<String, Funnel>,
     /// Figures per A/B variant.
-    pub variants: BTreeMap<String, VariantFigures>,
+    pub variants: LiteMap<String, VariantFigures>,
 }
 
 /// One referrer's activity on one day, in its own record (so a busy day's
@@ -126,7 +128,7 @@ pub struct ProgramState {
     /// Counters over the program's whole life.
     pub totals: Counters,
     /// Catalog items redeemed, by id.
-    pub redeemed_items: BTreeMap<String, u64>,
+    pub redeemed_items: LiteMap<String, u64>,
     /// Payout batch ids used.
     pub payouts: BTreeSet<PayoutId>,
     /// The last notification sequence number used.
