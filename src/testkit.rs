@@ -59,7 +59,8 @@ macro_rules! conformance_suite {
                 compare_and_set_race_counts_exactly, engine_agrees_with_memory_store,
                 replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
                 conflicting_events_from_eight_threads_respect_limits,
-                failed_commits_leave_nothing_and_retries_apply_once);
+                failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
+                batches_agree_with_events_one_by_one);
         }
     };
     (@tests $factory:expr, $when:expr; $($check:ident),*) => {
@@ -113,7 +114,7 @@ fn raw_commit(n: usize, reads: Vec<(Key, u64)>, writes: Vec<Write>) -> Commit {
     reads.sort();
     let mut writes = writes;
     writes.sort_by(|a, b| a.key().cmp(b.key()));
-    Commit { event, outcome, reads, writes }
+    Commit { events: vec![StoredEvent { event, outcome }], reads, writes }
 }
 
 fn everything<S: Store>(store: &S) -> Vec<(Key, Versioned)> {
@@ -183,6 +184,75 @@ pub fn duplicate_event_is_refused_and_writes_nothing<S: Store>(factory: &dyn Fn(
     let twin = raw_commit(1, vec![(key("c"), 0)], vec![Write::Put(key("c"), counter(1))]);
     assert!(matches!(store.commit(&twin), Err(StoreError::DuplicateEvent(_))));
     assert_eq!(everything(&store), before);
+}
+
+/// A commit of several events fails whole when one key was stored before,
+/// names that key, and writes nothing, not even the other events.
+pub fn a_batch_commit_is_all_or_nothing<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    store
+        .commit(&raw_commit(1, vec![(key("a"), 0)], vec![Write::Put(key("a"), counter(1))]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = everything(&store);
+    let mut batch = raw_commit(2, vec![(key("b"), 0)], vec![Write::Put(key("b"), counter(1))]);
+    let taken = raw_commit(1, vec![], vec![]).events;
+    batch.events.extend(taken);
+    match store.commit(&batch) {
+        Err(StoreError::DuplicateEvent(k)) => assert_eq!(k.as_str(), "raw-1"),
+        other => panic!("expected a duplicate event, got {other:?}"),
+    }
+    assert_eq!(everything(&store), before);
+    let raw2 = EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.stored_event(&raw2).unwrap_or_else(|e| panic!("{e}")).is_none());
+    batch.events.truncate(1);
+    store.commit(&batch).unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.stored_event(&raw2).unwrap_or_else(|e| panic!("{e}")).is_some());
+}
+
+/// The scenario handled in batches (one per day, with replays and a refused
+/// event mixed in) gives each event the outcome it gets one by one, and the
+/// same state.
+pub fn batches_agree_with_events_one_by_one<S: Store>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let reference = engine_over(MemoryStore::new(), &clock);
+    let expected = run_scenario(&reference, &clock);
+    let clock = ManualClock::new(start());
+    let engine = engine_over(factory(), &clock);
+    let mut days: Vec<(i64, Vec<Event>)> = Vec::new();
+    for (i, (advance, kind)) in scenario_events().into_iter().enumerate() {
+        let event = Event {
+            key: EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}")),
+            program: program_id(),
+            kind,
+        };
+        match days.last_mut() {
+            Some((_, batch)) if advance == 0 => batch.push(event),
+            _ => days.push((advance, vec![event])),
+        }
+    }
+    let mut got = Vec::new();
+    for (advance, mut batch) in days {
+        clock.advance(Duration::days(advance));
+        let n = batch.len();
+        // A replay of the day's first event, and an event that is refused.
+        batch.push(batch.first().cloned().unwrap_or_else(|| panic!("an empty day")));
+        let refused_kind = EventKind::InviteSent { referrer: pid("nobody"), channel: crate::Channel::Email };
+        let refused = Event {
+            key: EventKey::new(format!("x{n}")).unwrap_or_else(|e| panic!("{e}")),
+            program: program_id(),
+            kind: refused_kind,
+        };
+        batch.push(refused);
+        let results = engine.handle_batch(&batch).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(results.len(), n + 2);
+        let mut results: Vec<Result<Outcome, String>> =
+            results.into_iter().map(|r| r.map_err(|e| e.to_string())).collect();
+        assert!(results.pop().is_some_and(|r| r.is_err()), "the refused event was accepted");
+        assert_eq!(results.pop(), results.first().cloned(), "a replay in the batch gave another outcome");
+        got.extend(results);
+    }
+    assert_eq!(got, expected);
+    assert_eq!(observe(&engine), observe(&reference));
 }
 
 /// `scan` returns the keys in a range in byte order, up to the limit.

@@ -73,7 +73,7 @@ pub(crate) struct Decision<'a, 's> {
     pub(crate) program: &'a Program,
     pub(crate) event: &'a Event,
     pub(crate) now: DateTime<Utc>,
-    pub(crate) tx: Tx<'s>,
+    pub(crate) tx: &'a mut Tx<'s>,
     pub(crate) ids: IdSource,
     pub(crate) random: &'a dyn RandomSource,
     pub(crate) out: Outcome,
@@ -89,7 +89,7 @@ impl<'a, 's> Decision<'a, 's> {
         program: &'a Program,
         event: &'a Event,
         now: DateTime<Utc>,
-        tx: Tx<'s>,
+        tx: &'a mut Tx<'s>,
         random: &'a dyn RandomSource,
     ) -> Self {
         Self {

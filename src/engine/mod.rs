@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{Channel, OsRandom, RandomSource, ReferralCode, ShareLink};
-use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
+use crate::domain::id::{EventKey, OrderId, ParticipantId, ProgramId, RewardId};
 use crate::domain::ledger::{Balance, LedgerEntry, Reward};
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
@@ -34,7 +34,8 @@ use crate::fraud::{SignalKey, SignalKind};
 use crate::insight::{Dashboard, Report};
 use crate::program::Program;
 use crate::store::{
-    AuditEntry, CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, ReviewItem, Store, StoreError,
+    AuditEntry, CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, ReviewItem, Store,
+    StoreError, StoredEvent,
 };
 
 use decide::Decision;
@@ -119,12 +120,119 @@ impl<S: Store> Engine<S> {
     /// same key with another payload is [`Error::KeyReused`]. A refused event
     /// writes nothing.
     pub fn handle(&self, event: &Event) -> Result<Outcome, Error> {
-        self.run(event, true)
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut tx = Tx::new(&self.store);
+            let mut batch = Batch::default();
+            let result = self.decide(&mut tx, event, &mut batch)?;
+            if self.commit(tx, batch, attempt)? {
+                return result;
+            }
+        }
+        Err(Error::Contention(MAX_ATTEMPTS))
+    }
+
+    /// Handles events in order and commits what they change as one unit:
+    /// one transaction, one round of version checks, one fsync.
+    ///
+    /// Each event's result is the one [`handle`](Self::handle) would have
+    /// given it, had the events been handled one after another: an event
+    /// sees the effects of those before it, a refused event writes nothing,
+    /// a key already stored (or seen earlier in the batch) replays. The
+    /// accepted events' effects land together or not at all; an `Err` from
+    /// the call itself (a failing store, contention) means none landed.
+    ///
+    /// ```
+    /// use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
+    /// use chrono::Utc;
+    /// let spec: ProgramSpec = serde_json::from_str(r#"{"id": "p", "name": "P", "currency": "USD",
+    ///     "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#).unwrap();
+    /// let engine = Engine::new(MemoryStore::new())
+    ///     .with_clock(ManualClock::new(Utc::now()))
+    ///     .with_program(spec.build().unwrap());
+    /// let ann = ParticipantId::new("ann").unwrap();
+    /// let enroll = EventKind::Enroll { participant: ann.clone(), segment: None,
+    ///     attributes: Default::default(), vanity_code: Some("ANN-2026".into()), signals: vec![] };
+    /// let events = vec![
+    ///     Event::new("e1", "p", enroll).unwrap(),
+    ///     Event::new("s1", "p", EventKind::sign_up(ParticipantId::new("bob").unwrap(), "ANN-2026")).unwrap(),
+    ///     Event::new("s2", "p", EventKind::sign_up(ParticipantId::new("cy").unwrap(), "NO-SUCH-CODE")).unwrap(),
+    /// ];
+    /// let results = engine.handle_batch(&events).unwrap();
+    /// assert!(results[0].is_ok() && results[1].is_ok());
+    /// assert!(results[2].is_err()); // refused: wrote nothing
+    /// assert_eq!(engine.balance(&"p".parse().unwrap(), &ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
+    /// ```
+    pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Error>>, Error> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let mut tx = Tx::for_batch(&self.store);
+            let mut batch = Batch::default();
+            let results = events.iter().map(|e| self.decide(&mut tx, e, &mut batch)).collect::<Result<Vec<_>, _>>()?;
+            if self.commit(tx, batch, attempt)? {
+                return Ok(results);
+            }
+        }
+        Err(Error::Contention(MAX_ATTEMPTS))
     }
 
     /// The outcome `event` would have now; writes nothing.
     pub fn dry_run(&self, event: &Event) -> Result<Outcome, Error> {
-        self.run(event, false)
+        self.decide(&mut Tx::new(&self.store), event, &mut Batch::default())?
+    }
+
+    /// Decides one event on top of `tx`. The outer error aborts the whole
+    /// attempt (the store failed); the inner one is this event's refusal.
+    fn decide(&self, tx: &mut Tx<'_>, event: &Event, batch: &mut Batch) -> Result<Result<Outcome, Error>, Error> {
+        let event = match self.hash_signals(event) {
+            Ok(e) => e,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let event = event.as_ref();
+        let Some(program) = self.programs.get(&event.program) else {
+            return Ok(Err(Error::UnknownProgram(event.program.clone())));
+        };
+        if let Some(earlier) = batch.index.get(&event.key).and_then(|&i| batch.accepted.get(i)) {
+            return Ok(replay(earlier, event));
+        }
+        if let Some(stored) = self.store.stored_event(&event.key)? {
+            return Ok(replay(&stored, event));
+        }
+        let mark = tx.mark();
+        let mut decision = Decision::new(program, event, self.clock.now(), tx, self.random.as_ref());
+        match decision.run().and_then(|()| decision.publish(self.outbox)).and_then(|()| decision.flush()) {
+            Ok(()) => {
+                let outcome = decision.out;
+                batch.index.insert(event.key.clone(), batch.accepted.len());
+                batch.accepted.push(StoredEvent { event: event.clone(), outcome: outcome.clone() });
+                Ok(Ok(outcome))
+            }
+            Err(Error::Store(failed)) => Err(Error::Store(failed)),
+            Err(refused) => {
+                tx.undo(mark);
+                // The records read may already hold this very event's effects,
+                // committed by a concurrent twin after the check above: then
+                // the answer is the twin's outcome, not the refusal.
+                Ok(match self.store.stored_event(&event.key)? {
+                    Some(stored) => replay(&stored, event),
+                    None => Err(refused),
+                })
+            }
+        }
+    }
+
+    /// Commits what a batch's accepted events changed. `false`: a conflict;
+    /// decide again.
+    fn commit(&self, tx: Tx<'_>, batch: Batch, attempt: u32) -> Result<bool, Error> {
+        if batch.accepted.is_empty() {
+            return Ok(true);
+        }
+        match self.store.commit(&tx.into_commit(batch.accepted)) {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {
+                backoff(attempt);
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Uses `key` to hash identity signals (see [`crate::fraud`]). Without
@@ -165,45 +273,6 @@ impl<S: Store> Engine<S> {
             *signals = hashed;
         }
         Ok(Cow::Owned(owned))
-    }
-
-    fn run(&self, event: &Event, write: bool) -> Result<Outcome, Error> {
-        let event = self.hash_signals(event)?;
-        let event = event.as_ref();
-        let program = self.programs.get(&event.program).ok_or_else(|| Error::UnknownProgram(event.program.clone()))?;
-        for attempt in 0..MAX_ATTEMPTS {
-            if let Some(stored) = self.store.stored_event(&event.key)? {
-                return if &stored.event == event {
-                    Ok(stored.outcome)
-                } else {
-                    Err(Error::KeyReused(event.key.clone()))
-                };
-            }
-            let now = self.clock.now();
-            let mut decision = Decision::new(program, event, now, Tx::new(&self.store), self.random.as_ref());
-            if let Err(refused) =
-                decision.run().and_then(|()| decision.publish(self.outbox)).and_then(|()| decision.flush())
-            {
-                // The records read may already hold this very event's effects,
-                // committed by a concurrent twin after the check above: then
-                // the answer is the twin's outcome, not the refusal.
-                return match self.store.stored_event(&event.key)? {
-                    Some(stored) if &stored.event == event => Ok(stored.outcome),
-                    Some(_) => Err(Error::KeyReused(event.key.clone())),
-                    None => Err(refused),
-                };
-            }
-            if !write {
-                return Ok(decision.out);
-            }
-            let commit = decision.tx.into_commit(event.clone(), decision.out.clone());
-            match self.store.commit(&commit) {
-                Ok(()) => return Ok(decision.out),
-                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => backoff(attempt),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Contention(MAX_ATTEMPTS))
     }
 
     fn read<T: RecordKind>(&self, key: &Key) -> Result<Option<T>, Error> {
@@ -327,6 +396,19 @@ impl<S: Store> Engine<S> {
         let code = ReferralCode::parse(typed)?;
         self.read(&Key::code(&code))
     }
+}
+
+/// The events of one attempt that were accepted, in order, by key.
+#[derive(Default)]
+struct Batch {
+    accepted: Vec<StoredEvent>,
+    index: HashMap<EventKey, usize>,
+}
+
+/// The answer to an event whose key was used before: the first outcome for
+/// the same event, [`Error::KeyReused`] for another.
+fn replay(stored: &StoredEvent, event: &Event) -> Result<Outcome, Error> {
+    if &stored.event == event { Ok(stored.outcome.clone()) } else { Err(Error::KeyReused(event.key.clone())) }
 }
 
 fn backoff(attempt: u32) {

@@ -5,18 +5,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::event::{Event, Outcome};
-use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, Write};
+use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, StoredEvent, Write};
 
-/// The read set and write set of one decision.
+/// The read set and write set of one decision, or of a batch of them.
 ///
 /// Records are shared (`Arc`) between the store, the read set and the write
 /// set; a decision takes its own copy of a record only when it reads it.
+///
+/// In a batch, each event decides on top of the writes of the events before
+/// it; [`Tx::mark`] and [`Tx::undo`] take back the writes of one that is
+/// refused. Its reads stay in the read set: they can only make the commit
+/// stricter.
 pub(crate) struct Tx<'s> {
     store: &'s dyn Store,
     seen: BTreeMap<Key, (u64, Option<Arc<Record>>)>,
     writes: BTreeMap<Key, Option<Arc<Record>>>,
+    /// For each write since the batch began, what the key held before it.
+    undo: Option<Vec<Undo>>,
 }
+
+/// A key written and what the write set held for it before: nothing, or a
+/// record or a deletion.
+type Undo = (Key, Option<Option<Arc<Record>>>);
+
+/// A point in a batch's writes to go back to.
+pub(crate) struct Mark(usize);
 
 fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
     T::from_record(record.clone()).ok_or_else(|| {
@@ -26,7 +39,41 @@ fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
 
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
-        Self { store, seen: BTreeMap::new(), writes: BTreeMap::new() }
+        Self { store, seen: BTreeMap::new(), writes: BTreeMap::new(), undo: None }
+    }
+
+    /// A read/write set for a batch: every write can be taken back.
+    pub(crate) fn for_batch(store: &'s dyn Store) -> Self {
+        Self { undo: Some(Vec::new()), ..Self::new(store) }
+    }
+
+    /// The point to [`undo`](Self::undo) back to.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.undo.as_ref().map_or(0, Vec::len))
+    }
+
+    /// Takes back every write made since `mark`.
+    pub(crate) fn undo(&mut self, mark: Mark) {
+        let Some(log) = &mut self.undo else { return };
+        while log.len() > mark.0 {
+            let Some((key, before)) = log.pop() else { break };
+            match before {
+                Some(record) => self.writes.insert(key, record),
+                None => self.writes.remove(&key),
+            };
+        }
+    }
+
+    fn write(&mut self, key: Key, record: Option<Arc<Record>>) {
+        match &mut self.undo {
+            Some(log) => {
+                let before = self.writes.insert(key.clone(), record);
+                log.push((key, before));
+            }
+            None => {
+                self.writes.insert(key, record);
+            }
+        }
     }
 
     fn load(&mut self, key: &Key) -> Result<Option<Arc<Record>>, Error> {
@@ -52,14 +99,14 @@ impl<'s> Tx<'s> {
         if !self.seen.contains_key(&key) {
             self.load(&key)?;
         }
-        self.writes.insert(key, Some(Arc::new(value.into_record())));
+        self.write(key, Some(Arc::new(value.into_record())));
         Ok(())
     }
 
     /// Writes a record under a key no record can have yet (a fresh id).
     pub(crate) fn put_new<T: RecordKind>(&mut self, key: Key, value: T) {
         self.seen.entry(key.clone()).or_insert((0, None));
-        self.writes.insert(key, Some(Arc::new(value.into_record())));
+        self.write(key, Some(Arc::new(value.into_record())));
     }
 
     /// Removes a record that was read.
@@ -67,7 +114,7 @@ impl<'s> Tx<'s> {
         if !self.seen.contains_key(&key) {
             self.load(&key)?;
         }
-        self.writes.insert(key, None);
+        self.write(key, None);
         Ok(())
     }
 
@@ -87,7 +134,7 @@ impl<'s> Tx<'s> {
         Ok(out)
     }
 
-    pub(crate) fn into_commit(self, event: Event, outcome: Outcome) -> Commit {
+    pub(crate) fn into_commit(self, events: Vec<StoredEvent>) -> Commit {
         let reads = self.seen.into_iter().map(|(k, (v, _))| (k, v)).collect();
         let writes = self
             .writes
@@ -97,6 +144,38 @@ impl<'s> Tx<'s> {
                 None => Write::Delete(k),
             })
             .collect();
-        Commit { event, outcome, reads, writes }
+        Commit { events, reads, writes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, ProgramState};
+
+    fn state(sequence: u64) -> ProgramState {
+        ProgramState { sequence, ..ProgramState::default() }
+    }
+
+    fn sequence(tx: &mut Tx<'_>, key: &Key) -> Option<u64> {
+        tx.get::<ProgramState>(key).unwrap().map(|s| s.sequence)
+    }
+
+    #[test]
+    fn undo_takes_back_the_writes_since_the_mark_and_only_those() {
+        let store = MemoryStore::new();
+        let mut tx = Tx::for_batch(&store);
+        let (a, b) = (Key::from_stored("a".into()), Key::from_stored("b".into()));
+        tx.put_new(a.clone(), state(1));
+        let mark = tx.mark();
+        tx.put(a.clone(), state(2)).unwrap();
+        tx.put_new(b.clone(), state(3));
+        tx.delete(a.clone()).unwrap();
+        assert_eq!(sequence(&mut tx, &a), None);
+        tx.undo(mark);
+        assert_eq!(sequence(&mut tx, &a), Some(1));
+        assert_eq!(sequence(&mut tx, &b), None);
+        let commit = tx.into_commit(vec![]);
+        assert_eq!(commit.writes.len(), 1);
     }
 }

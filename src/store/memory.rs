@@ -81,8 +81,8 @@ impl Store for MemoryStore {
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.events.contains_key(commit.key()) {
-            return Err(StoreError::DuplicateEvent(commit.key().clone()));
+        if let Some(key) = commit.keys().find(|k| inner.events.contains_key(*k)) {
+            return Err(StoreError::DuplicateEvent(key.clone()));
         }
         for (key, expected) in &commit.reads {
             let found = inner.records.get(key).map_or(0, |v| v.version);
@@ -101,9 +101,9 @@ impl Store for MemoryStore {
                 }
             }
         }
-        inner
-            .events
-            .insert(commit.key().clone(), StoredEvent { event: commit.event.clone(), outcome: commit.outcome.clone() });
+        for stored in &commit.events {
+            inner.events.insert(stored.event.key.clone(), stored.clone());
+        }
         Ok(())
     }
 }

@@ -6,9 +6,9 @@
 //! it reads the records it needs ([`Store::get`], [`Store::scan`]), each with
 //! its version; decides, purely, what changes; and hands the store one
 //! [`Commit`]: the versions it read, the records it writes, the event and its
-//! outcome. The store applies the commit atomically if and only if
+//! outcome (or, for a batch, every accepted event of the batch and theirs). The store applies the commit atomically if and only if
 //!
-//! 1. no event was stored under the commit's key before
+//! 1. no event was stored under any of the commit's event keys before
 //!    (else [`StoreError::DuplicateEvent`]), and
 //! 2. every key in [`Commit::reads`] still has the version that was read,
 //!    `0` meaning "absent" (else [`StoreError::Conflict`]).
@@ -42,7 +42,6 @@ pub use records::{
 use std::sync::Arc;
 
 use crate::domain::id::EventKey;
-use crate::event::{Event, Outcome};
 
 /// A record with the version it was read at (versions start at 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,14 +71,14 @@ impl Write {
     }
 }
 
-/// Everything one event changes, with the preconditions under which it may.
+/// Everything one event (or one batch of events) changes, with the
+/// preconditions under which it may.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Commit {
-    /// The event, stored under its key for idempotency.
-    pub event: Event,
-    /// Its outcome, returned again on a replay.
-    pub outcome: Outcome,
+    /// The events with their outcomes, each stored under its key for
+    /// idempotency and returned again on a replay. Their keys are distinct.
+    pub events: Vec<StoredEvent>,
     /// Each key read and the version seen (0: absent). Sorted by key. Every
     /// written key is among them.
     pub reads: Vec<(Key, u64)>,
@@ -93,9 +92,9 @@ impl Commit {
         self.reads.binary_search_by(|(k, _)| k.cmp(key)).ok().and_then(|i| self.reads.get(i)).map_or(0, |(_, v)| *v)
     }
 
-    /// The event's key.
-    pub fn key(&self) -> &EventKey {
-        &self.event.key
+    /// The keys of its events.
+    pub fn keys(&self) -> impl Iterator<Item = &EventKey> {
+        self.events.iter().map(|e| &e.event.key)
     }
 }
 
@@ -113,7 +112,7 @@ pub enum StoreError {
         /// The version found.
         found: u64,
     },
-    /// An event was already stored under the commit's key.
+    /// An event was already stored under one of the commit's event keys.
     #[error("event {0} was already stored")]
     DuplicateEvent(EventKey),
     /// A stored record could not be read back.

@@ -103,19 +103,32 @@ impl PostgresStore {
     }
 }
 
-/// Applies a commit inside `tx` in a fixed number of round trips: the event
-/// row, the version checks (locking what exists), then one statement each for
-/// inserts, updates and deletes, whatever the number of records.
+/// Applies a commit inside `tx` in a fixed number of round trips, whatever
+/// the number of events and records: the event rows, the version checks
+/// (locking what exists), then one statement each for inserts, updates and
+/// deletes.
 fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
-    let (event, outcome) = (sql::encode(&commit.event)?, sql::encode(&commit.outcome)?);
-    let inserted = tx.execute_typed(
-        "INSERT INTO re_events (key, event, outcome) VALUES ($1, $2, $3)",
-        &[(&commit.key().as_str(), Type::TEXT), (&event, Type::TEXT), (&outcome, Type::TEXT)],
-    );
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateEvent(commit.key().clone())),
-        other => other.map_err(classify)?,
-    };
+    let keys: Vec<&str> = commit.keys().map(|k| k.as_str()).collect();
+    let (mut events, mut outcomes) = (Vec::with_capacity(keys.len()), Vec::with_capacity(keys.len()));
+    for stored in &commit.events {
+        events.push(sql::encode(&stored.event)?);
+        outcomes.push(sql::encode(&stored.outcome)?);
+    }
+    // A key stored before (or by a concurrent commit) is skipped, not an
+    // error, so that the reply names which one it was.
+    let inserted = tx
+        .query_typed(
+            "INSERT INTO re_events (key, event, outcome)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT (key) DO NOTHING RETURNING key",
+            &[(&keys, Type::TEXT_ARRAY), (&events, Type::TEXT_ARRAY), (&outcomes, Type::TEXT_ARRAY)],
+        )
+        .map_err(classify)?;
+    if inserted.len() != keys.len() {
+        let fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get(0)).collect();
+        if let Some(taken) = commit.keys().find(|k| !fresh.contains(k.as_str())) {
+            return Err(StoreError::DuplicateEvent(taken.clone()));
+        }
+    }
     let present: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v > 0).map(|(k, _)| k.as_str()).collect();
     let absent: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v == 0).map(|(k, _)| k.as_str()).collect();
     let rows = tx

@@ -168,12 +168,13 @@ impl Store for SqliteStore {
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
-        let seen: Option<i64> = tx
-            .query_row("SELECT 1 FROM re_events WHERE key = ?1", [commit.key().as_str()], |r| r.get(0))
-            .optional()
-            .map_err(classify)?;
-        if seen.is_some() {
-            return Err(StoreError::DuplicateEvent(commit.key().clone()));
+        {
+            let mut seen = tx.prepare_cached("SELECT 1 FROM re_events WHERE key = ?1").map_err(classify)?;
+            for key in commit.keys() {
+                if seen.exists([key.as_str()]).map_err(classify)? {
+                    return Err(StoreError::DuplicateEvent(key.clone()));
+                }
+            }
         }
         for (key, expected) in &commit.reads {
             let found = row_version(&tx, key)?;
@@ -207,11 +208,15 @@ impl Store for SqliteStore {
                 }
             }
         }
-        tx.execute(
-            "INSERT INTO re_events (key, event, outcome) VALUES (?1, ?2, ?3)",
-            params![commit.key().as_str(), sql::encode(&commit.event)?, sql::encode(&commit.outcome)?],
-        )
-        .map_err(classify)?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO re_events (key, event, outcome) VALUES (?1, ?2, ?3)")
+                .map_err(classify)?;
+            for stored in &commit.events {
+                let (event, outcome) = (sql::encode(&stored.event)?, sql::encode(&stored.outcome)?);
+                insert.execute(params![stored.event.key.as_str(), event, outcome]).map_err(classify)?;
+            }
+        }
         tx.commit().map_err(classify)
     }
 }
