@@ -37,10 +37,23 @@ fn engine_over<S: Store>(store: S) -> Engine<S> {
     engine
 }
 
+/// Events per batch in the batched runs.
+const BATCH: u64 = 100;
+
+fn signup_event(run: &str, n: u64) -> Event {
+    let referee = ParticipantId::new(format!("{run}-{n}")).unwrap();
+    Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, "ALICE")).unwrap()
+}
+
 /// One qualifying sign-up (qualification on sign-up): referral, two rewards.
 fn signup<S: Store>(engine: &Engine<S>, run: &str, n: u64) {
-    let referee = ParticipantId::new(format!("{run}-{n}")).unwrap();
-    engine.handle(&Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, "ALICE")).unwrap()).unwrap();
+    engine.handle(&signup_event(run, n)).unwrap();
+}
+
+/// [`BATCH`] sign-ups, `n * BATCH` onwards, in one `handle_batch`.
+fn signups<S: Store>(engine: &Engine<S>, run: &str, n: u64) {
+    let events: Vec<Event> = (n * BATCH..(n + 1) * BATCH).map(|i| signup_event(run, i)).collect();
+    assert!(engine.handle_batch(&events).unwrap().iter().all(Result::is_ok));
 }
 
 const SQLITE_BASELINE_SCHEMA: &str = "
@@ -48,9 +61,10 @@ const SQLITE_BASELINE_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS b_referrals (referee TEXT PRIMARY KEY, referrer TEXT NOT NULL, status TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS b_ledger (id INTEGER PRIMARY KEY, participant TEXT NOT NULL, amount TEXT NOT NULL);";
 
-fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, n: u64) {
+/// The sign-ups `ns` in one transaction.
+fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, ns: std::ops::Range<u64>) {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-    {
+    for n in ns {
         let key = format!("{run}-{n}");
         tx.prepare_cached("INSERT INTO b_events (key) VALUES (?1)").unwrap().execute([&key]).unwrap();
         tx.prepare_cached("INSERT INTO b_referrals (referee, referrer, status) VALUES (?1, 'alice', 'rewarded')")
@@ -87,7 +101,28 @@ fn sqlite(c: &mut Criterion) {
         group.bench_function("baseline (rusqlite, prepared, one tx)", |b| {
             b.iter(|| {
                 m += 1;
-                sqlite_baseline(&mut conn, "b", black_box(m));
+                sqlite_baseline(&mut conn, "b", black_box(m)..m + 1);
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("sqlite WAL synchronous={label}: {BATCH} sign-ups per transaction"));
+        group.throughput(criterion::Throughput::Elements(BATCH));
+        let store = SqliteStore::open_with(dir.path().join("batch.db"), sync, 4).unwrap();
+        store.migrate().unwrap();
+        let engine = engine_over(store);
+        let mut n = 0;
+        group.bench_function("engine (handle_batch)", |b| {
+            b.iter(|| {
+                n += 1;
+                signups(&engine, "e", black_box(n));
+            })
+        });
+        let mut m = 0;
+        group.bench_function("baseline (rusqlite, prepared, one tx)", |b| {
+            b.iter(|| {
+                m += 1;
+                sqlite_baseline(&mut conn, "bb", black_box(m * BATCH)..(m + 1) * BATCH);
             })
         });
         group.finish();
@@ -110,14 +145,17 @@ const PG_BASELINE_SCHEMA: &str = "
     CREATE TABLE b_referrals (referee TEXT PRIMARY KEY, referrer TEXT NOT NULL, status TEXT NOT NULL);
     CREATE TABLE b_ledger (id BIGSERIAL PRIMARY KEY, participant TEXT NOT NULL, amount NUMERIC NOT NULL);";
 
-fn pg_baseline(client: &mut postgres::Client, key: &str) {
+/// The sign-ups `keys` in one transaction.
+fn pg_baseline(client: &mut postgres::Client, keys: &[String]) {
     let mut tx = client.transaction().unwrap();
-    tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[&key]).unwrap();
-    tx.execute("INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, 'alice', 'rewarded')", &[&key])
-        .unwrap();
     let ledger = tx.prepare("INSERT INTO b_ledger (participant, amount) VALUES ($1, $2::TEXT::NUMERIC)").unwrap();
-    tx.execute(&ledger, &[&"alice", &"10.00"]).unwrap();
-    tx.execute(&ledger, &[&key, &"5.00"]).unwrap();
+    for key in keys {
+        tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[key]).unwrap();
+        tx.execute("INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, 'alice', 'rewarded')", &[key])
+            .unwrap();
+        tx.execute(&ledger, &[&"alice", &"10.00"]).unwrap();
+        tx.execute(&ledger, &[key, &"5.00"]).unwrap();
+    }
     tx.commit().unwrap();
 }
 
@@ -163,13 +201,32 @@ fn postgres(_: &mut Criterion) {
         let baseline_rate = throughput(connections, Duration::from_secs(5), move |n| {
             let i = (n as usize) % clients.len();
             let mut client = clients[i].lock().unwrap();
-            pg_baseline(&mut client, &format!("k{n}"));
+            pg_baseline(&mut client, &[format!("k{n}")]);
         });
         println!(
             "postgres, {connections} connection(s): engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
             engine_rate / baseline_rate
         );
     }
+    // Batched: BATCH sign-ups per transaction, one connection.
+    let store = PostgresStore::connect_with(&url, Some("re_bench_batch"), 1).unwrap();
+    store.migrate().unwrap();
+    store.clear().unwrap();
+    let engine = Arc::new(engine_over(store));
+    let e = Arc::clone(&engine);
+    let engine_rate = BATCH as f64 * throughput(1, Duration::from_secs(5), move |n| signups(&e, "pgb", n));
+    let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
+    let client = std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap());
+    let baseline_rate = BATCH as f64
+        * throughput(1, Duration::from_secs(5), move |n| {
+            let keys: Vec<String> = (n * BATCH..(n + 1) * BATCH).map(|i| format!("k{i}")).collect();
+            pg_baseline(&mut client.lock().unwrap(), &keys);
+        });
+    println!(
+        "postgres, 1 connection, {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
+        engine_rate / baseline_rate
+    );
 }
 
 fn config() -> Criterion {

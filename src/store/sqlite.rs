@@ -70,6 +70,11 @@ impl SqliteStore {
             c.busy_timeout(Duration::from_secs(10))?;
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", level)?;
+            // Reads through a memory map and a larger page cache: a decision
+            // reads a dozen records, most of them hot (profiled: pread was
+            // an eighth of a batched sign-up).
+            c.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+            c.pragma_update(None, "cache_size", -16 * 1024)?;
             Ok(())
         });
         let pool =
