@@ -144,8 +144,9 @@ host_id!(
 
 /// Derives the engine's record ids for one event, deterministically.
 ///
-/// Ids are UUID v7: the millisecond timestamp of the event, then 74 bits taken
-/// from a name-based hash of (event key, purpose, ordinal). The same event
+/// Ids are UUID v7: the millisecond timestamp of the event, then 74 bits: a
+/// name-based hash (SHA-1, UUID v5) of the event key plus the id's ordinal
+/// within the event, so one hash per event, not per id. The same event
 /// therefore gets the same ids on every store and every replay, and ids sort by
 /// the time of the event that made them.
 #[derive(Debug, Clone)]
@@ -163,11 +164,12 @@ impl IdSource {
 
     pub(crate) fn next(&mut self) -> Uuid {
         self.next += 1;
-        let name = self.next.to_be_bytes();
-        let hashed = Uuid::new_v5(&self.seed, &name);
-        let bytes = hashed.as_bytes();
+        let hashed = self.seed.as_u128().wrapping_add(u128::from(self.next));
+        let bytes = hashed.to_be_bytes();
         let mut random = [0u8; 10];
-        random.copy_from_slice(&bytes[6..16]);
+        for (to, from) in random.iter_mut().zip(bytes.iter().skip(6)) {
+            *to = *from;
+        }
         uuid::Builder::from_unix_timestamp_millis(self.millis, &random).into_uuid()
     }
 }

@@ -55,6 +55,17 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// A number in `width` digits, zero-padded, so that text order is number order.
+fn padded(n: u64, width: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(width.max(digits.len()));
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(&digits);
+    out
+}
+
 /// Days in keys: `YYYYMMDD`.
 fn ymd(day: chrono::NaiveDate) -> String {
     use chrono::Datelike;
@@ -140,7 +151,7 @@ impl Key {
     }
 
     pub(crate) fn notification(p: &ProgramId, id: crate::store::NotificationId) -> Self {
-        Self(format!("n/{}/{:020}/{:06}", esc(p.as_str()), id.sequence, id.index))
+        Self(path("n", p, &[&padded(id.sequence, 20), &padded(u64::from(id.index), 6)]))
     }
 
     pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
@@ -161,7 +172,7 @@ impl Key {
     }
 
     pub(crate) fn audit(p: &ProgramId, id: crate::store::NotificationId) -> Self {
-        Self(format!("a/{}/{:020}/{:06}", esc(p.as_str()), id.sequence, id.index))
+        Self(path("a", p, &[&padded(id.sequence, 20), &padded(u64::from(id.index), 6)]))
     }
 
     pub(crate) fn audits(p: &ProgramId) -> KeyRange {
@@ -217,6 +228,13 @@ impl KeyRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_numbers_sort_as_numbers() {
+        assert_eq!(padded(42, 6), "000042");
+        assert_eq!(padded(1234567, 6), "1234567");
+        assert!(padded(9, 20) < padded(10, 20));
+    }
 
     #[test]
     fn host_ids_cannot_reach_into_other_ranges() {

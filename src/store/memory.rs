@@ -25,7 +25,9 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     records: BTreeMap<Key, Versioned>,
-    events: HashMap<EventKey, StoredEvent>,
+    /// Boxed: the map moves its entries when it grows, and a stored event
+    /// with its outcome is large.
+    events: HashMap<EventKey, Box<StoredEvent>>,
 }
 
 impl MemoryStore {
@@ -54,7 +56,7 @@ impl MemoryStore {
     pub fn dump(&self) -> (Vec<(Key, Versioned)>, Vec<StoredEvent>) {
         let inner = self.lock();
         let records = inner.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut events: Vec<StoredEvent> = inner.events.values().cloned().collect();
+        let mut events: Vec<StoredEvent> = inner.events.values().map(|e| (**e).clone()).collect();
         events.sort_by(|a, b| a.event.key.cmp(&b.event.key));
         (records, events)
     }
@@ -76,7 +78,7 @@ impl Store for MemoryStore {
     }
 
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self.lock().events.get(key).cloned())
+        Ok(self.lock().events.get(key).map(|e| (**e).clone()))
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -102,7 +104,7 @@ impl Store for MemoryStore {
             }
         }
         for stored in &commit.events {
-            inner.events.insert(stored.event.key.clone(), stored.clone());
+            inner.events.insert(stored.event.key.clone(), Box::new(stored.clone()));
         }
         Ok(())
     }
