@@ -1,13 +1,16 @@
 //! The engine: the path of one event from the host to the store.
 //!
 //! ```text
-//! handle(event)
-//!   ├─ stored_event(key)?  ── same payload → the first outcome; other payload → KeyReused
+//! handle(event) / handle_batch(events): for each event, on one Tx
+//!   ├─ seen in this batch, or stored_event(key)?
+//!   │                      ── same payload → the first outcome; other payload → KeyReused
 //!   ├─ Decision::run       ── pure: reads through Tx (versions recorded), applies
-//!   │                         policies and limits, collects writes and an Outcome
-//!   └─ store.commit(Commit)── atomic: key unused, every read version current
+//!   │                         policies and limits, collects writes and an Outcome;
+//!   │                         a refusal takes its writes back (Tx::undo)
+//! then once
+//!   └─ store.commit(Commit)── atomic: no event key used, every read version current
 //!        ├─ Conflict       → decide again (bounded)
-//!        └─ DuplicateEvent → a concurrent twin won: return its outcome
+//!        └─ DuplicateEvent → a concurrent twin won: decide again, which replays it
 //! ```
 
 mod decide;
