@@ -123,15 +123,7 @@ impl<S: Store> Engine<S> {
     /// same key with another payload is [`Error::KeyReused`]. A refused event
     /// writes nothing.
     pub fn handle(&self, event: &Event) -> Result<Outcome, Error> {
-        for attempt in 0..MAX_ATTEMPTS {
-            let mut tx = Tx::new(&self.store);
-            let mut batch = Batch::default();
-            let result = self.decide(&mut tx, event, &mut batch)?;
-            if self.commit(tx, batch, attempt)? {
-                return result;
-            }
-        }
-        Err(Error::Contention(MAX_ATTEMPTS))
+        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch))?
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -166,12 +158,22 @@ impl<S: Store> Engine<S> {
     /// assert_eq!(engine.balance(&"p".parse().unwrap(), &ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
     pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Error>>, Error> {
+        self.attempt(Tx::for_batch, |tx, batch| events.iter().map(|e| self.decide(tx, e, batch)).collect())
+    }
+
+    /// Decides with `decide` on a fresh read/write set from `new_tx` and
+    /// commits what was accepted; after a conflict, again (bounded).
+    fn attempt<'s, R>(
+        &'s self,
+        new_tx: fn(&'s dyn Store) -> Tx<'s>,
+        mut decide: impl FnMut(&mut Tx<'s>, &mut Batch) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         for attempt in 0..MAX_ATTEMPTS {
-            let mut tx = Tx::for_batch(&self.store);
+            let mut tx = new_tx(&self.store);
             let mut batch = Batch::default();
-            let results = events.iter().map(|e| self.decide(&mut tx, e, &mut batch)).collect::<Result<Vec<_>, _>>()?;
+            let result = decide(&mut tx, &mut batch)?;
             if self.commit(tx, batch, attempt)? {
-                return Ok(results);
+                return Ok(result);
             }
         }
         Err(Error::Contention(MAX_ATTEMPTS))
