@@ -902,6 +902,12 @@ impl<'a, 's> Decision<'a, 's> {
         self.tx.put(Key::reward(self.program.id(), &reward.id), reward)
     }
 
+    /// Saves a reward just granted: its id is fresh, so nothing is read first.
+    pub(crate) fn save_new_reward(&mut self, reward: Reward) {
+        self.out.rewards.push(reward.clone());
+        self.tx.put_new(Key::reward(self.program.id(), &reward.id), reward);
+    }
+
     // ----- participants ------------------------------------------------
 
     fn set_suspended(&mut self, id: &ParticipantId, suspended: bool) -> Result<(), Error> {

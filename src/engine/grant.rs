@@ -249,7 +249,8 @@ impl Decision<'_, '_> {
             beneficiary: grant.beneficiary.clone(),
             value,
         });
-        self.save_reward(reward)
+        self.save_new_reward(reward);
+        Ok(())
     }
 
     /// Takes `amount` of a reward back, from the bucket it sits in.
