@@ -60,7 +60,7 @@ macro_rules! conformance_suite {
                 replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
                 conflicting_events_from_eight_threads_respect_limits,
                 failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
-                batches_agree_with_events_one_by_one);
+                batches_agree_with_events_one_by_one, get_many_reads_what_get_reads);
         }
     };
     (@tests $factory:expr, $when:expr; $($check:ident),*) => {
@@ -140,6 +140,25 @@ pub fn commit_then_read_back<S: Store>(factory: &dyn Fn() -> S) {
     let stored =
         store.stored_event(&EventKey::new("raw-2").unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(stored, Some(StoredEvent { .. })));
+}
+
+/// `get_many` answers each key, in the order asked, absent and repeated keys
+/// included, exactly as `get` does.
+pub fn get_many_reads_what_get_reads<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    let writes = vec![Write::Put(key("a"), counter(1)), Write::Put(key("c"), counter(3))];
+    store.commit(&raw_commit(1, vec![(key("a"), 0), (key("c"), 0)], writes)).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .commit(&raw_commit(2, vec![(key("c"), 1)], vec![Write::Put(key("c"), counter(4))]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let asked = [key("c"), key("b"), key("a"), key("c")];
+    let many = store.get_many(&asked).unwrap_or_else(|e| panic!("{e}"));
+    let one_by_one: Vec<Option<Versioned>> =
+        asked.iter().map(|k| store.get(k).unwrap_or_else(|e| panic!("{e}"))).collect();
+    assert_eq!(many, one_by_one);
+    let seen: Vec<Option<(u64, u64)>> = many.iter().map(|v| v.as_ref().map(|v| (v.version, count_of(v)))).collect();
+    assert_eq!(seen, vec![Some((2, 4)), None, Some((1, 1)), Some((2, 4))]);
+    assert_eq!(store.get_many(&[]).unwrap_or_else(|e| panic!("{e}")), vec![]);
 }
 
 /// A commit whose read is stale fails with `Conflict` and writes nothing at all.
@@ -678,6 +697,9 @@ impl<S: Store> FailingStore<S> {
 impl<S: Store> Store for FailingStore<S> {
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
         self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        self.inner.get_many(keys)
     }
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
         self.inner.scan(range, limit)

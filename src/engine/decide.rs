@@ -107,6 +107,7 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     pub(crate) fn run(&mut self) -> Result<(), Error> {
+        self.prefetch()?;
         let kind = &self.event.kind;
         match kind {
             EventKind::Enroll { participant, segment, attributes, vanity_code, signals } => {
@@ -138,6 +139,36 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     // ----- reading -----------------------------------------------------
+
+    /// Fetches in one store call the records an event of its kind reads
+    /// first (see [`Tx::prefetch`]); the rest are read as the decision needs
+    /// them.
+    fn prefetch(&mut self) -> Result<(), Error> {
+        let p = self.program.id();
+        let mut keys = match &self.event.kind {
+            EventKind::SignUp { referee, code, .. } => {
+                let mut keys = vec![Key::referral(p, referee), Key::participant(p, referee)];
+                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(&c)));
+                keys
+            }
+            EventKind::Purchase { customer, order, .. } => {
+                vec![Key::order(p, order), Key::referral(p, customer), Key::participant(p, customer)]
+            }
+            EventKind::Enroll { participant, .. }
+            | EventKind::InviteSent { referrer: participant, .. }
+            | EventKind::Action { participant, .. } => vec![Key::participant(p, participant)],
+            _ => return Ok(()),
+        };
+        keys.extend([Key::program(p), Key::day(p, self.now.date_naive())]);
+        self.tx.prefetch(keys)
+    }
+
+    /// Fetches a referrer's records that a referral's next steps read.
+    fn prefetch_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
+        let p = self.program.id();
+        let keys = [Key::participant(p, referrer), Key::referrer_day(p, self.now.date_naive(), referrer)];
+        self.tx.prefetch(keys)
+    }
 
     pub(crate) fn participant(&mut self, id: &ParticipantId) -> Result<Option<Participant>, Error> {
         self.tx.get(&Key::participant(self.program.id(), id))
@@ -384,6 +415,7 @@ impl<'a, 's> Decision<'a, 's> {
         }
         self.require_open()?;
         let referrer = record.owner.clone();
+        self.prefetch_referrer(&referrer)?;
         if &referrer == referee {
             return Err(Error::SelfReferral(referee.clone()));
         }
@@ -753,6 +785,7 @@ impl<'a, 's> Decision<'a, 's> {
             self.tx.put_new(order_key, order);
             return Ok(());
         };
+        self.prefetch_referrer(&referral.referrer)?;
         order.referral = Some(referral.id);
         referral.purchases += 1;
         let first = referral.purchases == 1;

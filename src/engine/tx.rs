@@ -1,11 +1,11 @@
 //! Reading through a store while recording what was read, then turning the
 //! decision into one [`Commit`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, StoredEvent, Write};
+use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, StoredEvent, Versioned, Write};
 
 /// The read set and write set of one decision, or of a batch of them.
 ///
@@ -19,6 +19,9 @@ use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError,
 pub(crate) struct Tx<'s> {
     store: &'s dyn Store,
     seen: BTreeMap<Key, (u64, Option<Arc<Record>>)>,
+    /// Fetched ahead by [`Tx::prefetch`]: a record joins the read set only
+    /// when it is read, so fetching one that goes unused adds no condition.
+    ahead: HashMap<Key, Option<Versioned>>,
     writes: BTreeMap<Key, Option<Arc<Record>>>,
     /// For each write since the batch began, what the key held before it.
     undo: Option<Vec<Undo>>,
@@ -39,7 +42,7 @@ fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
 
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
-        Self { store, seen: BTreeMap::new(), writes: BTreeMap::new(), undo: None }
+        Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: None }
     }
 
     /// A read/write set for a batch: every write can be taken back.
@@ -83,10 +86,28 @@ impl<'s> Tx<'s> {
         if let Some((_, r)) = self.seen.get(key) {
             return Ok(r.clone());
         }
-        let found = self.store.get(key)?;
+        let found = match self.ahead.remove(key) {
+            Some(found) => found,
+            None => self.store.get(key)?,
+        };
         let (version, record) = found.map_or((0, None), |v| (v.version, Some(v.record)));
         self.seen.insert(key.clone(), (version, record.clone()));
         Ok(record)
+    }
+
+    /// Fetches, in one store call, those of `keys` this set has not read yet,
+    /// for reads to come (one round trip instead of one per key).
+    pub(crate) fn prefetch(&mut self, keys: impl IntoIterator<Item = Key>) -> Result<(), Error> {
+        let wanted: Vec<Key> = keys
+            .into_iter()
+            .filter(|k| !self.seen.contains_key(k) && !self.writes.contains_key(k) && !self.ahead.contains_key(k))
+            .collect();
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        let found = self.store.get_many(&wanted)?;
+        self.ahead.extend(wanted.into_iter().zip(found));
+        Ok(())
     }
 
     /// The record under `key`, as this decision sees it.
@@ -177,5 +198,22 @@ mod tests {
         assert_eq!(sequence(&mut tx, &b), None);
         let commit = tx.into_commit(vec![]);
         assert_eq!(commit.writes.len(), 1);
+    }
+
+    #[test]
+    fn a_prefetched_record_joins_the_read_set_only_when_read() {
+        let store = MemoryStore::new();
+        let (a, b, c) = (Key::from_stored("a".into()), Key::from_stored("b".into()), Key::from_stored("c".into()));
+        let mut setup = Tx::new(&store);
+        setup.put_new(a.clone(), state(7));
+        store.commit(&setup.into_commit(vec![])).unwrap();
+
+        let mut tx = Tx::new(&store);
+        tx.prefetch([a.clone(), b.clone(), c.clone()]).unwrap();
+        assert_eq!(sequence(&mut tx, &a), Some(7));
+        assert_eq!(sequence(&mut tx, &b), None);
+        let commit = tx.into_commit(vec![]);
+        // c was fetched and never read: no condition on it.
+        assert_eq!(commit.reads, vec![(a, 1), (b, 0)]);
     }
 }

@@ -67,6 +67,11 @@ impl Store for MemoryStore {
         Ok(self.lock().records.get(key).cloned())
     }
 
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        let inner = self.lock();
+        Ok(keys.iter().map(|k| inner.records.get(k).cloned()).collect())
+    }
+
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
         let inner = self.lock();
         Ok(inner

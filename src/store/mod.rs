@@ -150,6 +150,13 @@ pub trait Store: Send + Sync {
     /// The record under `key`, if any.
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError>;
 
+    /// The records under `keys`, in the same order (`None`: absent): what
+    /// [`get`](Store::get) gives for each, in one call (one round trip on
+    /// PostgreSQL). The default asks `get` for each key.
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
     /// Up to `limit` records in `range`, in key order.
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError>;
 
@@ -168,6 +175,9 @@ macro_rules! forward_store {
         impl<S: Store + ?Sized> Store for $pointer {
             fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
                 (**self).get(key)
+            }
+            fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+                (**self).get_many(keys)
             }
             fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
                 (**self).scan(range, limit)

@@ -1,22 +1,24 @@
 //! The PostgreSQL store (feature `postgres`): many app servers, one database.
 //!
-//! Commits run at `READ COMMITTED` and lock what they depend on:
+//! A commit is one statement, `SELECT re_commit(...)` (a PL/pgSQL function
+//! the migrations create, in `re_commit.sql`), so one round trip and one
+//! implicit transaction at `READ COMMITTED`. It locks what it depends on:
 //!
-//! 1. the event's idempotency row is inserted first; a twin committing the
-//!    same key concurrently waits on that row and then fails with a unique
-//!    violation (`23505`), answered as [`StoreError::DuplicateEvent`];
+//! 1. the events' idempotency rows are inserted first; a key stored before,
+//!    or by a twin committing concurrently (this commit waits for it), makes
+//!    the function raise `RE001`, answered as [`StoreError::DuplicateEvent`];
 //! 2. every record read at a version is locked (`SELECT ... ORDER BY key FOR
-//!    UPDATE`) and its version compared; a record read as absent and written
-//!    is inserted, and a concurrent insert of the same key fails with `23505`,
-//!    answered as [`StoreError::Conflict`];
-//! 3. the writes are applied and the transaction commits.
+//!    UPDATE`) and its version compared (`RE002`: [`StoreError::Conflict`]);
+//!    a record read as absent and written is inserted, and a concurrent insert
+//!    of the same key fails with `23505`, also a conflict;
+//! 3. the writes are applied. Any error rolls the whole statement back.
 //!
 //! Deadlocks (`40P01`) and serialization failures (`40001`) are transient:
 //! the engine decides again. Errors are classified by SQLSTATE, never by text.
 
+use postgres::NoTls;
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::{NoTls, Transaction};
 use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -103,106 +105,81 @@ impl PostgresStore {
     }
 }
 
-/// Applies a commit inside `tx` in a fixed number of round trips, whatever
-/// the number of events and records: the event rows, the version checks
-/// (locking what exists), then one statement each for inserts, updates and
-/// deletes.
-fn apply(tx: &mut Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
-    let keys: Vec<&str> = commit.keys().map(|k| k.as_str()).collect();
-    let (mut events, mut outcomes) = (Vec::with_capacity(keys.len()), Vec::with_capacity(keys.len()));
-    for stored in &commit.events {
-        events.push(sql::encode(&stored.event)?);
-        outcomes.push(sql::encode(&stored.outcome)?);
-    }
-    // A key stored before (or by a concurrent commit) is skipped, not an
-    // error, so that the reply names which one it was.
-    let inserted = tx
-        .query_typed(
-            "INSERT INTO re_events (key, event, outcome)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT (key) DO NOTHING RETURNING key",
-            &[(&keys, Type::TEXT_ARRAY), (&events, Type::TEXT_ARRAY), (&outcomes, Type::TEXT_ARRAY)],
-        )
-        .map_err(classify)?;
-    if inserted.len() != keys.len() {
-        let fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get(0)).collect();
-        if let Some(taken) = commit.keys().find(|k| !fresh.contains(k.as_str())) {
-            return Err(StoreError::DuplicateEvent(taken.clone()));
+/// A commit's arrays, as `re_commit` takes them.
+#[derive(Default)]
+struct Arrays<'c> {
+    event_keys: Vec<&'c str>,
+    events: Vec<String>,
+    outcomes: Vec<String>,
+    read_keys: Vec<&'c str>,
+    read_versions: Vec<i64>,
+    new_keys: Vec<&'c str>,
+    new_bodies: Vec<String>,
+    changed_keys: Vec<&'c str>,
+    changed_versions: Vec<i64>,
+    changed_bodies: Vec<String>,
+    gone: Vec<&'c str>,
+}
+
+impl<'c> Arrays<'c> {
+    fn of(commit: &'c Commit) -> Result<Self, StoreError> {
+        let mut a = Arrays::default();
+        for stored in &commit.events {
+            a.event_keys.push(stored.event.key.as_str());
+            a.events.push(sql::encode(&stored.event)?);
+            a.outcomes.push(sql::encode(&stored.outcome)?);
         }
-    }
-    let present: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v > 0).map(|(k, _)| k.as_str()).collect();
-    let absent: Vec<&str> = commit.reads.iter().filter(|(_, v)| *v == 0).map(|(k, _)| k.as_str()).collect();
-    let rows = tx
-        .query_typed(
-            "SELECT key, version FROM re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE",
-            &[(&present, Type::TEXT_ARRAY)],
-        )
-        .map_err(classify)?;
-    let appeared = if absent.is_empty() {
-        vec![]
-    } else {
-        tx.query_typed("SELECT key, version FROM re_records WHERE key = ANY($1)", &[(&absent, Type::TEXT_ARRAY)])
-            .map_err(classify)?
-    };
-    let mut found = std::collections::HashMap::with_capacity(rows.len() + appeared.len());
-    for row in rows.iter().chain(&appeared) {
-        let key: String = row.get(0);
-        let version = sql::from_sql_version(&key, row.get(1))?;
-        found.insert(key, version);
-    }
-    for (key, expected) in &commit.reads {
-        let now = found.get(key.as_str()).copied().unwrap_or(0);
-        if now != *expected {
-            return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found: now });
+        for (key, version) in &commit.reads {
+            a.read_keys.push(key.as_str());
+            a.read_versions.push(sql::to_sql_version(*version)?);
         }
-    }
-    let (mut new_keys, mut new_bodies) = (Vec::new(), Vec::new());
-    let (mut keys, mut versions, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
-    let mut gone = Vec::new();
-    for write in &commit.writes {
-        match write {
-            Write::Put(key, record) => {
-                let body = sql::encode(record.as_ref())?;
-                match commit.expected(key) {
-                    0 => {
-                        new_keys.push(key.as_str());
-                        new_bodies.push(body);
-                    }
-                    expected => {
-                        keys.push(key.as_str());
-                        versions.push(sql::to_sql_version(expected + 1)?);
-                        bodies.push(body);
+        for write in &commit.writes {
+            match write {
+                Write::Put(key, record) => {
+                    let body = sql::encode(record.as_ref())?;
+                    match commit.expected(key) {
+                        0 => {
+                            a.new_keys.push(key.as_str());
+                            a.new_bodies.push(body);
+                        }
+                        expected => {
+                            a.changed_keys.push(key.as_str());
+                            a.changed_versions.push(sql::to_sql_version(expected + 1)?);
+                            a.changed_bodies.push(body);
+                        }
                     }
                 }
+                Write::Delete(key) => a.gone.push(key.as_str()),
             }
-            Write::Delete(key) => gone.push(key.as_str()),
         }
+        Ok(a)
     }
-    if !new_keys.is_empty() {
-        let inserted = tx.execute_typed(
-            "INSERT INTO re_records (key, version, body) SELECT k, 1, b FROM UNNEST($1::text[], $2::text[]) AS t(k, b)",
-            &[(&new_keys, Type::TEXT_ARRAY), (&new_bodies, Type::TEXT_ARRAY)],
-        );
-        match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                let key = new_keys.first().map_or_else(String::new, |k| (*k).to_owned());
-                return Err(StoreError::Conflict { key: Key::from_stored(key), expected: 0, found: 1 });
-            }
-            other => other.map_err(classify)?,
-        };
+}
+
+/// The answer to a failed `re_commit`: a duplicate event or a conflict when
+/// the function says so (by SQLSTATE), else what [`classify`] makes of it.
+fn commit_failure(e: postgres::Error, commit: &Commit) -> StoreError {
+    let Some(db) = e.as_db_error() else { return classify(e) };
+    match db.code().code() {
+        "RE001" => match commit.keys().find(|k| k.as_str() == db.message()) {
+            Some(key) => StoreError::DuplicateEvent(key.clone()),
+            None => classify(e),
+        },
+        "RE002" => {
+            let mut versions = db.detail().unwrap_or_default().split(' ').map(str::parse::<u64>);
+            let (expected, found) = match (versions.next(), versions.next()) {
+                (Some(Ok(expected)), Some(Ok(found))) => (expected, found),
+                _ => return classify(e),
+            };
+            StoreError::Conflict { key: Key::from_stored(db.message().to_owned()), expected, found }
+        }
+        // A record read as absent was inserted by a concurrent commit.
+        _ if is_unique_violation(&e) => {
+            let key = commit.writes.iter().map(Write::key).find(|k| commit.expected(k) == 0).cloned();
+            StoreError::Conflict { key: key.unwrap_or_else(|| Key::from_stored(String::new())), expected: 0, found: 1 }
+        }
+        _ => classify(e),
     }
-    if !keys.is_empty() {
-        tx.execute_typed(
-            "UPDATE re_records r SET version = t.v, body = t.b
-             FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS t(k, v, b) WHERE r.key = t.k",
-            &[(&keys, Type::TEXT_ARRAY), (&versions, Type::INT8_ARRAY), (&bodies, Type::TEXT_ARRAY)],
-        )
-        .map_err(classify)?;
-    }
-    if !gone.is_empty() {
-        tx.execute_typed("DELETE FROM re_records WHERE key = ANY($1)", &[(&gone, Type::TEXT_ARRAY)])
-            .map_err(classify)?;
-    }
-    Ok(())
 }
 
 impl Store for PostgresStore {
@@ -219,6 +196,28 @@ impl Store for PostgresStore {
             })
         })
         .transpose()
+    }
+
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        let wanted: Vec<&str> = keys.iter().map(Key::as_str).collect();
+        let rows = self
+            .client()?
+            .query_typed(
+                "SELECT key, version, body FROM re_records WHERE key = ANY($1)",
+                &[(&wanted, Type::TEXT_ARRAY)],
+            )
+            .map_err(classify)?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.get(0);
+            let body: String = row.get(2);
+            let versioned = Versioned {
+                version: sql::from_sql_version(&key, row.get(1))?,
+                record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
+            };
+            found.insert(key, versioned);
+        }
+        Ok(keys.iter().map(|k| found.get(k.as_str()).cloned()).collect())
     }
 
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
@@ -256,9 +255,26 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(classify)?;
-        apply(&mut tx, commit)?;
-        tx.commit().map_err(classify)
+        let a = Arrays::of(commit)?;
+        let (text, int8) = (Type::TEXT_ARRAY, Type::INT8_ARRAY);
+        self.client()?
+            .execute_typed(
+                "SELECT re_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    (&a.event_keys, text.clone()),
+                    (&a.events, text.clone()),
+                    (&a.outcomes, text.clone()),
+                    (&a.read_keys, text.clone()),
+                    (&a.read_versions, int8.clone()),
+                    (&a.new_keys, text.clone()),
+                    (&a.new_bodies, text.clone()),
+                    (&a.changed_keys, text.clone()),
+                    (&a.changed_versions, int8),
+                    (&a.changed_bodies, text.clone()),
+                    (&a.gone, text),
+                ],
+            )
+            .map(drop)
+            .map_err(|e| commit_failure(e, commit))
     }
 }

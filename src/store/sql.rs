@@ -7,7 +7,9 @@
 //! * `re_events (key, event, outcome)`: the idempotency record of each event;
 //!   its primary key makes a second commit of the same event fail.
 //!
-//! `re_schema_version` records the migrations applied.
+//! `re_schema_version` records the migrations applied. PostgreSQL also keeps
+//! one function, `re_commit`, that applies a whole commit in one statement
+//! (one round trip; see the `postgres` module).
 
 use crate::store::{Record, StoreError, StoredEvent};
 
@@ -18,15 +20,18 @@ pub(crate) struct Migration {
     pub(crate) postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite:
-        "CREATE TABLE re_records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite:
+            "CREATE TABLE re_records (key TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
              CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL) WITHOUT ROWID;",
-    postgres:
-        "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
+        postgres:
+            "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
                CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL);",
-}];
+    },
+    Migration { version: 2, sqlite: "", postgres: include_str!("re_commit.sql") },
+];
 
 /// The schema version this build of the crate needs.
 pub(crate) fn latest() -> i64 {

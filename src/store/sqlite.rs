@@ -120,20 +120,28 @@ fn row_version(conn: &Connection, key: &Key) -> Result<u64, StoreError> {
     found.map_or(Ok(0), |v| sql::from_sql_version(key.as_str(), v))
 }
 
+fn read_record(conn: &Connection, key: &Key) -> Result<Option<Versioned>, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT version, body FROM re_records WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(classify)?;
+    row.map(|(v, body)| {
+        Ok(Versioned {
+            version: sql::from_sql_version(key.as_str(), v)?,
+            record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
+        })
+    })
+    .transpose()
+}
+
 impl Store for SqliteStore {
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        read_record(&*self.conn()?, key)
+    }
+
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
         let conn = self.conn()?;
-        let row: Option<(i64, String)> = conn
-            .prepare_cached("SELECT version, body FROM re_records WHERE key = ?1")
-            .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(classify)?;
-        row.map(|(v, body)| {
-            Ok(Versioned {
-                version: sql::from_sql_version(key.as_str(), v)?,
-                record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
-            })
-        })
-        .transpose()
+        keys.iter().map(|k| read_record(&conn, k)).collect()
     }
 
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
