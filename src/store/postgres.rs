@@ -188,14 +188,7 @@ impl Store for PostgresStore {
         let row = client
             .query_typed_opt("SELECT version, body FROM re_records WHERE key = $1", &[(&key.as_str(), Type::TEXT)])
             .map_err(classify)?;
-        row.map(|r| {
-            let body: String = r.get(1);
-            Ok(Versioned {
-                version: sql::from_sql_version(key.as_str(), r.get(0))?,
-                record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
-            })
-        })
-        .transpose()
+        row.map(|r| sql::versioned(key.as_str(), r.get(0), r.get(1))).transpose()
     }
 
     fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
@@ -210,11 +203,7 @@ impl Store for PostgresStore {
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for row in rows {
             let key: String = row.get(0);
-            let body: String = row.get(2);
-            let versioned = Versioned {
-                version: sql::from_sql_version(&key, row.get(1))?,
-                record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
-            };
+            let versioned = sql::versioned(&key, row.get(1), row.get(2))?;
             found.insert(key, versioned);
         }
         Ok(keys.iter().map(|k| found.get(k.as_str()).cloned()).collect())
@@ -232,11 +221,7 @@ impl Store for PostgresStore {
         rows.into_iter()
             .map(|r| {
                 let key: String = r.get(0);
-                let body: String = r.get(2);
-                let versioned = Versioned {
-                    version: sql::from_sql_version(&key, r.get(1))?,
-                    record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
-                };
+                let versioned = sql::versioned(&key, r.get(1), r.get(2))?;
                 Ok((Key::from_stored(key), versioned))
             })
             .collect()

@@ -11,7 +11,7 @@
 //! one function, `re_commit`, that applies a whole commit in one statement
 //! (one round trip; see the `postgres` module).
 
-use crate::store::{Record, StoreError, StoredEvent};
+use crate::store::{Record, StoreError, StoredEvent, Versioned};
 
 /// A migration: its version and, per dialect, its statements.
 pub(crate) struct Migration {
@@ -44,6 +44,11 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreErro
 
 pub(crate) fn decode_record(key: &str, body: &str) -> Result<Record, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
+}
+
+/// A stored row read back: its version and decoded body.
+pub(crate) fn versioned(key: &str, version: i64, body: &str) -> Result<Versioned, StoreError> {
+    Ok(Versioned { version: from_sql_version(key, version)?, record: std::sync::Arc::new(decode_record(key, body)?) })
 }
 
 pub(crate) fn decode_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {

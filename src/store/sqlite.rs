@@ -125,13 +125,7 @@ fn read_record(conn: &Connection, key: &Key) -> Result<Option<Versioned>, StoreE
         .prepare_cached("SELECT version, body FROM re_records WHERE key = ?1")
         .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(classify)?;
-    row.map(|(v, body)| {
-        Ok(Versioned {
-            version: sql::from_sql_version(key.as_str(), v)?,
-            record: std::sync::Arc::new(sql::decode_record(key.as_str(), &body)?),
-        })
-    })
-    .transpose()
+    row.map(|(v, body)| sql::versioned(key.as_str(), v, &body)).transpose()
 }
 
 impl Store for SqliteStore {
@@ -160,10 +154,7 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (key, v, body) = row.map_err(classify)?;
-            let versioned = Versioned {
-                version: sql::from_sql_version(&key, v)?,
-                record: std::sync::Arc::new(sql::decode_record(&key, &body)?),
-            };
+            let versioned = sql::versioned(&key, v, &body)?;
             out.push((Key::from_stored(key), versioned));
         }
         Ok(out)
