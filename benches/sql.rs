@@ -20,39 +20,57 @@ const PROGRAM: &str = r#"{
         "referee":  {"on": "qualified", "reward": {"fixed": "5.00 USD"}}}]
 }"#;
 
+/// How many referrers the sign-ups spread over (as in a live program, where
+/// many referrers bring friends at once).
+const REFERRERS: u64 = 100;
+
+/// The referrer of sign-up `n` when sign-ups spread over `referrers`.
+fn referrer_of(n: u64, referrers: u64) -> String {
+    format!("referrer-{}", n % referrers)
+}
+
+/// An engine over `store` with [`REFERRERS`] referrers enrolled, each with the
+/// vanity code of their name (upper case, as codes are typed).
 fn engine_over<S: Store>(store: S) -> Engine<S> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM).unwrap().build().unwrap();
     let engine = Engine::new(store)
         .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
         .with_random(SeededRandom::new(1))
         .with_program(program);
-    let kind = EventKind::Enroll {
-        participant: "alice".parse().unwrap(),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some("ALICE".into()),
-        signals: vec![],
-    };
-    engine.handle(&Event::new("enroll", "bench", kind).unwrap()).unwrap();
+    let enrolments: Vec<Event> = (0..REFERRERS)
+        .map(|i| {
+            let who = referrer_of(i, REFERRERS);
+            let kind = EventKind::Enroll {
+                participant: who.parse().unwrap(),
+                segment: None,
+                attributes: Default::default(),
+                vanity_code: Some(who.to_uppercase()),
+                signals: vec![],
+            };
+            Event::new(&format!("enroll-{who}"), "bench", kind).unwrap()
+        })
+        .collect();
+    assert!(engine.handle_batch(&enrolments).unwrap().iter().all(Result::is_ok));
     engine
 }
 
 /// Events per batch in the batched runs.
 const BATCH: u64 = 100;
 
-fn signup_event(run: &str, n: u64) -> Event {
+fn signup_event(run: &str, n: u64, referrers: u64) -> Event {
     let referee = ParticipantId::new(format!("{run}-{n}")).unwrap();
-    Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, "ALICE")).unwrap()
+    let code = referrer_of(n, referrers).to_uppercase();
+    Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, code)).unwrap()
 }
 
 /// One qualifying sign-up (qualification on sign-up): referral, two rewards.
-fn signup<S: Store>(engine: &Engine<S>, run: &str, n: u64) {
-    engine.handle(&signup_event(run, n)).unwrap();
+fn signup<S: Store>(engine: &Engine<S>, run: &str, n: u64, referrers: u64) {
+    engine.handle(&signup_event(run, n, referrers)).unwrap();
 }
 
 /// [`BATCH`] sign-ups, `n * BATCH` onwards, in one `handle_batch`.
 fn signups<S: Store>(engine: &Engine<S>, run: &str, n: u64) {
-    let events: Vec<Event> = (n * BATCH..(n + 1) * BATCH).map(|i| signup_event(run, i)).collect();
+    let events: Vec<Event> = (n * BATCH..(n + 1) * BATCH).map(|i| signup_event(run, i, REFERRERS)).collect();
     assert!(engine.handle_batch(&events).unwrap().iter().all(Result::is_ok));
 }
 
@@ -65,14 +83,14 @@ const SQLITE_BASELINE_SCHEMA: &str = "
 fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, ns: std::ops::Range<u64>) {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
     for n in ns {
-        let key = format!("{run}-{n}");
+        let (key, referrer) = (format!("{run}-{n}"), referrer_of(n, REFERRERS));
         tx.prepare_cached("INSERT INTO b_events (key) VALUES (?1)").unwrap().execute([&key]).unwrap();
-        tx.prepare_cached("INSERT INTO b_referrals (referee, referrer, status) VALUES (?1, 'alice', 'rewarded')")
+        tx.prepare_cached("INSERT INTO b_referrals (referee, referrer, status) VALUES (?1, ?2, 'rewarded')")
             .unwrap()
-            .execute([&key])
+            .execute([&key, &referrer])
             .unwrap();
         let mut ledger = tx.prepare_cached("INSERT INTO b_ledger (participant, amount) VALUES (?1, ?2)").unwrap();
-        ledger.execute(["alice", "10.00"]).unwrap();
+        ledger.execute([referrer.as_str(), "10.00"]).unwrap();
         ledger.execute([key.as_str(), "5.00"]).unwrap();
     }
     tx.commit().unwrap();
@@ -90,7 +108,7 @@ fn sqlite(c: &mut Criterion) {
         group.bench_function("engine", |b| {
             b.iter(|| {
                 n += 1;
-                signup(&engine, "e", black_box(n));
+                signup(&engine, "e", black_box(n), REFERRERS);
             })
         });
         let mut conn = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
@@ -145,16 +163,20 @@ const PG_BASELINE_SCHEMA: &str = "
     CREATE TABLE b_referrals (referee TEXT PRIMARY KEY, referrer TEXT NOT NULL, status TEXT NOT NULL);
     CREATE TABLE b_ledger (id BIGSERIAL PRIMARY KEY, participant TEXT NOT NULL, amount NUMERIC NOT NULL);";
 
-/// The sign-ups `keys` in one transaction.
-fn pg_baseline(client: &mut postgres::Client, keys: &[String]) {
+/// The sign-ups `ns`, spread over `referrers`, in one transaction.
+fn pg_baseline(client: &mut postgres::Client, ns: std::ops::Range<u64>, referrers: u64) {
     let mut tx = client.transaction().unwrap();
     let ledger = tx.prepare("INSERT INTO b_ledger (participant, amount) VALUES ($1, $2::TEXT::NUMERIC)").unwrap();
-    for key in keys {
-        tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[key]).unwrap();
-        tx.execute("INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, 'alice', 'rewarded')", &[key])
-            .unwrap();
-        tx.execute(&ledger, &[&"alice", &"10.00"]).unwrap();
-        tx.execute(&ledger, &[key, &"5.00"]).unwrap();
+    for n in ns {
+        let (key, referrer) = (format!("k{n}"), referrer_of(n, referrers));
+        tx.execute("INSERT INTO b_events (key) VALUES ($1)", &[&key]).unwrap();
+        tx.execute(
+            "INSERT INTO b_referrals (referee, referrer, status) VALUES ($1, $2, 'rewarded')",
+            &[&key, &referrer],
+        )
+        .unwrap();
+        tx.execute(&ledger, &[&referrer, &"10.00"]).unwrap();
+        tx.execute(&ledger, &[&key, &"5.00"]).unwrap();
     }
     tx.commit().unwrap();
 }
@@ -183,14 +205,16 @@ fn throughput(threads: usize, for_how_long: Duration, work: impl Fn(u64) + Send 
 fn postgres(_: &mut Criterion) {
     use referral_engine::store::postgres::PostgresStore;
     let Some(url) = postgres_url() else { return };
-    for connections in [1usize, 4] {
-        let schema = format!("re_bench_{connections}");
+    // Sign-ups spread over REFERRERS referrers; and, the worst case, all
+    // through one referrer, whose balance every sign-up changes.
+    for (connections, referrers) in [(1usize, REFERRERS), (4, REFERRERS), (4, 1)] {
+        let schema = format!("re_bench_{connections}_{referrers}");
         let store = PostgresStore::connect_with(&url, Some(&schema), connections as u32).unwrap();
         store.migrate().unwrap();
         store.clear().unwrap();
         let engine = Arc::new(engine_over(store));
         let e = Arc::clone(&engine);
-        let engine_rate = throughput(connections, Duration::from_secs(5), move |n| signup(&e, "pg", n));
+        let engine_rate = throughput(connections, Duration::from_secs(5), move |n| signup(&e, "pg", n, referrers));
 
         let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
@@ -201,10 +225,10 @@ fn postgres(_: &mut Criterion) {
         let baseline_rate = throughput(connections, Duration::from_secs(5), move |n| {
             let i = (n as usize) % clients.len();
             let mut client = clients[i].lock().unwrap();
-            pg_baseline(&mut client, &[format!("k{n}")]);
+            pg_baseline(&mut client, n..n + 1, referrers);
         });
         println!(
-            "postgres, {connections} connection(s): engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
+            "postgres, {connections} connection(s), {referrers} referrer(s): engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
             engine_rate / baseline_rate
         );
     }
@@ -220,8 +244,7 @@ fn postgres(_: &mut Criterion) {
     let client = std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap());
     let baseline_rate = BATCH as f64
         * throughput(1, Duration::from_secs(5), move |n| {
-            let keys: Vec<String> = (n * BATCH..(n + 1) * BATCH).map(|i| format!("k{i}")).collect();
-            pg_baseline(&mut client.lock().unwrap(), &keys);
+            pg_baseline(&mut client.lock().unwrap(), n * BATCH..(n + 1) * BATCH, REFERRERS);
         });
     println!(
         "postgres, 1 connection, {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",

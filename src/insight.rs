@@ -183,36 +183,8 @@ impl Report {
                 *by_referrer.entry(who).or_default() += d.qualified;
             }
         }
-        for d in days {
-            sum.enrolled += d.enrolled;
-            sum.invites += d.invites;
-            sum.signups += d.signups;
-            sum.qualified += d.qualified;
-            sum.rewarded += d.rewarded;
-            sum.expired += d.expired;
-            sum.reversed += d.reversed;
-            sum.revenue += d.revenue;
-            for (k, v) in d.rejected {
-                *sum.rejected.entry(k).or_default() += v;
-            }
-            for (k, v) in d.granted {
-                *sum.granted.entry(k).or_default() += v;
-            }
-            for (k, f) in d.channels {
-                let c = sum.channels.entry(k).or_default();
-                c.signups += f.signups;
-                c.qualified += f.qualified;
-            }
-            for (k, f) in d.variants {
-                let v = sum.variants.entry(k).or_default();
-                v.referrers += f.referrers;
-                v.signups += f.signups;
-                v.qualified += f.qualified;
-                v.revenue += f.revenue;
-                for (a, x) in f.granted {
-                    *v.granted.entry(a).or_default() += x;
-                }
-            }
+        for d in &days {
+            sum.add(d);
         }
         let channels = sum
             .channels

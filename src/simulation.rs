@@ -189,7 +189,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
     let mut earned = Decimal::ZERO;
     let mut orders = 0u64;
     for number in 1..=assumptions.periods {
-        let before = sim.engine.program_state(&id)?.totals;
+        let before = sim.engine.totals(&id)?;
         let mut invites = 0;
         let mut new_users = 0;
         let mut joined = Vec::new();
@@ -266,7 +266,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                 _ => None,
             })
             .sum();
-        let after = sim.engine.program_state(&id)?.totals;
+        let after = sim.engine.totals(&id)?;
         let granted: BTreeMap<Asset, Decimal> = after
             .granted
             .iter()

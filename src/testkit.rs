@@ -37,7 +37,7 @@ use crate::event::{Event, EventKind, Outcome};
 use crate::policy::{Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided};
 use crate::program::{Limits, Program, ProgramSpec, Qualification};
 use crate::store::{
-    Commit, Key, KeyRange, MemoryStore, ProgramState, Record, Store, StoreError, StoredEvent, Versioned, Write,
+    Commit, Counters, Key, KeyRange, MemoryStore, Record, Store, StoreError, StoredEvent, Versioned, Write,
 };
 
 /// Generates one `#[test]` per conformance check for a store factory.
@@ -93,12 +93,12 @@ fn program_id() -> ProgramId {
 }
 
 fn counter(n: u64) -> Arc<Record> {
-    Arc::new(Record::Program(Box::new(ProgramState { sequence: n, ..ProgramState::default() })))
+    Arc::new(Record::Counters(Box::new(Counters { signups: n, ..Counters::default() })))
 }
 
 fn count_of(v: &Versioned) -> u64 {
     match v.record.as_ref() {
-        Record::Program(s) => s.sequence,
+        Record::Counters(c) => c.signups,
         other => panic!("not a counter: {other:?}"),
     }
 }
@@ -622,8 +622,8 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     let program = program_id();
     let usd: Asset = "USD".parse().unwrap_or_else(|e| panic!("{e}"));
     let points: Asset = "points".parse().unwrap_or_else(|e| panic!("{e}"));
-    let figures = |e: &dyn Fn() -> (ProgramState, Vec<crate::domain::participant::Participant>, usize)| {
-        let (state, people, referrals) = e();
+    let figures = |e: &dyn Fn() -> (Counters, Vec<crate::domain::participant::Participant>, usize)| {
+        let (totals, people, referrals) = e();
         let mut by_referrer = BTreeMap::new();
         for r in referrers {
             let p = people.iter().find(|p| p.id.as_str() == r).unwrap_or_else(|| panic!("{r} missing"));
@@ -631,20 +631,12 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
         }
         let usd_total: Decimal = people.iter().map(|p| p.balance(&usd).available).sum();
         let points_total: Decimal = people.iter().map(|p| p.balance(&points).available).sum();
-        (
-            state.totals.signups,
-            state.totals.qualified,
-            state.granted_in(&usd),
-            usd_total,
-            points_total,
-            referrals,
-            by_referrer,
-        )
+        (totals.signups, totals.qualified, totals.granted_in(&usd), usd_total, points_total, referrals, by_referrer)
     };
     let of = |e: &Engine<S>| {
         figures(&|| {
             (
-                e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.totals(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
             )
@@ -653,7 +645,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     let of_serial = |e: &Engine<MemoryStore>| {
         figures(&|| {
             (
-                e.program_state(&program).unwrap_or_else(|x| panic!("{x}")),
+                e.totals(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
                 e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
             )

@@ -94,7 +94,7 @@ fn a_referral_that_does_not_qualify_in_time_expires_and_earns_nothing() {
     assert_eq!(statuses(&w, "carl"), vec![ReferralStatus::Attributed, ReferralStatus::Expired]);
     w.purchase("carl", "o-9", "50.00 USD").unwrap();
     assert_eq!(w.buckets("alice", "USD"), (dec("0"), dec("0"), dec("0")));
-    assert_eq!(w.engine.program_state(&w.program).unwrap().totals.expired, 1);
+    assert_eq!(w.engine.totals(&w.program).unwrap().expired, 1);
 }
 
 #[test]

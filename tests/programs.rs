@@ -176,7 +176,7 @@ fn a_budget_in_refuse_mode_grants_nothing_that_would_cross_it() {
     w.sign_up("f4", &b).unwrap(); // 40.00 reached exactly
     let refused = w.sign_up("f5", &b).unwrap();
     assert!(refused.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::Budget(_), .. })));
-    assert_eq!(w.engine.program_state(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
+    assert_eq!(w.engine.totals(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
 }
 
 #[test]

@@ -289,7 +289,7 @@ proptest! {
         let mut d = Driver::new();
         for s in &steps {
             d.apply(s);
-            let state = d.engine.program_state(&d.program()).unwrap();
+            let state = d.engine.totals(&d.program()).unwrap();
             prop_assert!(state.granted_in(&asset("USD")) <= dec("60.00"));
             prop_assert!(state.granted_in(&asset("points")) <= dec("300"));
             for p in d.engine.participants(&d.program()).unwrap() {
@@ -713,7 +713,7 @@ proptest! {
         }
         let invites = invites.len() as u64;
         let program = d.program();
-        let totals = d.engine.program_state(&program).unwrap().totals;
+        let totals = d.engine.totals(&program).unwrap();
         let referrals = d.engine.referrals(&program).unwrap();
         let velocity = |r: &referral_engine::Referral| {
             r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::RejectReason::Velocity))

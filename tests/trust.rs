@@ -142,8 +142,8 @@ fn too_many_sign_ups_on_one_ip_are_refused_until_the_window_passes() {
     sign_up_with(&w, "v3", &code, ip());
     assert_eq!(status(&w, "v3"), ReferralStatus::Rewarded);
     assert_eq!(w.engine.review_queue(&w.program).unwrap().len(), 2);
-    let state = w.engine.program_state(&w.program).unwrap();
-    assert_eq!(state.totals.rejected.get("signal_velocity"), Some(&1));
+    let totals = w.engine.totals(&w.program).unwrap();
+    assert_eq!(totals.rejected.get("signal_velocity"), Some(&1));
 }
 
 #[test]

@@ -162,6 +162,12 @@ impl IdSource {
         Self { millis, seed: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_str().as_bytes()), next: 0 }
     }
 
+    /// One of `shards` buckets, chosen by the event key alone: where the
+    /// event's counter updates go (see [`crate::store::Counters`]).
+    pub(crate) fn shard(&self, shards: u32) -> u32 {
+        u32::try_from(self.seed.as_u128() % u128::from(shards.max(1))).unwrap_or(0)
+    }
+
     pub(crate) fn next(&mut self) -> Uuid {
         self.next += 1;
         let hashed = self.seed.as_u128().wrapping_add(u128::from(self.next));

@@ -20,8 +20,8 @@ use crate::fraud::{Signal, Verdict};
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
 use crate::store::{
-    AuditEntry, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order, ProgramState,
-    ReferrerDay, ReviewItem, SignalIndex,
+    AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order,
+    ProgramState, ReferrerDay, ReviewItem, SignalIndex,
 };
 
 /// The most due items one tick handles; the rest wait for the next tick.
@@ -78,7 +78,11 @@ pub(crate) struct Decision<'a, 's> {
     pub(crate) random: &'a dyn RandomSource,
     pub(crate) out: Outcome,
     state: Option<ProgramState>,
+    /// What this event adds to the program's lifetime counters and to
+    /// today's, written by [`Self::flush`] into the event's shard.
+    totals: Option<Counters>,
     day: Option<Counters>,
+    shard: u32,
     /// The last [`Self::variant_above`] answer with a referral behind it: a
     /// referral's referrer and a referrer's variant never change.
     variant_memo: Option<(ParticipantId, Option<String>)>,
@@ -92,16 +96,20 @@ impl<'a, 's> Decision<'a, 's> {
         tx: &'a mut Tx<'s>,
         random: &'a dyn RandomSource,
     ) -> Self {
+        let ids = IdSource::new(&event.key, now);
+        let shard = ids.shard(COUNTER_SHARDS);
         Self {
             program,
             event,
             now,
             tx,
-            ids: IdSource::new(&event.key, now),
+            ids,
             random,
             out: Outcome::new(event.key.clone(), now),
             state: None,
+            totals: None,
             day: None,
+            shard,
             variant_memo: None,
         }
     }
@@ -159,7 +167,7 @@ impl<'a, 's> Decision<'a, 's> {
             | EventKind::Action { participant, .. } => vec![Key::participant(p, participant)],
             _ => return Ok(()),
         };
-        keys.extend([Key::program(p), Key::day(p, self.now.date_naive())]);
+        keys.extend(self.counter_keys());
         self.tx.prefetch(keys)
     }
 
@@ -201,29 +209,52 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(self.state.insert(state))
     }
 
-    /// Adds to the program's counters: its totals and today's.
+    /// Adds to the program's counters: its lifetime totals and today's.
     pub(crate) fn count(&mut self, f: impl Fn(&mut Counters)) -> Result<(), Error> {
-        f(&mut self.state_mut()?.totals);
+        f(self.totals.get_or_insert_default());
         self.count_today(f)
     }
 
     /// Adds to today's counters only.
     pub(crate) fn count_today(&mut self, f: impl FnOnce(&mut Counters)) -> Result<(), Error> {
-        let day = match self.day.take() {
-            Some(d) => d,
-            None => self.tx.get(&Key::day(self.program.id(), self.now.date_naive()))?.unwrap_or_default(),
-        };
-        f(self.day.insert(day));
+        f(self.day.get_or_insert_default());
         Ok(())
     }
 
-    /// Writes the program state and today's counters, once, after everything else.
+    /// Net granted in `asset` over the program's life, this event included:
+    /// every shard of the totals is read (and so must not change before the
+    /// commit), which is what a budget needs.
+    pub(crate) fn granted_so_far(&mut self, asset: &Asset) -> Result<Decimal, Error> {
+        let p = self.program.id();
+        let shards: Vec<Key> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
+        self.tx.prefetch(shards.iter().cloned())?;
+        let mut granted = self.totals.as_ref().map_or(Decimal::ZERO, |t| t.granted_in(asset));
+        for key in &shards {
+            if let Some(shard) = self.tx.get::<Counters>(key)? {
+                granted += shard.granted_in(asset);
+            }
+        }
+        Ok(granted)
+    }
+
+    /// Keys of this event's shards of the lifetime and today's counters.
+    fn counter_keys(&self) -> [Key; 2] {
+        let p = self.program.id();
+        [Key::totals(p, self.shard), Key::day(p, self.now.date_naive(), self.shard)]
+    }
+
+    /// Writes the program state and adds this event's counts to its shards,
+    /// once, after everything else.
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
         if let Some(state) = self.state.take() {
             self.tx.put(Key::program(self.program.id()), state)?;
         }
-        if let Some(day) = self.day.take() {
-            self.tx.put(Key::day(self.program.id(), self.now.date_naive()), day)?;
+        let [totals_key, day_key] = self.counter_keys();
+        for (key, delta) in [(totals_key, self.totals.take()), (day_key, self.day.take())] {
+            let Some(delta) = delta else { continue };
+            let mut shard: Counters = self.tx.get(&key)?.unwrap_or_default();
+            shard.add(&delta);
+            self.tx.put(key, shard)?;
         }
         Ok(())
     }
@@ -1014,25 +1045,19 @@ impl<'a, 's> Decision<'a, 's> {
 
     // ----- the outbox --------------------------------------------------
 
-    /// Writes this event's notices to the outbox, in the same commit, under
-    /// the program's next sequence number.
+    /// Writes this event's notices to the outbox (and the audited ones to the
+    /// trail), in the same commit, under ids made of the time, the event's key
+    /// and the notice's index.
     pub(crate) fn publish(&mut self, outbox: bool) -> Result<(), Error> {
-        if self.out.notices.is_empty() {
-            return Ok(());
-        }
-        let state = self.state_mut()?;
-        state.sequence += 1;
-        let sequence = state.sequence;
         let (program, event, now) = (self.program.id(), &self.event.key, self.now);
         for (index, notice) in self.out.notices.iter().enumerate() {
-            let id = NotificationId { sequence, index: u32::try_from(index).unwrap_or(u32::MAX) };
+            let id = NotificationId { at: now, event: event.clone(), index: u32::try_from(index).unwrap_or(u32::MAX) };
             if is_audited(notice) {
                 let entry = AuditEntry { at: now, event: event.clone(), notice: notice.clone() };
-                self.tx.put_new(Key::audit(program, id), entry);
+                self.tx.put_new(Key::audit(program, &id), entry);
             }
             if outbox {
-                let n = Notification { id, event: event.clone(), at: now, notice: notice.clone() };
-                self.tx.put_new(Key::notification(program, id), n);
+                self.tx.put_new(Key::notification(program, &id), Notification { id, notice: notice.clone() });
             }
         }
         Ok(())
@@ -1040,7 +1065,7 @@ impl<'a, 's> Decision<'a, 's> {
 
     fn acknowledge(&mut self, ids: &[NotificationId]) -> Result<(), Error> {
         for id in ids {
-            let key = Key::notification(self.program.id(), *id);
+            let key = Key::notification(self.program.id(), id);
             if self.tx.get::<Notification>(&key)?.is_some() {
                 self.tx.delete(key)?;
             }

@@ -141,7 +141,7 @@ impl Decision<'_, '_> {
             }
         }
         if let Some(budget) = limits.budget(value.asset()) {
-            let granted = self.state_mut()?.totals.granted_in(value.asset());
+            let granted = self.granted_so_far(value.asset())?;
             let room = (budget - granted).max(Decimal::ZERO);
             if room < value.amount() {
                 if limits.budget_mode == BudgetMode::Refuse {

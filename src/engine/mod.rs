@@ -363,7 +363,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// A program's report for the days from `from` to `to`, both included
-    /// (days in UTC). It reads one counter record per day, and one per
+    /// (days in UTC). It reads the counter shards of each day (at most
+    /// [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS)), and one record per
     /// referrer active on each day (for the top referrers and the K-factor).
     pub fn report(&self, program: &ProgramId, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
         let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
@@ -400,9 +401,19 @@ impl<S: Store> Engine<S> {
             .collect())
     }
 
-    /// A program's counters and budget use.
+    /// A program's catalog stock used and payout ids.
     pub fn program_state(&self, program: &ProgramId) -> Result<ProgramState, Error> {
         Ok(self.read(&Key::program(program))?.unwrap_or_default())
+    }
+
+    /// A program's counters over its whole life (what its budgets are
+    /// measured against): the sum of its [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS) shards.
+    pub fn totals(&self, program: &ProgramId) -> Result<Counters, Error> {
+        let shards = Tx::new(&self.store).scan::<Counters>(&Key::all_totals(program), usize::MAX)?;
+        Ok(shards.iter().fold(Counters::default(), |mut sum, (_, shard)| {
+            sum.add(shard);
+            sum
+        }))
     }
 
     /// What a code resolves to; `typed` is normalized first.

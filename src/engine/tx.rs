@@ -172,14 +172,14 @@ impl<'s> Tx<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MemoryStore, ProgramState};
+    use crate::store::{Counters, MemoryStore};
 
-    fn state(sequence: u64) -> ProgramState {
-        ProgramState { sequence, ..ProgramState::default() }
+    fn state(signups: u64) -> Counters {
+        Counters { signups, ..Counters::default() }
     }
 
     fn sequence(tx: &mut Tx<'_>, key: &Key) -> Option<u64> {
-        tx.get::<ProgramState>(key).unwrap().map(|s| s.sequence)
+        tx.get::<Counters>(key).unwrap().map(|s| s.signups)
     }
 
     #[test]

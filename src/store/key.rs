@@ -77,6 +77,12 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%S%.6f").to_string()
 }
 
+/// `tag/program/time/event/index`: a notification's (or audit entry's) key,
+/// in time order.
+fn notice(tag: &str, p: &ProgramId, id: &crate::store::NotificationId) -> String {
+    path(tag, p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)])
+}
+
 impl Key {
     /// Rebuilds a key read back from a store.
     pub fn from_stored(text: String) -> Self {
@@ -128,14 +134,25 @@ impl Key {
         Self(path("s", p, &[]))
     }
 
-    pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate) -> Self {
-        Self(path("y", p, &[&ymd(day)]))
+    /// One shard of a program's lifetime counters.
+    pub(crate) fn totals(p: &ProgramId, shard: u32) -> Self {
+        Self(path("t", p, &[&padded(u64::from(shard), 2)]))
     }
 
-    /// Days from `from` to `to`, both included.
+    /// Every shard of a program's lifetime counters.
+    pub(crate) fn all_totals(p: &ProgramId) -> KeyRange {
+        KeyRange::prefix(format!("t/{}/", esc(p.as_str())))
+    }
+
+    /// One shard of a program's counters for one day.
+    pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate, shard: u32) -> Self {
+        Self(path("y", p, &[&ymd(day), &padded(u64::from(shard), 2)]))
+    }
+
+    /// Every shard of the days from `from` to `to`, both included.
     pub(crate) fn days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self::day(p, from);
-        let end = Self(format!("{}~", Self::day(p, to).0));
+        let start = Self(format!("y/{}/{}/", esc(p.as_str()), ymd(from)));
+        let end = Self(format!("y/{}/{}0", esc(p.as_str()), ymd(to)));
         KeyRange { start, end }
     }
 
@@ -150,8 +167,8 @@ impl Key {
         KeyRange { start, end }
     }
 
-    pub(crate) fn notification(p: &ProgramId, id: crate::store::NotificationId) -> Self {
-        Self(path("n", p, &[&padded(id.sequence, 20), &padded(u64::from(id.index), 6)]))
+    pub(crate) fn notification(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
+        Self(notice("n", p, id))
     }
 
     pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
@@ -171,8 +188,8 @@ impl Key {
         KeyRange::prefix(format!("q/{}/", esc(p.as_str())))
     }
 
-    pub(crate) fn audit(p: &ProgramId, id: crate::store::NotificationId) -> Self {
-        Self(path("a", p, &[&padded(id.sequence, 20), &padded(u64::from(id.index), 6)]))
+    pub(crate) fn audit(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
+        Self(notice("a", p, id))
     }
 
     pub(crate) fn audits(p: &ProgramId) -> KeyRange {

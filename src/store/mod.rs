@@ -35,8 +35,8 @@ pub use key::{Key, KeyRange};
 pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
 pub use records::{
-    AuditEntry, CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order, ProgramState, Record,
-    ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
+    AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order,
+    ProgramState, Record, ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
 };
 
 use std::sync::Arc;

@@ -69,8 +69,15 @@ pub struct VariantFigures {
     pub revenue: Decimal,
 }
 
-/// Counters kept in the same commit as the events they count: for the whole
-/// life of a program (in [`ProgramState`]) and per day (a `Day` record).
+/// Counters kept in the same commit as the events they count, for the whole
+/// life of a program and per day.
+///
+/// Every event would otherwise write the same program-wide record, so that
+/// concurrent events of a program could never commit side by side. Each
+/// counter is therefore kept in [`COUNTER_SHARDS`] records (shards); an event
+/// adds to the shard its key hashes to, and a reader sums them all
+/// ([`Counters::add`]). Every field is a number or a map of numbers, so that
+/// shards add up field by field.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Counters {
@@ -113,56 +120,93 @@ pub struct ReferrerDay {
     pub qualified: u64,
 }
 
+/// How many records each of a program's counters is spread over: events whose
+/// keys hash to different shards update their counters without conflicting.
+pub const COUNTER_SHARDS: u32 = 16;
+
 impl Counters {
     /// Net granted in one asset.
     pub fn granted_in(&self, asset: &Asset) -> Decimal {
         self.granted.get(asset).copied().unwrap_or_default()
     }
+
+    /// Adds `other` to these counters, field by field.
+    pub fn add(&mut self, other: &Counters) {
+        self.enrolled += other.enrolled;
+        self.invites += other.invites;
+        self.signups += other.signups;
+        self.qualified += other.qualified;
+        self.rewarded += other.rewarded;
+        self.expired += other.expired;
+        self.reversed += other.reversed;
+        self.revenue += other.revenue;
+        add_each(&mut self.rejected, &other.rejected, |a, b| *a += b);
+        add_each(&mut self.granted, &other.granted, |a, b| *a += b);
+        add_each(&mut self.channels, &other.channels, |a, b| {
+            a.signups += b.signups;
+            a.qualified += b.qualified;
+        });
+        add_each(&mut self.variants, &other.variants, |a, b| {
+            a.referrers += b.referrers;
+            a.signups += b.signups;
+            a.qualified += b.qualified;
+            a.revenue += b.revenue;
+            add_each(&mut a.granted, &b.granted, |x, y| *x += y);
+        });
+    }
 }
 
-/// Program-wide state updated in the same commit as the event: counters,
-/// budget use, stock, payouts, and the notification sequence.
+/// Adds each entry of `from` into the entry of `into` under the same key.
+fn add_each<K: Ord + Clone, V: Default>(into: &mut LiteMap<K, V>, from: &LiteMap<K, V>, add: impl Fn(&mut V, &V)) {
+    for (k, v) in from.iter() {
+        match into.get_mut(k) {
+            Some(mine) => add(mine, v),
+            None => {
+                let mut mine = V::default();
+                add(&mut mine, v);
+                into.insert(k.clone(), mine);
+            }
+        }
+    }
+}
+
+/// Program-wide state that an event reads before it changes it: catalog stock
+/// used and payout ids. (Counters live apart, in shards: see [`Counters`].)
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ProgramState {
-    /// Counters over the program's whole life.
-    pub totals: Counters,
     /// Catalog items redeemed, by id.
     pub redeemed_items: LiteMap<String, u64>,
     /// Payout batch ids used.
     pub payouts: BTreeSet<PayoutId>,
-    /// The last notification sequence number used.
-    pub sequence: u64,
-}
-
-impl ProgramState {
-    /// Net granted in one asset.
-    pub fn granted_in(&self, asset: &Asset) -> Decimal {
-        self.totals.granted_in(asset)
-    }
 }
 
 /// A notification waiting in the outbox for the host to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Notification {
-    /// Its id: the order in which notifications are read.
+    /// Its id, which says when and by which event: the order in which
+    /// notifications are read.
     pub id: NotificationId,
-    /// The event that caused it.
-    pub event: crate::domain::id::EventKey,
-    /// When.
-    pub at: DateTime<Utc>,
     /// What happened.
     pub notice: crate::event::Notice,
 }
 
-/// A notification's place in a program's outbox: the sequence number of the
-/// commit that wrote it, then its index within that commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A notification's place in a program's outbox (and an audit entry's in the
+/// trail): the time of the event that wrote it, the event's key, and its index
+/// among that event's notices.
+///
+/// The outbox and the trail are read oldest first; the notices of one event in
+/// the order it gave them, events handled at the same instant in the order of
+/// their stored keys. No program-wide sequence number orders them, so that
+/// concurrent events never contend for one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NotificationId {
-    /// The commit's sequence number in the program.
-    pub sequence: u64,
-    /// The index within the commit.
+    /// When the event was handled.
+    pub at: DateTime<Utc>,
+    /// The event that caused it.
+    pub event: crate::domain::id::EventKey,
+    /// The index among the event's notices.
     pub index: u32,
 }
 
@@ -254,14 +298,15 @@ pub enum Record {
     Reward(Box<Reward>),
     /// A ledger entry.
     Entry(Box<LedgerEntry>),
-    /// Program counters.
+    /// Program-wide state.
     Program(Box<ProgramState>),
     /// An order.
     Order(Box<Order>),
     /// Due work.
     Due(Due),
-    /// One day's counters.
-    Day(Box<Counters>),
+    /// One shard of a program's counters, for its whole life or for one day.
+    #[serde(alias = "day")]
+    Counters(Box<Counters>),
     /// One referrer's day.
     ReferrerDay(Box<ReferrerDay>),
     /// An outbox notification.
@@ -324,7 +369,7 @@ record_kind!(Reward, Reward, boxed);
 record_kind!(Entry, LedgerEntry, boxed);
 record_kind!(Program, ProgramState, boxed);
 record_kind!(Order, Order, boxed);
-record_kind!(Day, Counters, boxed);
+record_kind!(Counters, Counters, boxed);
 record_kind!(ReferrerDay, ReferrerDay, boxed);
 record_kind!(Notification, Notification, boxed);
 record_kind!(Code, CodeRecord);
