@@ -133,6 +133,20 @@ fn notifications_survive_a_crash_between_sending_and_acknowledging() {
 }
 
 #[test]
+fn acknowledging_one_notice_of_an_event_leaves_its_others() {
+    let w = scenario();
+    let pending = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    // The second notice of an event that gave several.
+    let second = pending.iter().find(|n| n.id.index == 1).expect("an event with two notices").clone();
+    w.ok(EventKind::Acknowledge { notifications: vec![second.id.clone()] });
+    let rest = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let expected: Vec<_> = pending.iter().filter(|n| n.id != second.id).cloned().collect();
+    assert_eq!(rest, expected);
+    // A limit counts notifications, not events.
+    assert_eq!(w.engine.notifications(&w.program, 3).unwrap(), expected[..3].to_vec());
+}
+
+#[test]
 fn variants_are_assigned_by_hash_and_reported_apart() {
     let json = r#"{
         "id": "ab", "name": "AB", "currency": "USD",

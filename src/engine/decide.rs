@@ -20,7 +20,7 @@ use crate::fraud::{Signal, Verdict};
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Program, ProgramStatus, Qualification};
 use crate::store::{
-    AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Key, Notification, NotificationId, Order,
+    AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Key, NotificationId, Order, OutboxEntry,
     ProgramState, ReferrerDay, ReviewItem, SignalIndex,
 };
 
@@ -1045,29 +1045,43 @@ impl<'a, 's> Decision<'a, 's> {
 
     // ----- the outbox --------------------------------------------------
 
-    /// Writes this event's notices to the outbox (and the audited ones to the
-    /// trail), in the same commit, under ids made of the time, the event's key
-    /// and the notice's index.
+    /// Writes this event's notices to the outbox (one record) and the audited
+    /// ones to the trail, in the same commit, under ids made of the time, the
+    /// event's key and the notice's index.
     pub(crate) fn publish(&mut self, outbox: bool) -> Result<(), Error> {
         let (program, event, now) = (self.program.id(), &self.event.key, self.now);
+        let mut pending = Vec::new();
         for (index, notice) in self.out.notices.iter().enumerate() {
-            let id = NotificationId { at: now, event: event.clone(), index: u32::try_from(index).unwrap_or(u32::MAX) };
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
             if is_audited(notice) {
+                let id = NotificationId { at: now, event: event.clone(), index };
                 let entry = AuditEntry { at: now, event: event.clone(), notice: notice.clone() };
                 self.tx.put_new(Key::audit(program, &id), entry);
             }
             if outbox {
-                self.tx.put_new(Key::notification(program, &id), Notification { id, notice: notice.clone() });
+                pending.push((index, notice.clone()));
             }
+        }
+        if !pending.is_empty() {
+            let entry = OutboxEntry { at: now, event: event.clone(), pending };
+            self.tx.put_new(Key::outbox(program, now, event), entry);
         }
         Ok(())
     }
 
+    /// Takes the named notifications out of the outbox; an event's record
+    /// goes when none of its notices is left. Unknown ids are ignored (a
+    /// retried acknowledgement changes nothing).
     fn acknowledge(&mut self, ids: &[NotificationId]) -> Result<(), Error> {
         for id in ids {
-            let key = Key::notification(self.program.id(), id);
-            if self.tx.get::<Notification>(&key)?.is_some() {
+            let key = Key::outbox(self.program.id(), id.at, &id.event);
+            let Some(mut entry) = self.tx.get::<OutboxEntry>(&key)? else { continue };
+            let before = entry.pending.len();
+            entry.pending.retain(|(index, _)| *index != id.index);
+            if entry.pending.is_empty() {
                 self.tx.delete(key)?;
+            } else if entry.pending.len() < before {
+                self.tx.put(key, entry)?;
             }
         }
         Ok(())

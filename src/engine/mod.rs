@@ -44,8 +44,8 @@ use crate::fraud::{SignalKey, SignalKind};
 use crate::insight::{Dashboard, Report};
 use crate::program::Program;
 use crate::store::{
-    AuditEntry, CodeRecord, Counters, Key, Notification, Order, ProgramState, RecordKind, ReviewItem, Store,
-    StoreError, StoredEvent,
+    AuditEntry, CodeRecord, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind, ReviewItem,
+    Store, StoreError, StoredEvent,
 };
 
 use decide::Decision;
@@ -343,10 +343,13 @@ impl<S: Store> Engine<S> {
     /// Delivery is at least once: a notification stays until an
     /// [`crate::EventKind::Acknowledge`] names it, so a
     /// host that crashes between reading and acknowledging reads it again.
-    /// Order is the order of the commits that wrote them, so it holds per
-    /// participant too.
+    /// Oldest first, by the time the engine's clock gave each event; one
+    /// event's notices in the order it gave them; events handled at the same
+    /// instant in the order of their stored keys.
     pub fn notifications(&self, program: &ProgramId, limit: usize) -> Result<Vec<Notification>, Error> {
-        Tx::new(&self.store).scan(&Key::notifications(program), limit).map(|v| v.into_iter().map(|(_, n)| n).collect())
+        // Every outbox record holds at least one notification.
+        let entries = Tx::new(&self.store).scan::<OutboxEntry>(&Key::notifications(program), limit)?;
+        Ok(entries.iter().flat_map(|(_, entry)| entry.notifications()).take(limit).collect())
     }
 
     /// A referrer's dashboard; with `links`, a share link per channel for each code.

@@ -77,12 +77,6 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%S%.6f").to_string()
 }
 
-/// `tag/program/time/event/index`: a notification's (or audit entry's) key,
-/// in time order.
-fn notice(tag: &str, p: &ProgramId, id: &crate::store::NotificationId) -> String {
-    path(tag, p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)])
-}
-
 impl Key {
     /// Rebuilds a key read back from a store.
     pub fn from_stored(text: String) -> Self {
@@ -167,8 +161,9 @@ impl Key {
         KeyRange { start, end }
     }
 
-    pub(crate) fn notification(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
-        Self(notice("n", p, id))
+    /// The outbox record of the event `event` handled at `at`.
+    pub(crate) fn outbox(p: &ProgramId, at: DateTime<Utc>, event: &crate::domain::id::EventKey) -> Self {
+        Self(path("n", p, &[&stamp(at), event.as_str()]))
     }
 
     pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
@@ -188,8 +183,9 @@ impl Key {
         KeyRange::prefix(format!("q/{}/", esc(p.as_str())))
     }
 
+    /// An audit entry: `a/program/time/event/index`, in time order.
     pub(crate) fn audit(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
-        Self(notice("a", p, id))
+        Self(path("a", p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
     }
 
     pub(crate) fn audits(p: &ProgramId) -> KeyRange {

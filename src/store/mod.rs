@@ -36,7 +36,7 @@ pub use memory::MemoryStore;
 pub(crate) use records::RecordKind;
 pub use records::{
     AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order,
-    ProgramState, Record, ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
+    OutboxEntry, ProgramState, Record, ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
 };
 
 use std::sync::Arc;

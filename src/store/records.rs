@@ -192,6 +192,31 @@ pub struct Notification {
     pub notice: crate::event::Notice,
 }
 
+/// The notices of one event still waiting in a program's outbox: one record
+/// per event, so an event writes one outbox record however many notices it
+/// gives, and acknowledging takes notices out until none is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboxEntry {
+    /// When the event was handled.
+    pub at: DateTime<Utc>,
+    /// The event.
+    pub event: crate::domain::id::EventKey,
+    /// The notices not yet acknowledged, each with its index among the
+    /// event's notices, in that order.
+    pub pending: Vec<(u32, crate::event::Notice)>,
+}
+
+impl OutboxEntry {
+    /// The pending notices as notifications, in order.
+    pub fn notifications(&self) -> impl Iterator<Item = Notification> + '_ {
+        self.pending.iter().map(|(index, notice)| Notification {
+            id: NotificationId { at: self.at, event: self.event.clone(), index: *index },
+            notice: notice.clone(),
+        })
+    }
+}
+
 /// A notification's place in a program's outbox (and an audit entry's in the
 /// trail): the time of the event that wrote it, the event's key, and its index
 /// among that event's notices.
@@ -309,8 +334,8 @@ pub enum Record {
     Counters(Box<Counters>),
     /// One referrer's day.
     ReferrerDay(Box<ReferrerDay>),
-    /// An outbox notification.
-    Notification(Box<Notification>),
+    /// The notices of one event waiting in the outbox.
+    Outbox(Box<OutboxEntry>),
     /// Who carries an identity signal.
     Signal(Box<SignalIndex>),
     /// A referral awaiting review.
@@ -371,7 +396,7 @@ record_kind!(Program, ProgramState, boxed);
 record_kind!(Order, Order, boxed);
 record_kind!(Counters, Counters, boxed);
 record_kind!(ReferrerDay, ReferrerDay, boxed);
-record_kind!(Notification, Notification, boxed);
+record_kind!(Outbox, OutboxEntry, boxed);
 record_kind!(Code, CodeRecord);
 record_kind!(Signal, SignalIndex, boxed);
 record_kind!(Review, ReviewItem, boxed);
