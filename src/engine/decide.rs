@@ -1050,19 +1050,15 @@ impl<'a, 's> Decision<'a, 's> {
     /// event's key and the notice's index.
     pub(crate) fn publish(&mut self, outbox: bool) -> Result<(), Error> {
         let (program, event, now) = (self.program.id(), &self.event.key, self.now);
-        let mut pending = Vec::new();
-        for (index, notice) in self.out.notices.iter().enumerate() {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            if is_audited(notice) {
-                let id = NotificationId { at: now, event: event.clone(), index };
-                let entry = AuditEntry { at: now, event: event.clone(), notice: notice.clone() };
-                self.tx.put_new(Key::audit(program, &id), entry);
-            }
-            if outbox {
-                pending.push((index, notice.clone()));
-            }
+        let numbered = || self.out.notices.iter().enumerate().map(|(i, n)| (u32::try_from(i).unwrap_or(u32::MAX), n));
+        for (index, notice) in numbered().filter(|(_, n)| is_audited(n)) {
+            let id = NotificationId { at: now, event: event.clone(), index };
+            let entry = AuditEntry { at: now, event: event.clone(), notice: notice.clone() };
+            self.tx.put_new(Key::audit(program, &id), entry);
         }
-        if !pending.is_empty() {
+        if outbox && !self.out.notices.is_empty() {
+            // Collected from an exact-size iterator: no spare capacity kept.
+            let pending = numbered().map(|(i, n)| (i, n.clone())).collect();
             let entry = OutboxEntry { at: now, event: event.clone(), pending };
             self.tx.put_new(Key::outbox(program, now, event), entry);
         }
