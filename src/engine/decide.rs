@@ -230,9 +230,10 @@ impl<'a, 's> Decision<'a, 's> {
         self.tx.prefetch(shards.iter().cloned())?;
         let mut granted = self.totals.as_ref().map_or(Decimal::ZERO, |t| t.granted_in(asset));
         for key in &shards {
-            if let Some(shard) = self.tx.get::<Counters>(key)? {
-                granted += shard.granted_in(asset);
-            }
+            granted += self
+                .tx
+                .read_with(key, |shard: Option<&Counters>| shard.map(|c| c.granted_in(asset)))?
+                .unwrap_or_default();
         }
         Ok(granted)
     }

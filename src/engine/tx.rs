@@ -34,10 +34,12 @@ type Undo = (Key, Option<Option<Arc<Record>>>);
 /// A point in a batch's writes to go back to.
 pub(crate) struct Mark(usize);
 
+fn wrong_kind(key: &Key) -> Error {
+    Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
+}
+
 fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
-    T::from_record(record.clone()).ok_or_else(|| {
-        Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
-    })
+    T::from_record(record.clone()).ok_or_else(|| wrong_kind(key))
 }
 
 impl<'s> Tx<'s> {
@@ -113,6 +115,17 @@ impl<'s> Tx<'s> {
     /// The record under `key`, as this decision sees it.
     pub(crate) fn get<T: RecordKind>(&mut self, key: &Key) -> Result<Option<T>, Error> {
         self.load(key)?.map(|r| cast(key, &r)).transpose()
+    }
+
+    /// What `f` makes of the record under `key` (`None`: absent), without
+    /// copying it; the key joins the read set as with [`Self::get`].
+    pub(crate) fn read_with<T: RecordKind, R>(
+        &mut self,
+        key: &Key,
+        f: impl FnOnce(Option<&T>) -> R,
+    ) -> Result<R, Error> {
+        let Some(record) = self.load(key)? else { return Ok(f(None)) };
+        Ok(f(Some(T::from_ref(&record).ok_or_else(|| wrong_kind(key))?)))
     }
 
     /// Writes a record over one that was read (or is known absent).

@@ -356,6 +356,7 @@ pub struct StoredEvent {
 
 pub(crate) trait RecordKind: Sized {
     fn from_record(record: Record) -> Option<Self>;
+    fn from_ref(record: &Record) -> Option<&Self>;
     fn into_record(self) -> Record;
 }
 
@@ -368,6 +369,12 @@ macro_rules! record_kind {
                     _ => None,
                 }
             }
+            fn from_ref(record: &Record) -> Option<&Self> {
+                match record {
+                    Record::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
             fn into_record(self) -> Record {
                 Record::$variant(Box::new(self))
             }
@@ -376,6 +383,12 @@ macro_rules! record_kind {
     ($variant:ident, $ty:ty) => {
         impl RecordKind for $ty {
             fn from_record(record: Record) -> Option<Self> {
+                match record {
+                    Record::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn from_ref(record: &Record) -> Option<&Self> {
                 match record {
                     Record::$variant(x) => Some(x),
                     _ => None,
