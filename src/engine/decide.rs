@@ -83,6 +83,9 @@ pub(crate) struct Decision<'a, 's> {
     totals: Option<Counters>,
     day: Option<Counters>,
     shard: u32,
+    counter_keys: Option<[Key; 2]>,
+    /// The stored shards' net granted in one asset, once summed.
+    granted_memo: Option<(Asset, Decimal)>,
     /// The last [`Self::variant_above`] answer with a referral behind it: a
     /// referral's referrer and a referrer's variant never change.
     variant_memo: Option<(ParticipantId, Option<String>)>,
@@ -110,6 +113,8 @@ impl<'a, 's> Decision<'a, 's> {
             totals: None,
             day: None,
             shard,
+            counter_keys: None,
+            granted_memo: None,
             variant_memo: None,
         }
     }
@@ -225,23 +230,36 @@ impl<'a, 's> Decision<'a, 's> {
     /// every shard of the totals is read (and so must not change before the
     /// commit), which is what a budget needs.
     pub(crate) fn granted_so_far(&mut self, asset: &Asset) -> Result<Decimal, Error> {
-        let p = self.program.id();
-        let shards: Vec<Key> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
-        self.tx.prefetch(shards.iter().cloned())?;
-        let mut granted = self.totals.as_ref().map_or(Decimal::ZERO, |t| t.granted_in(asset));
-        for key in &shards {
-            granted += self
-                .tx
-                .read_with(key, |shard: Option<&Counters>| shard.map(|c| c.granted_in(asset)))?
-                .unwrap_or_default();
+        let pending = self.totals.as_ref().map_or(Decimal::ZERO, |t| t.granted_in(asset));
+        if let Some((memo, stored)) = &self.granted_memo
+            && memo == asset
+        {
+            return Ok(*stored + pending);
         }
-        Ok(granted)
+        let p = self.program.id();
+        let mut stored = Decimal::ZERO;
+        let shards =
+            self.tx.scan_with(&Key::all_totals(p), usize::MAX, |_, c: &Counters| stored += c.granted_in(asset))?;
+        if shards < COUNTER_SHARDS as usize {
+            // A shard not stored yet is read as absent, key by key: one that a
+            // concurrent event (or one earlier in this batch) creates then
+            // counts too.
+            stored = Decimal::ZERO;
+            for key in (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)) {
+                stored +=
+                    self.tx.read_with(&key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?.unwrap_or_default();
+            }
+        }
+        // The stored shards do not change during a decision (they are
+        // written by `flush`, at its end): a second grant reuses the sum.
+        self.granted_memo = Some((asset.clone(), stored));
+        Ok(stored + pending)
     }
 
     /// Keys of this event's shards of the lifetime and today's counters.
-    fn counter_keys(&self) -> [Key; 2] {
-        let p = self.program.id();
-        [Key::totals(p, self.shard), Key::day(p, self.now.date_naive(), self.shard)]
+    fn counter_keys(&mut self) -> [Key; 2] {
+        let (p, day, shard) = (self.program.id(), self.now.date_naive(), self.shard);
+        self.counter_keys.get_or_insert_with(|| [Key::totals(p, shard), Key::day(p, day, shard)]).clone()
     }
 
     /// Writes the program state and adds this event's counts to its shards,

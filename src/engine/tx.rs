@@ -153,19 +153,41 @@ impl<'s> Tx<'s> {
     }
 
     /// Up to `limit` records in range, recording each as read.
-    pub(crate) fn scan<T: RecordKind>(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, T)>, Error> {
-        let found = self.store.scan(range, limit)?;
-        let mut out = Vec::with_capacity(found.len());
-        for (key, v) in found {
-            self.seen.entry(key.clone()).or_insert((v.version, Some(Arc::clone(&v.record))));
-            let current = match self.writes.get(&key) {
-                Some(None) => continue,
-                Some(Some(r)) => Arc::clone(r),
-                None => v.record,
-            };
-            out.push((key.clone(), cast(&key, &current)?));
-        }
+    pub(crate) fn scan<T: RecordKind + Clone>(
+        &mut self,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Key, T)>, Error> {
+        let mut out = Vec::new();
+        self.scan_with(range, limit, |key, record: &T| out.push((key.clone(), record.clone())))?;
         Ok(out)
+    }
+
+    /// Calls `f` on each of up to `limit` records in range, as this set sees
+    /// them, without copying them; each joins the read set. Returns how many
+    /// the store held (this set's deletions included).
+    pub(crate) fn scan_with<T: RecordKind>(
+        &mut self,
+        range: &KeyRange,
+        limit: usize,
+        mut f: impl FnMut(&Key, &T),
+    ) -> Result<usize, Error> {
+        let found = self.store.scan(range, limit)?;
+        let stored = found.len();
+        for (key, v) in found {
+            let current = match self.writes.get(&key) {
+                Some(None) => None,
+                Some(Some(r)) => Some(Arc::clone(r)),
+                None => Some(Arc::clone(&v.record)),
+            };
+            if !self.seen.contains_key(&key) {
+                self.seen.insert(key.clone(), (v.version, Some(v.record)));
+            }
+            if let Some(record) = current {
+                f(&key, T::from_ref(&record).ok_or_else(|| wrong_kind(&key))?);
+            }
+        }
+        Ok(stored)
     }
 
     pub(crate) fn into_commit(self, events: Vec<StoredEvent>) -> Commit {
