@@ -166,6 +166,23 @@ fn a_referrer_cap_is_reached_exactly_then_cuts_and_withholds() {
     assert_eq!(w.balance("ann", "USD").available, dec("25.00"));
 }
 
+/// In one batch, each sign-up's grant counts against the budget for the ones
+/// after it, also while its counter shard is new (written earlier in the batch,
+/// not yet in the store).
+#[test]
+fn a_budget_holds_within_one_batch_on_a_fresh_program() {
+    let w = World::new(program(LIMITED));
+    let codes: Vec<_> = (0..6).map(|i| w.enroll(&format!("r{i}"))).collect();
+    let sign_ups: Vec<_> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| w.event(EventKind::sign_up(pid(&format!("f{i}")), code.to_string())))
+        .collect();
+    let results = w.engine.handle_batch(&sign_ups).unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(w.engine.totals(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
+}
+
 #[test]
 fn a_budget_in_refuse_mode_grants_nothing_that_would_cross_it() {
     let w = World::new(program(LIMITED));
