@@ -1,5 +1,7 @@
 //! Every store passes the one conformance suite.
 
+mod common;
+
 use referral_engine::MemoryStore;
 
 referral_engine::conformance_suite!(memory, MemoryStore::new);
@@ -28,7 +30,10 @@ mod sqlite {
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use super::common::DropSchema;
+    use referral_engine::EventKey;
     use referral_engine::store::postgres::PostgresStore;
+    use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
 
     /// `DATABASE_URL`, or a skip notice; in CI its absence is a failure.
     pub fn configured() -> bool {
@@ -44,13 +49,38 @@ mod postgres {
         }
     }
 
-    /// A migrated store in a fresh schema of its own.
-    pub fn store() -> PostgresStore {
+    /// A migrated store in a fresh schema of its own, dropped with it.
+    pub fn store() -> Scratch {
         let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
         let schema = format!("re_test_{}", uuid_like());
         let store = PostgresStore::connect_with(&url, Some(&schema), 8).expect("connect");
         store.migrate().expect("migrate");
-        store
+        Scratch { store, _schema: DropSchema { url, schema } }
+    }
+
+    /// A store whose schema goes when it does (its connections close first:
+    /// fields drop in order).
+    pub struct Scratch {
+        store: PostgresStore,
+        _schema: DropSchema,
+    }
+
+    impl Store for Scratch {
+        fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+            self.store.get(key)
+        }
+        fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+            self.store.get_many(keys)
+        }
+        fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+            self.store.scan(range, limit)
+        }
+        fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+            self.store.stored_event(key)
+        }
+        fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+            self.store.commit(commit)
+        }
     }
 
     fn uuid_like() -> String {

@@ -3,6 +3,7 @@
 //! and budgets never crossed, figures identical to a serial run.
 #![cfg(feature = "testkit")]
 
+mod common;
 use referral_engine::MemoryStore;
 use referral_engine::testkit::conflicting_events;
 
@@ -39,6 +40,7 @@ fn postgres_store_under_load_through_8_connections() {
         return;
     };
     let schema = format!("re_load_{}", std::process::id());
+    let _drop = common::DropSchema { url: url.clone(), schema: schema.clone() };
     conflicting_events(
         &|| {
             let store = PostgresStore::connect_with(&url, Some(&schema), 8).unwrap();

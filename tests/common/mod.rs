@@ -151,3 +151,24 @@ impl NowForTests for ManualClock {
         self.now()
     }
 }
+
+/// Drops a PostgreSQL schema when it goes out of scope, so that the tests
+/// leave nothing behind in a shared database.
+#[cfg(feature = "postgres")]
+pub struct DropSchema {
+    /// Where.
+    pub url: String,
+    /// The schema.
+    pub schema: String,
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let dropped = postgres::Client::connect(&self.url, postgres::NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema)));
+        if let Err(e) = dropped {
+            eprintln!("notice: could not drop test schema {}: {e}", self.schema);
+        }
+    }
+}
