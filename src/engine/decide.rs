@@ -82,8 +82,9 @@ pub(crate) struct Decision<'a, 's> {
     /// today's, written by [`Self::flush`] into the event's shard.
     totals: Option<Counters>,
     day: Option<Counters>,
-    shard: u32,
-    counter_keys: Option<[Key; 2]>,
+    /// Where they go: this event's shards (by its key) of the lifetime and
+    /// today's counters.
+    counter_keys: [Key; 2],
     /// The stored shards' net granted in one asset, once summed.
     granted_memo: Option<(Asset, Decimal)>,
     /// The last [`Self::variant_above`] answer with a referral behind it: a
@@ -101,6 +102,7 @@ impl<'a, 's> Decision<'a, 's> {
     ) -> Self {
         let ids = IdSource::new(&event.key, now);
         let shard = ids.shard(COUNTER_SHARDS);
+        let counter_keys = [Key::totals(program.id(), shard), Key::day(program.id(), now.date_naive(), shard)];
         Self {
             program,
             event,
@@ -112,8 +114,7 @@ impl<'a, 's> Decision<'a, 's> {
             state: None,
             totals: None,
             day: None,
-            shard,
-            counter_keys: None,
+            counter_keys,
             granted_memo: None,
             variant_memo: None,
         }
@@ -172,7 +173,7 @@ impl<'a, 's> Decision<'a, 's> {
             | EventKind::Action { participant, .. } => vec![Key::participant(p, participant)],
             _ => return Ok(()),
         };
-        keys.extend(self.counter_keys());
+        keys.extend(self.counter_keys.iter().cloned());
         self.tx.prefetch(keys)
     }
 
@@ -256,19 +257,13 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(stored + pending)
     }
 
-    /// Keys of this event's shards of the lifetime and today's counters.
-    fn counter_keys(&mut self) -> [Key; 2] {
-        let (p, day, shard) = (self.program.id(), self.now.date_naive(), self.shard);
-        self.counter_keys.get_or_insert_with(|| [Key::totals(p, shard), Key::day(p, day, shard)]).clone()
-    }
-
     /// Writes the program state and adds this event's counts to its shards,
     /// once, after everything else.
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
         if let Some(state) = self.state.take() {
             self.tx.put(Key::program(self.program.id()), state)?;
         }
-        let [totals_key, day_key] = self.counter_keys();
+        let [totals_key, day_key] = self.counter_keys.clone();
         for (key, delta) in [(totals_key, self.totals.take()), (day_key, self.day.take())] {
             let Some(delta) = delta else { continue };
             let mut shard: Counters = self.tx.get(&key)?.unwrap_or_default();

@@ -38,10 +38,6 @@ fn wrong_kind(key: &Key) -> Error {
     Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
 }
 
-fn cast<T: RecordKind>(key: &Key, record: &Record) -> Result<T, Error> {
-    T::from_record(record.clone()).ok_or_else(|| wrong_kind(key))
-}
-
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
         Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: None }
@@ -114,7 +110,7 @@ impl<'s> Tx<'s> {
 
     /// The record under `key`, as this decision sees it.
     pub(crate) fn get<T: RecordKind>(&mut self, key: &Key) -> Result<Option<T>, Error> {
-        self.load(key)?.map(|r| cast(key, &r)).transpose()
+        self.read_with(key, |found: Option<&T>| found.cloned())
     }
 
     /// What `f` makes of the record under `key` (`None`: absent), without
@@ -153,11 +149,7 @@ impl<'s> Tx<'s> {
     }
 
     /// Up to `limit` records in range, recording each as read.
-    pub(crate) fn scan<T: RecordKind + Clone>(
-        &mut self,
-        range: &KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Key, T)>, Error> {
+    pub(crate) fn scan<T: RecordKind>(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, T)>, Error> {
         let mut out = Vec::new();
         self.scan_with(range, limit, |key, record: &T| out.push((key.clone(), record.clone())))?;
         Ok(out)
@@ -209,11 +201,11 @@ mod tests {
     use super::*;
     use crate::store::{Counters, MemoryStore};
 
-    fn state(signups: u64) -> Counters {
+    fn counters(signups: u64) -> Counters {
         Counters { signups, ..Counters::default() }
     }
 
-    fn sequence(tx: &mut Tx<'_>, key: &Key) -> Option<u64> {
+    fn signups(tx: &mut Tx<'_>, key: &Key) -> Option<u64> {
         tx.get::<Counters>(key).unwrap().map(|s| s.signups)
     }
 
@@ -222,15 +214,15 @@ mod tests {
         let store = MemoryStore::new();
         let mut tx = Tx::for_batch(&store);
         let (a, b) = (Key::from_stored("a".into()), Key::from_stored("b".into()));
-        tx.put_new(a.clone(), state(1));
+        tx.put_new(a.clone(), counters(1));
         let mark = tx.mark();
-        tx.put(a.clone(), state(2)).unwrap();
-        tx.put_new(b.clone(), state(3));
+        tx.put(a.clone(), counters(2)).unwrap();
+        tx.put_new(b.clone(), counters(3));
         tx.delete(a.clone()).unwrap();
-        assert_eq!(sequence(&mut tx, &a), None);
+        assert_eq!(signups(&mut tx, &a), None);
         tx.undo(mark);
-        assert_eq!(sequence(&mut tx, &a), Some(1));
-        assert_eq!(sequence(&mut tx, &b), None);
+        assert_eq!(signups(&mut tx, &a), Some(1));
+        assert_eq!(signups(&mut tx, &b), None);
         let commit = tx.into_commit(vec![]);
         assert_eq!(commit.writes.len(), 1);
     }
@@ -240,13 +232,13 @@ mod tests {
         let store = MemoryStore::new();
         let (a, b, c) = (Key::from_stored("a".into()), Key::from_stored("b".into()), Key::from_stored("c".into()));
         let mut setup = Tx::new(&store);
-        setup.put_new(a.clone(), state(7));
+        setup.put_new(a.clone(), counters(7));
         store.commit(&setup.into_commit(vec![])).unwrap();
 
         let mut tx = Tx::new(&store);
         tx.prefetch([a.clone(), b.clone(), c.clone()]).unwrap();
-        assert_eq!(sequence(&mut tx, &a), Some(7));
-        assert_eq!(sequence(&mut tx, &b), None);
+        assert_eq!(signups(&mut tx, &a), Some(7));
+        assert_eq!(signups(&mut tx, &b), None);
         let commit = tx.into_commit(vec![]);
         // c was fetched and never read: no condition on it.
         assert_eq!(commit.reads, vec![(a, 1), (b, 0)]);

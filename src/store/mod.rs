@@ -6,7 +6,8 @@
 //! it reads the records it needs ([`Store::get`], [`Store::scan`]), each with
 //! its version; decides, purely, what changes; and hands the store one
 //! [`Commit`]: the versions it read, the records it writes, the event and its
-//! outcome (or, for a batch, every accepted event of the batch and theirs). The store applies the commit atomically if and only if
+//! outcome (or, for a batch, every accepted event of the batch and theirs).
+//! The store applies the commit atomically if and only if
 //!
 //! 1. no event was stored under any of the commit's event keys before
 //!    (else [`StoreError::DuplicateEvent`]), and

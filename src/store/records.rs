@@ -354,40 +354,15 @@ pub struct StoredEvent {
     pub outcome: Outcome,
 }
 
-pub(crate) trait RecordKind: Sized {
-    fn from_record(record: Record) -> Option<Self>;
+/// A record type and the [`Record`] variant that holds it.
+pub(crate) trait RecordKind: Sized + Clone {
     fn from_ref(record: &Record) -> Option<&Self>;
     fn into_record(self) -> Record;
 }
 
 macro_rules! record_kind {
-    ($variant:ident, $ty:ty, boxed) => {
-        impl RecordKind for $ty {
-            fn from_record(record: Record) -> Option<Self> {
-                match record {
-                    Record::$variant(x) => Some(*x),
-                    _ => None,
-                }
-            }
-            fn from_ref(record: &Record) -> Option<&Self> {
-                match record {
-                    Record::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
-            fn into_record(self) -> Record {
-                Record::$variant(Box::new(self))
-            }
-        }
-    };
     ($variant:ident, $ty:ty) => {
         impl RecordKind for $ty {
-            fn from_record(record: Record) -> Option<Self> {
-                match record {
-                    Record::$variant(x) => Some(x),
-                    _ => None,
-                }
-            }
             fn from_ref(record: &Record) -> Option<&Self> {
                 match record {
                     Record::$variant(x) => Some(x),
@@ -395,23 +370,24 @@ macro_rules! record_kind {
                 }
             }
             fn into_record(self) -> Record {
-                Record::$variant(self)
+                // Boxes the value for the variants that hold a box.
+                Record::$variant(self.into())
             }
         }
     };
 }
 
-record_kind!(Participant, Participant, boxed);
-record_kind!(Referral, Referral, boxed);
-record_kind!(Reward, Reward, boxed);
-record_kind!(Entry, LedgerEntry, boxed);
-record_kind!(Program, ProgramState, boxed);
-record_kind!(Order, Order, boxed);
-record_kind!(Counters, Counters, boxed);
-record_kind!(ReferrerDay, ReferrerDay, boxed);
-record_kind!(Outbox, OutboxEntry, boxed);
+record_kind!(Participant, Participant);
+record_kind!(Referral, Referral);
+record_kind!(Reward, Reward);
+record_kind!(Entry, LedgerEntry);
+record_kind!(Program, ProgramState);
+record_kind!(Order, Order);
+record_kind!(Counters, Counters);
+record_kind!(ReferrerDay, ReferrerDay);
+record_kind!(Outbox, OutboxEntry);
 record_kind!(Code, CodeRecord);
-record_kind!(Signal, SignalIndex, boxed);
-record_kind!(Review, ReviewItem, boxed);
-record_kind!(Audit, AuditEntry, boxed);
+record_kind!(Signal, SignalIndex);
+record_kind!(Review, ReviewItem);
+record_kind!(Audit, AuditEntry);
 record_kind!(Due, Due);
