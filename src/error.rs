@@ -59,12 +59,10 @@ pub enum Error {
     #[error("{0} cannot refer themselves")]
     SelfReferral(ParticipantId),
     /// The referee was already referred (first-touch, or the attribution is locked).
-    #[error("{referee} was already referred by {referrer}")]
+    #[error("{referee} was already referred")]
     AlreadyReferred {
         /// The referee.
         referee: ParticipantId,
-        /// Who referred them.
-        referrer: ParticipantId,
     },
     /// The referral would close a cycle (the referee is above the referrer).
     #[error("{referee} is above {referrer} in the referral chain; the referral would form a cycle")]
@@ -180,6 +178,19 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The participant is suspended: they can neither redeem nor be paid.
+    #[error("{0} is suspended")]
+    Suspended(ParticipantId),
+    /// A date the event would need (`now` plus a program duration) falls
+    /// outside the years 1 to 9999 that the engine can store.
+    #[error("the date {what} leads to is out of range")]
+    DateOutOfRange {
+        /// The duration or argument that leads there.
+        what: &'static str,
+    },
+    /// An argument is out of its range (of a read, or a simulation's assumptions).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
     /// Concurrent events kept changing the records this event needs.
     #[error("gave up after {0} conflicting attempts")]
     Contention(u32),

@@ -265,6 +265,9 @@ pub enum LimitReason {
     Budget(Value),
     /// The beneficiary is suspended.
     Suspended,
+    /// The rule pays once per referee and has already paid this role for
+    /// this referee (under this attribution or one it superseded).
+    AlreadyPaid,
 }
 
 /// A domain event, for the host to turn into messages.
@@ -400,6 +403,14 @@ pub enum Notice {
         item: String,
         /// The price paid.
         price: Value,
+    },
+    /// A purchase carried a coupon that could not sign its customer up; the
+    /// purchase was recorded without it.
+    CouponIgnored {
+        /// Who paid.
+        customer: ParticipantId,
+        /// Why the coupon did not apply.
+        reason: String,
     },
     /// A balance was paid out.
     PaidOut {

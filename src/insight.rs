@@ -16,6 +16,7 @@ use crate::domain::id::ParticipantId;
 use crate::domain::ledger::Balance;
 use crate::domain::participant::Participant;
 use crate::domain::value::Asset;
+use crate::domain::value::ValueError;
 use crate::policy::{PolicySpec, TierBasis};
 use crate::program::Program;
 use crate::store::{Counters, Funnel, ReferrerDay, VariantFigures};
@@ -170,7 +171,7 @@ impl Report {
         to: NaiveDate,
         days: Vec<Counters>,
         referrer_days: Vec<ReferrerDay>,
-    ) -> Self {
+    ) -> Result<Self, ValueError> {
         let mut sum = Counters::default();
         let mut inviters: BTreeSet<ParticipantId> = BTreeSet::new();
         let mut by_referrer: BTreeMap<ParticipantId, u64> = BTreeMap::new();
@@ -180,11 +181,12 @@ impl Report {
                 inviters.insert(who.clone());
             }
             if d.qualified > 0 {
-                *by_referrer.entry(who).or_default() += d.qualified;
+                let n = by_referrer.entry(who).or_default();
+                *n = n.saturating_add(d.qualified);
             }
         }
         for d in &days {
-            sum.add(d);
+            sum.add(d)?;
         }
         let channels = sum
             .channels
@@ -195,18 +197,14 @@ impl Report {
             })
             .collect();
         let inviter_count = inviters.len() as u64;
-        let k_factor = if inviter_count == 0 {
-            None
-        } else {
-            Some((Decimal::from(sum.signups) / Decimal::from(inviter_count)).round_dp(2))
-        };
+        let k_factor = Decimal::from(sum.signups).checked_div(Decimal::from(inviter_count)).map(|k| k.round_dp(2));
         let money = Asset::Money(program.terms().currency);
         let spent = sum.granted_in(&money);
         let mut top: Vec<(ParticipantId, u64)> = by_referrer.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(TOP_REFERRERS);
-        let top_total: u64 = top.iter().map(|(_, n)| n).sum();
-        Self {
+        let top_total = top.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+        Ok(Self {
             from,
             to,
             invite_to_signup: percent(Decimal::from(sum.signups), Decimal::from(sum.invites)),
@@ -216,11 +214,11 @@ impl Report {
             k_factor,
             cost: sum.granted.iter().map(|(a, v)| (a.clone(), *v)).collect(),
             revenue: sum.revenue,
-            return_on_spend: percent(sum.revenue - spent, spent),
+            return_on_spend: sum.revenue.checked_sub(spent).and_then(|gain| percent(gain, spent)),
             top_share: percent(Decimal::from(top_total), Decimal::from(sum.qualified)),
             top_referrers: top,
             variants: sum.variants.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             counters: sum,
-        }
+        })
     }
 }

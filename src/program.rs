@@ -482,18 +482,18 @@ impl Program {
     /// The variant a referrer is assigned to: stable, by a hash (UUID v5,
     /// SHA-1) of the program id and the participant id, spread by weight.
     pub fn assign_variant(&self, participant: &crate::domain::id::ParticipantId) -> Option<&str> {
-        let total: u64 = self.variants.iter().map(|(_, w, _)| u64::from(*w)).sum();
+        let total = self.variants.iter().fold(0u64, |sum, (_, w, _)| sum.saturating_add(u64::from(*w)));
         if total == 0 {
             return None;
         }
         let name = format!("{}\u{0}{}", self.spec.id, participant);
         let (high, _) = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).as_u64_pair();
-        let mut pick = high % total;
+        let mut pick = high.checked_rem(total)?;
         for (name, weight, _) in &self.variants {
             if pick < u64::from(*weight) {
                 return Some(name);
             }
-            pick -= u64::from(*weight);
+            pick = pick.saturating_sub(u64::from(*weight));
         }
         None
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::ManualClock;
 use crate::domain::code::{RandomSource, SeededRandom};
 use crate::domain::id::{ParticipantId, PayoutId};
-use crate::domain::value::{Asset, Value};
+use crate::domain::value::{Asset, Checked, Value, add_to};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::{Event, EventKind};
@@ -129,23 +129,66 @@ impl Sim<'_> {
 
     /// A whole number with mean `mean`: the integer part, plus one with the fraction's probability.
     fn count(&self, mean: f64) -> u64 {
-        let whole = mean.max(0.0).floor();
-        whole as u64 + u64::from(self.chance(mean - whole))
+        // `mean` is checked to be finite and at most MAX_RATE by `validate`.
+        let whole = mean.clamp(0.0, MAX_RATE).floor();
+        (whole as u64).saturating_add(u64::from(self.chance(mean - whole)))
     }
 
     fn send(&mut self, kind: EventKind) -> Result<crate::event::Outcome, Error> {
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         let event = Event::new(&format!("sim-{}", self.events), &self.program, kind)?;
         self.engine.handle(&event)
     }
 
     fn amount(&self, currency: &Asset) -> Value {
         // +/- 50% around the average, in whole cents.
-        let cents = (self.a.purchase_amount * Decimal::ONE_HUNDRED).round();
+        // `purchase_amount` is at most MAX_PURCHASE (see `validate`), so none
+        // of this overflows; a failure would fall back to the average.
+        let average = self.a.purchase_amount;
+        let cents = average.checked_mul(Decimal::ONE_HUNDRED).map(|c| c.round()).unwrap_or(Decimal::ONE);
         let spread = u64::try_from(cents.mantissa().max(1)).unwrap_or(1);
-        let jitter = Decimal::from(self.dice.next_u64() % spread) - cents / Decimal::TWO;
-        let amount = ((cents + jitter).max(Decimal::ONE)) / Decimal::ONE_HUNDRED;
+        let drawn = Decimal::from(self.dice.next_u64().checked_rem(spread).unwrap_or(0));
+        let amount = cents
+            .checked_div(Decimal::TWO)
+            .and_then(|half| drawn.checked_sub(half))
+            .and_then(|jitter| cents.checked_add(jitter))
+            .map(|c| c.max(Decimal::ONE))
+            .and_then(|c| c.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(average);
         Value::new(currency.clone(), amount)
+    }
+}
+
+/// The most invites or purchases a participant makes per period, on average.
+pub const MAX_RATE: f64 = 1_000.0;
+/// The largest average purchase a simulation takes.
+pub const MAX_PURCHASE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+/// The most periods a simulation runs.
+pub const MAX_PERIODS: u32 = 10_000;
+
+impl Assumptions {
+    /// Checks that every assumption is in range: probabilities in 0..=1,
+    /// rates finite and at most [`MAX_RATE`], a positive purchase amount of at
+    /// most [`MAX_PURCHASE`], at most [`MAX_PERIODS`] periods.
+    pub fn validate(&self) -> Result<(), Error> {
+        let probability = |p: f64| p.is_finite() && (0.0..=1.0).contains(&p);
+        let rate = |r: f64| r.is_finite() && (0.0..=MAX_RATE).contains(&r);
+        let checks: [(bool, &'static str); 7] = [
+            (probability(self.invite_to_signup), "invite_to_signup is not a probability (0 to 1)"),
+            (probability(self.signup_to_qualified), "signup_to_qualified is not a probability (0 to 1)"),
+            (probability(self.refund_rate), "refund_rate is not a probability (0 to 1)"),
+            (rate(self.invites_per_referrer), "invites_per_referrer is not between 0 and 1000"),
+            (rate(self.purchases_per_period), "purchases_per_period is not between 0 and 1000"),
+            (
+                self.purchase_amount > Decimal::ZERO && self.purchase_amount <= MAX_PURCHASE,
+                "purchase_amount is not above zero and at most 1,000,000,000",
+            ),
+            (self.periods <= MAX_PERIODS, "periods is above 10,000"),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(Error::InvalidArgument(what)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -155,6 +198,7 @@ fn pid(s: String) -> Result<ParticipantId, Error> {
 
 /// Runs `program` under `assumptions`, from `start`.
 pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc>) -> Result<Forecast, Error> {
+    assumptions.validate()?;
     let id = program.id().clone();
     let clock = ManualClock::new(start);
     let qualification = program.spec().qualification.clone();
@@ -190,18 +234,18 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
     let mut orders = 0u64;
     for number in 1..=assumptions.periods {
         let before = sim.engine.totals(&id)?;
-        let mut invites = 0;
-        let mut new_users = 0;
+        let mut invites = 0u64;
+        let mut new_users = 0u64;
         let mut joined = Vec::new();
         let active: Vec<(String, String)> = referrers
             .iter()
-            .filter(|(_, _, since)| number - since <= assumptions.active_periods.max(1))
+            .filter(|(_, _, since)| number.saturating_sub(*since) <= assumptions.active_periods.max(1))
             .map(|(r, c, _)| (r.clone(), c.clone()))
             .collect();
         // Existing customers buy again; some purchases are refunded.
         for c in &customers {
             for _ in 0..sim.count(assumptions.purchases_per_period) {
-                orders += 1;
+                orders = orders.saturating_add(1);
                 let amount = sim.amount(&currency);
                 let order: crate::domain::id::OrderId = format!("o{orders}").parse()?;
                 sim.send(EventKind::purchase(pid(c.clone())?, order.clone(), amount.clone()))?;
@@ -213,13 +257,13 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
         for (referrer, code) in &active {
             let _ = referrer;
             let sent = sim.count(assumptions.invites_per_referrer);
-            invites += sent;
+            invites = sent.saturating_add(invites);
             for _ in 0..sent {
                 if users >= assumptions.max_users || !sim.chance(assumptions.invite_to_signup) {
                     continue;
                 }
-                users += 1;
-                new_users += 1;
+                users = users.saturating_add(1);
+                new_users = new_users.saturating_add(1);
                 let who = format!("u{users}");
                 let out = sim.send(EventKind::sign_up(pid(who.clone())?, code.clone()));
                 if out.is_err() {
@@ -229,7 +273,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                     match &qualification {
                         Qualification::SignUp => {}
                         Qualification::FirstPurchase { minimum } => {
-                            orders += 1;
+                            orders = orders.saturating_add(1);
                             let mut amount = sim.amount(&currency);
                             if let Some(m) = minimum {
                                 amount = amount.with_amount(amount.amount().max(*m));
@@ -258,44 +302,43 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
         sim.send(EventKind::Tick)?;
         let payout: PayoutId = format!("period-{number}").parse()?;
         let paid_out = sim.send(EventKind::Payout { payout, asset: currency.clone(), minimum: None })?;
-        let paid: Decimal = paid_out
-            .notices
-            .iter()
-            .filter_map(|n| match n {
-                crate::event::Notice::PaidOut { value, .. } => Some(value.amount()),
-                _ => None,
-            })
-            .sum();
+        let mut paid = Decimal::ZERO;
+        for n in &paid_out.notices {
+            if let crate::event::Notice::PaidOut { value, .. } = n {
+                add_to(&mut paid, value.amount())?;
+            }
+        }
         let after = sim.engine.totals(&id)?;
-        let granted: BTreeMap<Asset, Decimal> = after
-            .granted
-            .iter()
-            .map(|(a, v)| (a.clone(), *v - before.granted_in(a)))
-            .filter(|(_, v)| !v.is_zero())
-            .collect();
-        let budget_left: BTreeMap<Asset, Decimal> =
-            budgets.iter().map(|b| (b.asset().clone(), b.amount() - after.granted_in(b.asset()))).collect();
+        let mut granted = BTreeMap::new();
+        for (a, v) in after.granted.iter() {
+            let in_period = v.minus(before.granted_in(a))?;
+            if !in_period.is_zero() {
+                granted.insert(a.clone(), in_period);
+            }
+        }
+        let mut budget_left = BTreeMap::new();
+        for b in &budgets {
+            budget_left.insert(b.asset().clone(), b.amount().minus(after.granted_in(b.asset()))?);
+        }
         if budget_runs_out.is_none() && budget_left.values().any(|left| left.is_zero()) {
             budget_runs_out = Some(number);
         }
-        let revenue = after.revenue - before.revenue;
+        let revenue = after.revenue.minus(before.revenue)?;
         let spent = after.granted_in(&currency);
-        earned += revenue;
+        add_to(&mut earned, revenue)?;
         periods.push(Period {
             number,
             invites,
             new_users,
             users,
-            k_factor: if active.is_empty() {
-                Decimal::ZERO
-            } else {
-                (Decimal::from(new_users) / Decimal::from(active.len() as u64)).round_dp(3)
-            },
+            k_factor: Decimal::from(new_users)
+                .checked_div(Decimal::from(active.len() as u64))
+                .map_or(Decimal::ZERO, |k| k.round_dp(3)),
             granted,
             paid,
             budget_left,
             revenue,
-            return_on_spend: crate::insight::percent(earned - spent, spent),
+            return_on_spend: earned.checked_sub(spent).and_then(|gain| crate::insight::percent(gain, spent)),
         });
     }
     Ok(Forecast { periods, budget_runs_out, events: sim.events })

@@ -1,3 +1,4 @@
+#![allow(clippy::arithmetic_side_effects)] // a test harness: its asserts panic by design
 //! The store conformance suite (feature `testkit`).
 //!
 //! Every store must pass it: [`MemoryStore`], the SQLite and PostgreSQL

@@ -414,7 +414,7 @@ proptest! {
             let a = after.get(&who).cloned().unwrap_or_default();
             for (asset, bal) in b {
                 let now = a.get(&asset).cloned().unwrap_or_else(|| referral_engine::Balance::zero(asset.clone()));
-                prop_assert_eq!(bal.total(), now.total(), "{} {}", who, asset);
+                prop_assert_eq!(bal.total().unwrap(), now.total().unwrap(), "{} {}", who, asset);
             }
         }
     }

@@ -86,7 +86,7 @@ impl ReferralCode {
         let bits = random.next_u64();
         let code = (0..GENERATED_LEN)
             .map(|i| {
-                let index = (bits >> (5 * i)) & 31;
+                let index = u32::try_from(i).ok().and_then(|i| bits.checked_shr(i.saturating_mul(5))).unwrap_or(0) & 31;
                 char::from(ALPHABET.get(index as usize).copied().unwrap_or(b'0'))
             })
             .collect();
@@ -100,9 +100,9 @@ impl ReferralCode {
 
     /// The code grouped for humans: `ABCDE-FGHJK`.
     pub fn display_grouped(&self) -> String {
-        let mut out = String::with_capacity(self.0.len() + self.0.len() / 5);
+        let mut out = String::with_capacity(self.0.len().saturating_mul(2));
         for (i, c) in self.0.chars().enumerate() {
-            if i > 0 && i % 5 == 0 {
+            if i > 0 && i.checked_rem(5) == Some(0) {
                 out.push('-');
             }
             out.push(c);
@@ -144,9 +144,11 @@ pub trait RandomSource: Send + Sync + fmt::Debug {
 pub struct OsRandom;
 
 impl RandomSource for OsRandom {
+    /// 62 random bits of a version-4 UUID: its low 62 bits, below the
+    /// variant bits (the version bits sit higher still).
     fn next_u64(&self) -> u64 {
-        let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
-        high
+        let random = uuid::Uuid::new_v4().as_u128() & ((1u128 << 62) - 1);
+        u64::try_from(random).unwrap_or(0)
     }
 }
 

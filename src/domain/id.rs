@@ -165,11 +165,12 @@ impl IdSource {
     /// One of `shards` buckets, chosen by the event key alone: where the
     /// event's counter updates go (see [`crate::store::Counters`]).
     pub(crate) fn shard(&self, shards: u32) -> u32 {
-        u32::try_from(self.seed.as_u128() % u128::from(shards.max(1))).unwrap_or(0)
+        let shard = self.seed.as_u128().checked_rem(u128::from(shards)).unwrap_or(0);
+        u32::try_from(shard).unwrap_or(0)
     }
 
     pub(crate) fn next(&mut self) -> Uuid {
-        self.next += 1;
+        self.next = self.next.wrapping_add(1);
         let hashed = self.seed.as_u128().wrapping_add(u128::from(self.next));
         let bytes = hashed.to_be_bytes();
         let mut random = [0u8; 10];

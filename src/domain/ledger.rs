@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::id::{EntryId, EventKey, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId};
-use super::value::{Asset, Value};
+use super::value::{Asset, Checked, Value, ValueError, add_to};
 
 /// Which balance an entry counts towards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,7 +109,8 @@ pub struct Reward {
 impl Reward {
     /// The amount not yet reversed.
     pub fn outstanding(&self) -> Decimal {
-        self.value.amount() - self.reversed
+        // Both are non-negative and `reversed` never exceeds the value.
+        self.value.amount().saturating_sub(self.reversed)
     }
 }
 
@@ -188,18 +189,18 @@ impl Balance {
         }
     }
 
-    pub(crate) fn apply(&mut self, bucket: Bucket, amount: Decimal) {
+    pub(crate) fn apply(&mut self, bucket: Bucket, amount: Decimal) -> Result<(), ValueError> {
         let slot = match bucket {
             Bucket::Pending => &mut self.pending,
             Bucket::Available => &mut self.available,
             Bucket::Paid => &mut self.paid,
             Bucket::Redeemed => &mut self.redeemed,
         };
-        *slot += amount;
+        add_to(slot, amount)
     }
 
     /// Everything earned and not reversed: pending + available + paid + redeemed.
-    pub fn total(&self) -> Decimal {
-        self.pending + self.available + self.paid + self.redeemed
+    pub fn total(&self) -> Result<Decimal, ValueError> {
+        self.pending.plus(self.available)?.plus(self.paid)?.plus(self.redeemed)
     }
 }

@@ -53,7 +53,11 @@ impl ReferrerStats {
         if self.qualified == 0 {
             return Decimal::ZERO;
         }
-        Decimal::from(self.sales) * Decimal::ONE_HUNDRED / Decimal::from(self.qualified)
+        // u64 counts times 100 fit a decimal; the divisor is not zero.
+        Decimal::from(self.sales)
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .and_then(|x| x.checked_div(Decimal::from(self.qualified)))
+            .unwrap_or(Decimal::ZERO)
     }
 
     /// Net earned in one asset.
@@ -123,10 +127,10 @@ impl Participant {
         self.balances.get(asset).cloned().unwrap_or_else(|| Balance::zero(asset.clone()))
     }
 
-    pub(crate) fn post(&mut self, value: &Value, bucket: Bucket) {
+    pub(crate) fn post(&mut self, value: &Value, bucket: Bucket) -> Result<(), crate::domain::value::ValueError> {
         self.balances
             .entry(value.asset().clone())
             .or_insert_with(|| Balance::zero(value.asset().clone()))
-            .apply(bucket, value.amount());
+            .apply(bucket, value.amount())
     }
 }

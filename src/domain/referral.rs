@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::code::{Channel, ReferralCode};
 use super::id::{EventKey, ParticipantId, ProgramId, ReferralId};
+use super::ledger::Role;
 use super::value::Value;
 
 /// Where a referral stands.
@@ -123,6 +124,30 @@ pub struct Referral {
     /// rewards stay unavailable until a reviewer approves it.
     #[serde(default)]
     pub in_review: Option<String>,
+    /// The rules that pay once per referee (on sign-up or on qualification)
+    /// and have paid for this referee, with the role they paid: carried over
+    /// when a later attribution supersedes this one, so that no such rule
+    /// pays twice for one referee, whoever holds the attribution.
+    #[serde(default)]
+    pub paid_once: Vec<PaidOnce>,
+    /// Whether this referral has earned its referrer a reward, and so counts
+    /// towards the referrer's `max_rewarded_referrals`, whatever the trigger.
+    #[serde(default)]
+    pub counts_for_referrer: bool,
+    /// Purchases made since the referral qualified: the first of them is the
+    /// one `first_purchase` rules pay on.
+    #[serde(default)]
+    pub qualified_purchases: u64,
+}
+
+/// A rule that pays once per referee, and the role it paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PaidOnce {
+    /// The rule's name.
+    pub rule: String,
+    /// Whom it paid.
+    pub role: Role,
 }
 
 /// What one rule has earned on one referral.

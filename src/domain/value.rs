@@ -316,31 +316,37 @@ impl Value {
     /// units go, one each, to the parts with the largest remainders (ties to the
     /// earlier part): the largest-remainder method. Non-positive weights get zero.
     pub fn split(&self, weights: &[Decimal]) -> Result<Vec<Value>, ValueError> {
-        let total: Decimal = weights.iter().filter(|w| **w > Decimal::ZERO).sum();
+        let mut total = Decimal::ZERO;
+        for w in weights.iter().filter(|w| **w > Decimal::ZERO) {
+            add_to(&mut total, *w)?;
+        }
         if total <= Decimal::ZERO {
             return Err(ValueError::NothingToSplit);
         }
-        let scale = self.asset.scale().unwrap_or(0);
+        // An asset with no scale splits in units of the amount's own finest
+        // digit, so that the parts add up to it exactly.
+        let scale = self.asset.scale().unwrap_or(self.amount.scale());
         let unit = Decimal::new(1, scale);
         let mut parts = Vec::with_capacity(weights.len());
         let mut remainders = Vec::with_capacity(weights.len());
+        let mut left = self.amount;
         for (i, w) in weights.iter().enumerate() {
             let w = (*w).max(Decimal::ZERO);
-            let exact = self.amount.checked_mul(w).and_then(|x| x.checked_div(total)).ok_or(ValueError::Overflow)?;
+            let exact = self.amount.times(w)?.over(total)?;
             let floor = Rounding::Down.round(exact, scale);
             parts.push(floor);
-            remainders.push((exact - floor, i));
+            remainders.push((exact.minus(floor)?, i));
+            left = left.minus(floor)?;
         }
-        let mut left = self.amount - parts.iter().sum::<Decimal>();
         remainders.sort_by(|a, b| b.0.abs().cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
-        let step = if left.is_sign_negative() { -unit } else { unit };
-        for (_, i) in remainders.iter().cycle().take(parts.len() * 2) {
+        let step = if left.is_sign_negative() { negated(unit) } else { unit };
+        for (_, i) in remainders.iter().cycle().take(parts.len().saturating_mul(2)) {
             if left.is_zero() || left.abs() < unit {
                 break;
             }
             if let Some(p) = parts.get_mut(*i) {
-                *p += step;
-                left -= step;
+                *p = p.plus(step)?;
+                left = left.minus(step)?;
             }
         }
         Ok(parts.into_iter().map(|a| self.with_amount(a)).collect())
@@ -388,6 +394,52 @@ impl fmt::Display for Value {
             }
         }
     }
+}
+
+/// Checked decimal arithmetic: every sum, difference, product and quotient of
+/// money or counters in the library goes through it, so that an overflow is
+/// a [`ValueError::Overflow`], never a panic.
+pub(crate) trait Checked: Sized {
+    /// `self + other`.
+    fn plus(self, other: Self) -> Result<Self, ValueError>;
+    /// `self - other`.
+    fn minus(self, other: Self) -> Result<Self, ValueError>;
+    /// `self * other`.
+    fn times(self, other: Self) -> Result<Self, ValueError>;
+    /// `self / other` (a zero divisor is an overflow too).
+    fn over(self, other: Self) -> Result<Self, ValueError>;
+}
+
+impl Checked for Decimal {
+    fn plus(self, other: Self) -> Result<Self, ValueError> {
+        self.checked_add(other).ok_or(ValueError::Overflow)
+    }
+    fn minus(self, other: Self) -> Result<Self, ValueError> {
+        self.checked_sub(other).ok_or(ValueError::Overflow)
+    }
+    fn times(self, other: Self) -> Result<Self, ValueError> {
+        self.checked_mul(other).ok_or(ValueError::Overflow)
+    }
+    fn over(self, other: Self) -> Result<Self, ValueError> {
+        self.checked_div(other).ok_or(ValueError::Overflow)
+    }
+}
+
+/// Adds `amount` to `slot`, checked.
+pub(crate) fn add_to(slot: &mut Decimal, amount: Decimal) -> Result<(), ValueError> {
+    *slot = slot.plus(amount)?;
+    Ok(())
+}
+
+/// `-amount`: a decimal's sign is one bit, so negation cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
+pub(crate) fn negated(amount: Decimal) -> Decimal {
+    -amount
+}
+
+/// Adds one to a counter; counters saturate (they count events, never money).
+pub(crate) fn inc(n: &mut u64) {
+    *n = n.saturating_add(1);
 }
 
 /// What went wrong with a value.

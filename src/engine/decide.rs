@@ -10,10 +10,10 @@ use rust_decimal::Decimal;
 use super::tx::Tx;
 use crate::domain::code::{Channel, RandomSource, ReferralCode};
 use crate::domain::id::{EntryId, IdSource, OrderId, ParticipantId, PayoutId, ReferralId, RewardId};
-use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus};
+use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus, Role};
 use crate::domain::participant::{Attributes, Participant};
-use crate::domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
-use crate::domain::value::{Asset, Value};
+use crate::domain::referral::{PaidOnce, Referral, ReferralStatus, RejectReason, Transition};
+use crate::domain::value::{Asset, Checked, Value, add_to, inc, negated};
 use crate::error::Error;
 use crate::event::{Event, EventKind, Notice, Outcome};
 use crate::fraud::{Signal, Verdict};
@@ -58,6 +58,23 @@ fn is_audited(notice: &Notice) -> bool {
             | Notice::Suspended { .. }
             | Notice::Reinstated { .. }
     )
+}
+
+/// `at + span`, refused as an error when it leaves the dates the engine can
+/// store (years 1 to 9999: keys hold times as fixed-width text).
+pub(crate) fn later(at: DateTime<Utc>, span: Duration, what: &'static str) -> Result<DateTime<Utc>, Error> {
+    at.checked_add_signed(span).filter(|t| in_key_range(*t)).ok_or(Error::DateOutOfRange { what })
+}
+
+/// `at - span`, where a time before the engine's dates means "since ever".
+pub(crate) fn earlier(at: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+    at.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Whether a time fits the fixed-width form keys hold it in.
+pub(crate) fn in_key_range(at: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&at.year())
 }
 
 /// Adds hashed signals a participant does not hold yet.
@@ -221,6 +238,16 @@ impl<'a, 's> Decision<'a, 's> {
         self.count_today(f)
     }
 
+    /// Adds money to the program's counters, checked: lifetime and today's.
+    pub(crate) fn count_money(
+        &mut self,
+        f: impl Fn(&mut Counters) -> Result<(), crate::domain::value::ValueError>,
+    ) -> Result<(), Error> {
+        f(self.totals.get_or_insert_default())?;
+        f(self.day.get_or_insert_default())?;
+        Ok(())
+    }
+
     /// Adds to today's counters only.
     pub(crate) fn count_today(&mut self, f: impl FnOnce(&mut Counters)) -> Result<(), Error> {
         f(self.day.get_or_insert_default());
@@ -235,26 +262,28 @@ impl<'a, 's> Decision<'a, 's> {
         if let Some((memo, stored)) = &self.granted_memo
             && memo == asset
         {
-            return Ok(*stored + pending);
+            return Ok(stored.plus(pending)?);
         }
         let p = self.program.id();
-        let mut stored = Decimal::ZERO;
-        let shards =
-            self.tx.scan_with(&Key::all_totals(p), usize::MAX, |_, c: &Counters| stored += c.granted_in(asset))?;
+        let mut stored = Some(Decimal::ZERO);
+        let shards = self.tx.scan_with(&Key::all_totals(p), usize::MAX, |_, c: &Counters| {
+            stored = stored.and_then(|s| s.checked_add(c.granted_in(asset)));
+        })?;
+        let mut stored = stored.ok_or(crate::domain::value::ValueError::Overflow)?;
         if shards < COUNTER_SHARDS as usize {
             // A shard not stored yet is read as absent, key by key: one that a
             // concurrent event (or one earlier in this batch) creates then
             // counts too.
             stored = Decimal::ZERO;
             for key in (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)) {
-                stored +=
-                    self.tx.read_with(&key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?.unwrap_or_default();
+                let shard = self.tx.read_with(&key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
+                add_to(&mut stored, shard.unwrap_or_default())?;
             }
         }
         // The stored shards do not change during a decision (they are
         // written by `flush`, at its end): a second grant reuses the sum.
         self.granted_memo = Some((asset.clone(), stored));
-        Ok(stored + pending)
+        Ok(stored.plus(pending)?)
     }
 
     /// Writes the program state and adds this event's counts to its shards,
@@ -267,7 +296,7 @@ impl<'a, 's> Decision<'a, 's> {
         for (key, delta) in [(totals_key, self.totals.take()), (day_key, self.day.take())] {
             let Some(delta) = delta else { continue };
             let mut shard: Counters = self.tx.get(&key)?.unwrap_or_default();
-            shard.add(&delta);
+            shard.add(&delta)?;
             self.tx.put(key, shard)?;
         }
         Ok(())
@@ -392,9 +421,9 @@ impl<'a, 's> Decision<'a, 's> {
         p.variant = self.program.assign_variant(id).map(str::to_owned);
         let variant = p.variant.clone();
         self.count(|c| {
-            c.enrolled += 1;
+            inc(&mut c.enrolled);
             if let Some(v) = &variant {
-                c.variants.entry(v.clone()).or_default().referrers += 1;
+                inc(&mut c.variant(v).referrers);
             }
         })?;
         p.attributes = attributes.clone();
@@ -433,10 +462,10 @@ impl<'a, 's> Decision<'a, 's> {
     fn invite(&mut self, referrer: &ParticipantId, channel: &Channel) -> Result<(), Error> {
         self.require_open()?;
         let mut p = self.require_enrolled(referrer)?;
-        p.stats.invites += 1;
+        inc(&mut p.stats.invites);
         self.save_participant(p)?;
-        self.count(|c| c.invites += 1)?;
-        self.count_referrer_day(referrer, |d| d.invites += 1)?;
+        self.count(|c| inc(&mut c.invites))?;
+        self.count_referrer_day(referrer, |d| inc(&mut d.invites))?;
         let trigger = Trigger::InviteSent { channel: channel.clone() };
         self.reward(&trigger, referrer, None)
     }
@@ -465,35 +494,24 @@ impl<'a, 's> Decision<'a, 's> {
             return Err(Error::SelfReferral(referee.clone()));
         }
         if let (Some(clicked), Some(days)) = (clicked_at, self.program.spec().attribution.window_days) {
-            if self.now - clicked > Duration::days(i64::from(days)) {
+            if clicked < earlier(self.now, Duration::days(i64::from(days))) {
                 return Err(Error::AttributionWindowPassed { clicked_at: clicked, at: self.now, window_days: days });
             }
         }
         if let CodeUse::SingleUse(Some(_)) = record.usage {
             return Err(Error::CodeAlreadyRedeemed(code));
         }
-        if let Some(mut existing) = self.referral_of(referee)? {
-            let last_touch = self.program.spec().attribution.model == AttributionModel::LastTouch;
-            if !(last_touch && existing.status == ReferralStatus::Attributed) {
-                return Err(Error::AlreadyReferred { referee: referee.clone(), referrer: existing.referrer });
-            }
-            if existing.referrer == referrer {
-                return Err(Error::AlreadyReferred { referee: referee.clone(), referrer });
-            }
-            existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), self.now, &self.event.key);
-            self.out.notices.push(Notice::ReferralRejected {
-                referral: existing.id,
-                referrer: existing.referrer.clone(),
-                reason: RejectReason::Superseded,
-            });
-            self.count(|c| *c.rejected.entry("superseded".into()).or_default() += 1)?;
-            // The superseded referral keeps its history under its own id.
-            self.tx.put_new(Key::superseded(self.program.id(), &existing.id), existing.clone());
-            self.out.referrals.push(existing);
-        }
         // Only someone who has referred others can sit above the referrer.
         if self.participant(referee)?.is_some_and(|p| p.stats.signups > 0) {
             self.check_cycle(referee, &referrer)?;
+        }
+        let mut paid_once = Vec::new();
+        if let Some(existing) = self.referral_of(referee)? {
+            let last_touch = self.program.spec().attribution.model == AttributionModel::LastTouch;
+            if !(last_touch && existing.status == ReferralStatus::Attributed) || existing.referrer == referrer {
+                return Err(Error::AlreadyReferred { referee: referee.clone() });
+            }
+            paid_once = self.supersede(existing)?;
         }
         let mut referrer_p = self.known_participant(&referrer)?;
         let mut referee_p = self
@@ -503,7 +521,7 @@ impl<'a, 's> Decision<'a, 's> {
         // velocity: referrals per referrer per window
         let mut status = ReferralStatus::Attributed;
         if let Some(v) = self.program.spec().limits.velocity {
-            let since = self.now - Duration::hours(i64::from(v.window_hours));
+            let since = earlier(self.now, Duration::hours(i64::from(v.window_hours)));
             referrer_p.recent_referrals.retain(|t| *t > since);
             if referrer_p.recent_referrals.len() >= v.max as usize {
                 status = ReferralStatus::Rejected(RejectReason::Velocity);
@@ -539,6 +557,9 @@ impl<'a, 's> Decision<'a, 's> {
             purchases: 0,
             earned: vec![],
             in_review: flagged.clone(),
+            paid_once,
+            counts_for_referrer: false,
+            qualified_purchases: 0,
         };
         if let CodeUse::SingleUse(None) = record.usage {
             let mut used = record;
@@ -549,24 +570,24 @@ impl<'a, 's> Decision<'a, 's> {
             let reason_name = reason.name();
             referral.transition(ReferralStatus::Rejected(reason.clone()), self.now, &self.event.key);
             self.out.notices.push(Notice::ReferralRejected { referral: id, referrer: referrer.clone(), reason });
-            self.count(|c| *c.rejected.entry(reason_name.to_owned()).or_default() += 1)?;
+            self.count(|c| c.count_rejected(reason_name))?;
             self.save_participant(referrer_p)?;
             if self.participant(referee)?.is_none() || !signals.is_empty() {
                 self.save_participant(referee_p)?;
             }
             return self.save_referral(referral);
         }
-        referrer_p.stats.signups += 1;
+        inc(&mut referrer_p.stats.signups);
         referee_p.referred_by = Some(referrer.clone());
         let referrer_variant = referrer_p.variant.clone();
         self.save_participant(referrer_p)?;
         self.save_participant(referee_p)?;
         let variant = referrer_variant.clone();
         self.count(|c| {
-            c.signups += 1;
-            c.channels.entry(channel.tag().to_owned()).or_default().signups += 1;
+            inc(&mut c.signups);
+            inc(&mut c.channel(channel.tag()).signups);
             if let Some(v) = &variant {
-                c.variants.entry(v.clone()).or_default().signups += 1;
+                inc(&mut c.variant(v).signups);
             }
         })?;
         self.out.notices.push(Notice::ReferralAttributed {
@@ -575,8 +596,9 @@ impl<'a, 's> Decision<'a, 's> {
             referee: referee.clone(),
         });
         if let Some(days) = self.program.spec().qualification_window_days {
-            let at = self.now + Duration::days(i64::from(days));
-            self.tx.put_new(Key::due(self.program.id(), at, referee.as_str()), Due::Expire(referee.clone()));
+            let at = later(self.now, Duration::days(i64::from(days)), "qualification_window_days")?;
+            let due = Due::Expire { referral: id, referee: referee.clone() };
+            self.tx.put_new(Key::due(self.program.id(), at, &id.to_string()), due);
         }
         self.save_referral(referral.clone())?;
         if let Some(reason) = flagged {
@@ -596,6 +618,52 @@ impl<'a, 's> Decision<'a, 's> {
             self.qualify(referee)?;
         }
         Ok(())
+    }
+
+    /// Ends an attribution that a later one replaces (last touch). What it
+    /// paid stays paid, and is carried over so that no rule that pays once
+    /// per referee pays again; rewards a review still held are reversed, as a
+    /// rejection would, and its review item goes. Returns what it carries.
+    fn supersede(&mut self, existing: Referral) -> Result<Vec<PaidOnce>, Error> {
+        let (program, referee) = (self.program.id().clone(), existing.referee.clone());
+        let mut released = Vec::new();
+        let review = Key::review(&program, &referee);
+        if let Some(item) = self.tx.get::<ReviewItem>(&review)?.filter(|i| i.referral == existing.id) {
+            for id in &item.held {
+                let Some(reward) = self.tx.get::<Reward>(&Key::reward(&program, id))? else { continue };
+                let left = reward.outstanding();
+                if reward.status == RewardStatus::InReview && left > Decimal::ZERO {
+                    released.push(PaidOnce { rule: reward.rule.clone(), role: reward.role });
+                    let why = format!("superseded while in review: reverses {}", reward.explanation);
+                    self.reverse(reward, left, &why)?;
+                }
+            }
+            self.tx.delete(review)?;
+        }
+        // Read again: the reversals updated its earnings.
+        let mut existing = self.referral_of(&referee)?.unwrap_or(existing);
+        existing.in_review = None;
+        existing.paid_once.retain(|p| !released.contains(p));
+        if existing.counts_for_referrer && !existing.paid_once.iter().any(|p| p.role == Role::Referrer) {
+            // Its only referrer rewards were taken back: it no longer counts.
+            existing.counts_for_referrer = false;
+            let mut referrer = self.known_participant(&existing.referrer)?;
+            referrer.stats.rewarded_referrals = referrer.stats.rewarded_referrals.saturating_sub(1);
+            self.save_participant(referrer)?;
+        }
+        existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), self.now, &self.event.key);
+        self.out.notices.push(Notice::ReferralRejected {
+            referral: existing.id,
+            referrer: existing.referrer.clone(),
+            reason: RejectReason::Superseded,
+        });
+        self.count(|c| c.count_rejected("superseded"))?;
+        // The superseded referral keeps its history under its own id.
+        self.tx.put_new(Key::superseded(&program, &existing.id), existing.clone());
+        let carried = existing.paid_once.clone();
+        self.out.referrals.retain(|o| o.id != existing.id);
+        self.out.referrals.push(existing);
+        Ok(carried)
     }
 
     /// Applies the program's fraud rules to a referee's signals.
@@ -623,7 +691,7 @@ impl<'a, 's> Decision<'a, 's> {
                 ));
             }
             for v in rules.signal_velocity.iter().filter(|v| v.kind == s.kind) {
-                let since = self.now - Duration::hours(i64::from(v.window_hours));
+                let since = earlier(self.now, Duration::hours(i64::from(v.window_hours)));
                 let recent = index.recent.iter().filter(|t| **t > since).count();
                 if recent >= v.max as usize {
                     found.push((
@@ -643,19 +711,26 @@ impl<'a, 's> Decision<'a, 's> {
         Ok(flag.map_or(Screen::Pass, Screen::Flag))
     }
 
-    /// Records who carries each signal, and when sign-ups carried it.
+    /// Records who carries each signal, and when sign-ups carried it: at most
+    /// as many times as a velocity rule on its kind looks at, within the
+    /// longest such rule's window, so that the record stays small.
     fn index_signals(&mut self, who: &ParticipantId, signals: &[Signal], signup: bool) -> Result<(), Error> {
-        let keep = self.program.spec().fraud.signal_velocity.iter().map(|v| v.window_hours).max().unwrap_or(0);
+        let rules = &self.program.spec().fraud.signal_velocity;
         for s in signals {
+            let of_kind = || rules.iter().filter(|v| v.kind == s.kind);
+            let keep = of_kind().map(|v| v.window_hours).max().unwrap_or(0);
+            let most = of_kind().map(|v| v.max as usize).max().unwrap_or(0);
             let key = Key::signal(self.program.id(), s);
             let mut index: SignalIndex = self.tx.get(&key)?.unwrap_or_default();
             if !index.participants.contains(who) && index.participants.len() < MAX_SIGNAL_HOLDERS {
                 index.participants.push(who.clone());
             }
             if signup && keep > 0 {
-                let since = self.now - Duration::hours(i64::from(keep));
+                let since = earlier(self.now, Duration::hours(i64::from(keep)));
                 index.recent.retain(|t| *t > since);
                 index.recent.push(self.now);
+                let excess = index.recent.len().saturating_sub(most);
+                index.recent.drain(..excess);
             }
             self.tx.put(key, index)?;
         }
@@ -666,7 +741,10 @@ impl<'a, 's> Decision<'a, 's> {
     fn review(&mut self, referee: &ParticipantId, rejection: Option<&String>) -> Result<(), Error> {
         let key = Key::review(self.program.id(), referee);
         let item: ReviewItem = self.tx.get(&key)?.ok_or_else(|| Error::NotInReview(referee.clone()))?;
-        let mut referral = self.referral_of(referee)?.ok_or_else(|| Error::NotInReview(referee.clone()))?;
+        let mut referral = self
+            .referral_of(referee)?
+            .filter(|r| r.id == item.referral)
+            .ok_or_else(|| Error::NotInReview(referee.clone()))?;
         referral.in_review = None;
         self.tx.delete(key)?;
         match rejection {
@@ -679,7 +757,7 @@ impl<'a, 's> Decision<'a, 's> {
                     let Some(mut reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), id))? else {
                         continue;
                     };
-                    let until = reward.granted_at + self.program.hold();
+                    let until = later(reward.granted_at, self.program.hold(), "hold_days")?;
                     if until > self.now {
                         reward.status = RewardStatus::Pending(until);
                         self.tx.put_new(Key::due(self.program.id(), until, &id.to_string()), Due::Release(*id));
@@ -704,7 +782,7 @@ impl<'a, 's> Decision<'a, 's> {
                         referrer: referral.referrer.clone(),
                         reason,
                     });
-                    self.count(|c| *c.rejected.entry("review".into()).or_default() += 1)?;
+                    self.count(|c| c.count_rejected("review"))?;
                 }
                 self.save_referral(referral)?;
                 for id in &item.held {
@@ -747,7 +825,8 @@ impl<'a, 's> Decision<'a, 's> {
             return Ok(false);
         }
         if let Some(days) = self.program.spec().qualification_window_days {
-            if self.now >= referral.attributed_at + Duration::days(i64::from(days)) {
+            if self.now >= later(referral.attributed_at, Duration::days(i64::from(days)), "qualification_window_days")?
+            {
                 self.expire(referral)?;
                 return Ok(false);
             }
@@ -755,17 +834,17 @@ impl<'a, 's> Decision<'a, 's> {
         referral.transition(ReferralStatus::Qualified, self.now, &self.event.key);
         referral.qualified_at = Some(self.now);
         let mut referrer = self.known_participant(&referral.referrer)?;
-        referrer.stats.qualified += 1;
+        inc(&mut referrer.stats.qualified);
         self.save_participant(referrer)?;
         let (channel, variant) = (referral.channel.tag().to_owned(), self.variant_above(referee)?);
         self.count(|c| {
-            c.qualified += 1;
-            c.channels.entry(channel.clone()).or_default().qualified += 1;
+            inc(&mut c.qualified);
+            inc(&mut c.channel(&channel).qualified);
             if let Some(v) = &variant {
-                c.variants.entry(v.clone()).or_default().qualified += 1;
+                inc(&mut c.variant(v).qualified);
             }
         })?;
-        self.count_referrer_day(&referral.referrer, |d| d.qualified += 1)?;
+        self.count_referrer_day(&referral.referrer, |d| inc(&mut d.qualified))?;
         self.out.notices.push(Notice::ReferralQualified {
             referral: referral.id,
             referrer: referral.referrer.clone(),
@@ -779,7 +858,7 @@ impl<'a, 's> Decision<'a, 's> {
     fn expire(&mut self, mut referral: Referral) -> Result<(), Error> {
         referral.transition(ReferralStatus::Expired, self.now, &self.event.key);
         self.out.notices.push(Notice::ReferralExpired { referral: referral.id, referrer: referral.referrer.clone() });
-        self.count(|c| c.expired += 1)?;
+        self.count(|c| inc(&mut c.expired))?;
         self.save_referral(referral)
     }
 
@@ -813,7 +892,7 @@ impl<'a, 's> Decision<'a, 's> {
         }
         if let Some(code) = coupon {
             if self.referral_of(customer)?.is_none() {
-                self.sign_up(customer, code, &Channel::Coupon, None, &[])?;
+                self.redeem_coupon(customer, code)?;
             }
         }
         let mut order = Order {
@@ -832,19 +911,14 @@ impl<'a, 's> Decision<'a, 's> {
         };
         self.prefetch_referrer(&referral.referrer)?;
         order.referral = Some(referral.id);
-        referral.purchases += 1;
-        let first = referral.purchases == 1;
+        referral.purchases = referral.purchases.saturating_add(1);
+        let first_ever = referral.purchases == 1;
         self.save_referral(referral.clone())?;
         let variant = self.variant_above(customer)?;
-        self.count(|c| {
-            c.revenue += amount.amount();
-            if let Some(v) = &variant {
-                c.variants.entry(v.clone()).or_default().revenue += amount.amount();
-            }
-        })?;
-        if first {
+        self.count_money(|c| c.add_revenue(amount.amount(), variant.as_deref()))?;
+        if first_ever {
             let mut referrer = self.known_participant(&referral.referrer)?;
-            referrer.stats.sales += 1;
+            inc(&mut referrer.stats.sales);
             self.save_participant(referrer)?;
         }
         if let Qualification::FirstPurchase { minimum } = self.program.spec().qualification {
@@ -852,13 +926,38 @@ impl<'a, 's> Decision<'a, 's> {
                 order.qualifying = self.qualify(customer)?;
             }
         }
-        if let Some(referral) = self.referral_of(customer)?.filter(|r| r.status.is_qualified()) {
+        if let Some(mut referral) = self.referral_of(customer)?.filter(|r| r.status.is_qualified()) {
+            // `first`: the first purchase of a qualified referral, which is the
+            // qualifying one when a purchase qualifies it.
+            referral.qualified_purchases = referral.qualified_purchases.saturating_add(1);
+            let first = referral.qualified_purchases == 1;
+            self.save_referral(referral.clone())?;
             let trigger = Trigger::Purchase { order: order_id.clone(), amount: amount.clone(), first };
             self.reward(&trigger, customer, Some(referral))?;
         }
         order.rewards = self.out.rewards.iter().filter(|r| r.order.as_ref() == Some(order_id)).map(|r| r.id).collect();
         self.tx.put_new(order_key, order);
         Ok(())
+    }
+
+    /// A coupon on a purchase signs its customer up with the code; a coupon
+    /// that cannot (unknown, own, already used, a cycle...) is ignored with a
+    /// notice, and the purchase is recorded all the same.
+    fn redeem_coupon(&mut self, customer: &ParticipantId, code: &str) -> Result<(), Error> {
+        let mark = (self.out.clone(), self.totals.clone(), self.day.clone(), self.tx.mark());
+        match self.sign_up(customer, code, &Channel::Coupon, None, &[]) {
+            Ok(()) => Ok(()),
+            Err(Error::Store(failed)) => Err(Error::Store(failed)),
+            Err(refused) => {
+                let (out, totals, day, writes) = mark;
+                (self.out, self.totals, self.day) = (out, totals, day);
+                self.tx.undo(writes);
+                self.out
+                    .notices
+                    .push(Notice::CouponIgnored { customer: customer.clone(), reason: refused.to_string() });
+                Ok(())
+            }
+        }
     }
 
     fn refund(&mut self, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
@@ -873,20 +972,15 @@ impl<'a, 's> Decision<'a, 's> {
         if !amount.is_positive() {
             return Err(Error::InvalidAmount(amount.clone()));
         }
-        let remaining = order.amount.amount() - order.refunded;
+        let remaining = order.amount.amount().minus(order.refunded)?;
         if amount.amount() > remaining {
             return Err(Error::RefundExceedsOrder { order: order_id.clone(), requested: amount.amount(), remaining });
         }
-        order.refunded += amount.amount();
+        add_to(&mut order.refunded, amount.amount())?;
         let full = order.refunded == order.amount.amount();
         if order.referral.is_some() {
             let variant = self.variant_above(&order.customer)?;
-            self.count(|c| {
-                c.revenue -= amount.amount();
-                if let Some(v) = &variant {
-                    c.variants.entry(v.clone()).or_default().revenue -= amount.amount();
-                }
-            })?;
+            self.count_money(|c| c.add_revenue(negated(amount.amount()), variant.as_deref()))?;
         }
         for reward_id in order.rewards.clone() {
             let Some(reward) = self.tx.get::<Reward>(&Key::reward(self.program.id(), &reward_id))? else {
@@ -895,13 +989,16 @@ impl<'a, 's> Decision<'a, 's> {
             let target = match reward.reversal {
                 Reversal::Proportional if full => reward.value.amount(),
                 Reversal::Proportional => {
-                    let exact = reward.value.amount() * order.refunded / order.amount.amount();
+                    // The refunded share first, so that a large reward times a
+                    // large refund does not overflow before the division.
+                    let share = order.refunded.over(order.amount.amount())?;
+                    let exact = reward.value.amount().times(share)?;
                     reward.value.round_amount(exact, self.program.terms().rounding)
                 }
                 Reversal::OnFullRefund if full => reward.value.amount(),
                 _ => reward.reversed,
             };
-            let delta = target - reward.reversed;
+            let delta = target.min(reward.value.amount()).minus(reward.reversed)?;
             if delta > Decimal::ZERO {
                 let why = format!(
                     "{what} of {amount} on order {order_id} reverses {} of: {}",
@@ -918,7 +1015,12 @@ impl<'a, 's> Decision<'a, 's> {
                     self.out
                         .notices
                         .push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
-                    self.count(|c| c.reversed += 1)?;
+                    self.count(|c| inc(&mut c.reversed))?;
+                    // A reversed referral no longer counts as qualified for
+                    // its referrer's tiers and conversion.
+                    let mut referrer = self.known_participant(&referral.referrer)?;
+                    referrer.stats.qualified = referrer.stats.qualified.saturating_sub(1);
+                    self.save_participant(referrer)?;
                     self.save_referral(referral)?;
                 }
             }
@@ -933,8 +1035,13 @@ impl<'a, 's> Decision<'a, 's> {
         for (key, item) in due {
             match item {
                 Due::Release(id) => self.release(&id)?,
-                Due::Expire(referee) => {
-                    if let Some(r) = self.referral_of(&referee)?.filter(|r| r.status == ReferralStatus::Attributed) {
+                Due::Expire { referral, referee } => {
+                    // Only the referral it was written for: a later attribution
+                    // of the same referee has its own window.
+                    if let Some(r) = self
+                        .referral_of(&referee)?
+                        .filter(|r| r.id == referral && r.status == ReferralStatus::Attributed)
+                    {
                         self.expire(r)?;
                     }
                 }
@@ -949,8 +1056,12 @@ impl<'a, 's> Decision<'a, 's> {
         let Some(mut reward) = self.tx.get::<Reward>(&key)? else {
             return Ok(());
         };
-        if reward.status == RewardStatus::Available {
-            return Ok(());
+        // Only a hold that has ended (a review approval releases by setting
+        // the status first).
+        match reward.status {
+            RewardStatus::Pending(until) if until <= self.now => {}
+            RewardStatus::InReview => {}
+            _ => return Ok(()),
         }
         reward.status = RewardStatus::Available;
         let left = reward.value.with_amount(reward.outstanding());
@@ -958,7 +1069,7 @@ impl<'a, 's> Decision<'a, 's> {
             let why = format!("hold ended: {}", reward.explanation);
             self.post(
                 &reward.beneficiary,
-                &left.with_amount(-left.amount()),
+                &left.with_amount(negated(left.amount())),
                 Bucket::Pending,
                 EntryKind::Release,
                 Some(reward.id),
@@ -1006,6 +1117,9 @@ impl<'a, 's> Decision<'a, 's> {
     fn redeem(&mut self, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
         let item = self.program.catalog_item(item_id).ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?.clone();
         let p = self.known_participant(id)?;
+        if p.suspended {
+            return Err(Error::Suspended(id.clone()));
+        }
         let taken = self.state_mut()?.redeemed_items.get(item_id).copied().unwrap_or(0);
         if item.stock.is_some_and(|s| taken >= s) {
             return Err(Error::OutOfStock(item_id.to_owned()));
@@ -1014,10 +1128,17 @@ impl<'a, 's> Decision<'a, 's> {
         if available < item.price.amount() {
             return Err(Error::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() });
         }
-        *self.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default() += 1;
+        inc(self.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default());
         let why = format!("redeemed {} for {item_id:?}", item.price);
         let kind = EntryKind::Redemption(item_id.to_owned());
-        self.post(id, &item.price.with_amount(-item.price.amount()), Bucket::Available, kind.clone(), None, &why)?;
+        self.post(
+            id,
+            &item.price.with_amount(negated(item.price.amount())),
+            Bucket::Available,
+            kind.clone(),
+            None,
+            &why,
+        )?;
         self.post(id, &item.price, Bucket::Redeemed, kind.clone(), None, &why)?;
         if let Some(gives) = &item.gives {
             self.post(id, gives, Bucket::Available, kind, None, &format!("{item_id:?} gives {gives}"))?;
@@ -1037,6 +1158,10 @@ impl<'a, 's> Decision<'a, 's> {
         let floor = minimum.unwrap_or(Decimal::ZERO);
         let everyone = self.tx.scan::<Participant>(&Key::participants(self.program.id()), usize::MAX)?;
         for (_, p) in everyone {
+            // A suspended participant keeps their balance until reinstated.
+            if p.suspended {
+                continue;
+            }
             let available = p.balance(asset).available;
             if available <= Decimal::ZERO || available < floor {
                 continue;
@@ -1045,7 +1170,7 @@ impl<'a, 's> Decision<'a, 's> {
             let why = format!("payout {payout} of {value}");
             self.post(
                 &p.id,
-                &value.with_amount(-available),
+                &value.with_amount(negated(available)),
                 Bucket::Available,
                 EntryKind::Payout(payout.clone()),
                 None,
@@ -1110,7 +1235,7 @@ impl<'a, 's> Decision<'a, 's> {
         why: &str,
     ) -> Result<(), Error> {
         let mut p = self.known_participant(who)?;
-        p.post(value, bucket);
+        p.post(value, bucket)?;
         self.save_participant(p)?;
         let entry = LedgerEntry {
             id: EntryId::from_uuid(self.ids.next()),

@@ -4,15 +4,16 @@
 use rust_decimal::Decimal;
 
 use super::decide::Decision;
+use super::decide::later;
 use crate::domain::id::{ParticipantId, RewardId};
 use crate::domain::ledger::{Bucket, EntryKind, Reward, RewardStatus, Role};
-use crate::domain::referral::{Referral, ReferralStatus, RuleEarnings};
-use crate::domain::value::Value;
+use crate::domain::referral::{PaidOnce, Referral, ReferralStatus, RuleEarnings};
+use crate::domain::value::{Value, add_to, inc, negated};
 use crate::error::Error;
 use crate::event::{EventKind, LimitReason, Notice};
 use crate::policy::{Grant, PolicyContext, Trigger};
 use crate::program::BudgetMode;
-use crate::store::{Due, Key};
+use crate::store::{Due, Key, ReviewItem};
 
 impl Decision<'_, '_> {
     /// The referrers above `referee`, nearest first: distinct, never the
@@ -114,14 +115,25 @@ impl Decision<'_, '_> {
             return Ok(());
         }
         let limits = &self.program.spec().limits;
-        // The referral this grant is for, when the referrer is paid on it.
+        // The referral this grant is for, when it is for one.
         let mut referral = match referee {
             Some(r) => self.referral_of(r)?,
             None => None,
         };
-        let pays_referrer = grant.role == Role::Referrer && referral.is_some();
-        let newly_rewarded = pays_referrer && referral.as_ref().is_some_and(|r| r.status == ReferralStatus::Qualified);
-        if pays_referrer && referral.as_ref().is_some_and(|r| r.status != ReferralStatus::Rewarded) {
+        // A rule that pays once per referee pays each role once, whoever
+        // holds the attribution now (see `Referral::paid_once`).
+        let once = trigger.pays_once().then(|| PaidOnce { rule: rule.clone(), role: grant.role });
+        if let (Some(once), Some(r)) = (&once, &referral) {
+            if r.paid_once.contains(once) {
+                self.out.notices.push(withheld(LimitReason::AlreadyPaid));
+                return Ok(());
+            }
+        }
+        // The first reward a referral earns its referrer makes it one of the
+        // referrer's rewarded referrals, whatever the trigger.
+        let newly_counted = grant.role == Role::Referrer
+            && referral.as_ref().is_some_and(|r| !r.counts_for_referrer && r.status != ReferralStatus::Rewarded);
+        if newly_counted {
             if let Some(max) = limits.max_rewarded_referrals {
                 if beneficiary.stats.rewarded_referrals >= max {
                     self.out.notices.push(withheld(LimitReason::MaxRewardedReferrals(max)));
@@ -129,11 +141,13 @@ impl Decision<'_, '_> {
                 }
             }
         }
+        let newly_rewarded =
+            grant.role == Role::Referrer && referral.as_ref().is_some_and(|r| r.status == ReferralStatus::Qualified);
         let mut value = asked.clone();
         let mut cuts = Vec::new();
         if grant.role != Role::Referee {
             if let Some(cap) = limits.referrer_cap(value.asset()) {
-                let room = (cap - beneficiary.stats.earned_in(value.asset())).max(Decimal::ZERO);
+                let room = room_under(&value, cap, beneficiary.stats.earned_in(value.asset()))?;
                 if room < value.amount() {
                     value = value.with_amount(room);
                     cuts.push(LimitReason::ReferrerCap(value.with_amount(cap)));
@@ -142,7 +156,7 @@ impl Decision<'_, '_> {
         }
         if let Some(budget) = limits.budget(value.asset()) {
             let granted = self.granted_so_far(value.asset())?;
-            let room = (budget - granted).max(Decimal::ZERO);
+            let room = room_under(&value, budget, granted)?;
             if room < value.amount() {
                 if limits.budget_mode == BudgetMode::Refuse {
                     self.out.notices.push(withheld(LimitReason::Budget(value.with_amount(budget))));
@@ -173,25 +187,19 @@ impl Decision<'_, '_> {
             None => None,
         };
         let granted = value.clone();
-        self.count(|c| {
-            *c.granted.entry(granted.asset().clone()).or_default() += granted.amount();
-            if newly_rewarded {
-                c.rewarded += 1;
-            }
-            if let Some(v) = &variant {
-                let figures = c.variants.entry(v.clone()).or_default();
-                *figures.granted.entry(granted.asset().clone()).or_default() += granted.amount();
-            }
-        })?;
-        if grant.role != Role::Referee {
-            *beneficiary.stats.earned.entry(value.asset().clone()).or_default() += value.amount();
+        self.count_money(|c| c.add_granted(granted.asset(), granted.amount(), variant.as_deref()))?;
+        if newly_counted {
+            self.count(|c| inc(&mut c.rewarded))?;
+            inc(&mut beneficiary.stats.rewarded_referrals);
         }
-        if newly_rewarded {
-            beneficiary.stats.rewarded_referrals += 1;
+        if grant.role != Role::Referee {
+            add_to(beneficiary.stats.earned.entry(value.asset().clone()).or_default(), value.amount())?;
         }
         self.save_participant(beneficiary)?;
         if let Some(r) = referral.as_mut() {
             add_earned(r, &rule, &value)?;
+            r.counts_for_referrer |= newly_counted;
+            r.paid_once.extend(once);
             if newly_rewarded {
                 r.transition(ReferralStatus::Rewarded, self.now, &self.event.key);
             }
@@ -205,7 +213,7 @@ impl Decision<'_, '_> {
         } else if hold.is_zero() {
             (RewardStatus::Available, Bucket::Available)
         } else {
-            (RewardStatus::Pending(self.now + hold), Bucket::Pending)
+            (RewardStatus::Pending(later(self.now, hold, "hold_days")?), Bucket::Pending)
         };
         let mut explanation = grant.explanation.clone();
         if value != asked {
@@ -235,7 +243,7 @@ impl Decision<'_, '_> {
         };
         if let (true, Some(r)) = (in_review, referee) {
             let key = Key::review(self.program.id(), r);
-            if let Some(mut item) = self.tx.get::<crate::store::ReviewItem>(&key)? {
+            if let Some(mut item) = self.tx.get::<ReviewItem>(&key)?.filter(|i| Some(i.referral) == reward.referral) {
                 item.held.push(reward.id);
                 self.tx.put(key, item)?;
             }
@@ -260,27 +268,22 @@ impl Decision<'_, '_> {
             RewardStatus::Available => Bucket::Available,
             _ => Bucket::Pending,
         };
-        self.post(&reward.beneficiary, &value.with_amount(-amount), bucket, EntryKind::Reversal, Some(reward.id), why)?;
-        reward.reversed += amount;
+        let back = value.with_amount(negated(amount));
+        self.post(&reward.beneficiary, &back, bucket, EntryKind::Reversal, Some(reward.id), why)?;
+        add_to(&mut reward.reversed, amount)?;
         let variant = match &reward.referee {
             Some(r) => self.variant_above(r)?,
             None => None,
         };
-        self.count(|c| {
-            *c.granted.entry(value.asset().clone()).or_default() -= amount;
-            if let Some(v) = &variant {
-                let figures = c.variants.entry(v.clone()).or_default();
-                *figures.granted.entry(value.asset().clone()).or_default() -= amount;
-            }
-        })?;
+        self.count_money(|c| c.add_granted(value.asset(), negated(amount), variant.as_deref()))?;
         if reward.role != Role::Referee {
             let mut p = self.known_participant(&reward.beneficiary)?;
-            *p.stats.earned.entry(value.asset().clone()).or_default() -= amount;
+            add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?;
             self.save_participant(p)?;
         }
         if let Some(referee) = reward.referee.clone() {
             if let Some(mut r) = self.referral_of(&referee)? {
-                add_earned(&mut r, &reward.rule, &value.with_amount(-amount))?;
+                add_earned(&mut r, &reward.rule, &back)?;
                 self.save_referral(r)?;
             }
         }
@@ -299,4 +302,14 @@ fn add_earned(r: &mut Referral, rule: &str, value: &Value) -> Result<(), Error> 
         None => r.earned.push(RuleEarnings { rule: rule.to_owned(), value: value.clone() }),
     }
     Ok(())
+}
+
+/// What is left under a limit, never below zero, in whole units of the
+/// value's asset (rounded down: a limit is never crossed by a rounding).
+fn room_under(value: &Value, limit: Decimal, used: Decimal) -> Result<Decimal, Error> {
+    let room = limit.checked_sub(used).ok_or(crate::domain::value::ValueError::Overflow)?.max(Decimal::ZERO);
+    Ok(match value.asset().scale() {
+        Some(scale) => crate::domain::value::Rounding::Down.round(room, scale),
+        None => room,
+    })
 }

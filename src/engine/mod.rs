@@ -241,7 +241,9 @@ impl<S: Store> Engine<S> {
         }
         match self.store.commit(&tx.into_commit(batch.accepted)) {
             Ok(()) => Ok(true),
-            Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {
+            // A transient failure (a deadlock, a serialization failure, a busy
+            // database) changed nothing: decide again, as after a conflict.
+            Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_)) => {
                 backoff(attempt);
                 Ok(false)
             }
@@ -370,6 +372,9 @@ impl<S: Store> Engine<S> {
     /// [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS)), and one record per
     /// referrer active on each day (for the top referrers and the K-factor).
     pub fn report(&self, program: &ProgramId, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
+        if from > to {
+            return Err(Error::InvalidArgument("a report's `from` day is after its `to` day"));
+        }
         let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
         let days: Vec<Counters> =
             Tx::new(&self.store).scan(&Key::days(program, from, to), usize::MAX)?.into_iter().map(|(_, d)| d).collect();
@@ -378,7 +383,7 @@ impl<S: Store> Engine<S> {
             .into_iter()
             .map(|(_, d)| d)
             .collect();
-        Ok(Report::build(definition, from, to, days, referrer_days))
+        Ok(Report::build(definition, from, to, days, referrer_days)?)
     }
 
     /// The review queue: flagged referrals awaiting a decision, by referee.
@@ -396,7 +401,11 @@ impl<S: Store> Engine<S> {
     /// Referrals still waiting to qualify after `older_than`: the follow-up
     /// list for nurturing. Reads every referral of the program.
     pub fn stale_referrals(&self, program: &ProgramId, older_than: chrono::Duration) -> Result<Vec<Referral>, Error> {
-        let cutoff = self.clock.now() - older_than;
+        if older_than < chrono::Duration::zero() {
+            return Err(Error::InvalidArgument("`older_than` is negative"));
+        }
+        // A span longer than the calendar reaches back before every referral.
+        let cutoff = decide::earlier(self.clock.now(), older_than);
         Ok(self
             .referrals(program)?
             .into_iter()
@@ -413,10 +422,11 @@ impl<S: Store> Engine<S> {
     /// measured against): the sum of its [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS) shards.
     pub fn totals(&self, program: &ProgramId) -> Result<Counters, Error> {
         let shards = Tx::new(&self.store).scan::<Counters>(&Key::all_totals(program), usize::MAX)?;
-        Ok(shards.iter().fold(Counters::default(), |mut sum, (_, shard)| {
-            sum.add(shard);
-            sum
-        }))
+        let mut sum = Counters::default();
+        for (_, shard) in &shards {
+            sum.add(shard)?;
+        }
+        Ok(sum)
     }
 
     /// What a code resolves to; `typed` is normalized first.

@@ -40,7 +40,7 @@ fn wrong_kind(key: &Key) -> Error {
 
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
-        Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: None }
+        Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: Some(Vec::new()) }
     }
 
     /// A read/write set for a batch: every write can be taken back.

@@ -103,6 +103,15 @@ pub enum Trigger {
     },
 }
 
+impl Trigger {
+    /// Whether a rule on this trigger pays each referee at most once: a
+    /// referral is attributed and qualifies once, and a later attribution of
+    /// the same referee (last touch) must not pay the same rule again.
+    pub fn pays_once(&self) -> bool {
+        matches!(self, Self::SignedUp | Self::Qualified)
+    }
+}
+
 /// Everything a policy may look at.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]

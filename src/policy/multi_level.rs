@@ -108,7 +108,7 @@ impl RewardPolicy for MultiLevel {
         let mut out = Vec::new();
         let mut left = self.per_event_cap.as_ref().map(Value::amount);
         for l in levels {
-            let Some(who) = ctx.chain.get(usize::from(l.level) - 1) else {
+            let Some(who) = usize::from(l.level).checked_sub(1).and_then(|i| ctx.chain.get(i)) else {
                 break;
             };
             if ctx.referee() == Some(who) || out.iter().any(|g: &Grant| &g.beneficiary == who) {
@@ -124,7 +124,7 @@ impl RewardPolicy for MultiLevel {
                             format!("{arithmetic}, cut to {} by the per-event cap of {cap}", value.with_amount(*left));
                         value = value.with_amount(*left);
                     }
-                    *left -= value.amount();
+                    *left = left.checked_sub(value.amount()).ok_or(crate::domain::value::ValueError::Overflow)?;
                 }
             }
             if value.amount() <= Decimal::ZERO {

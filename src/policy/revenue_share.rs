@@ -107,7 +107,7 @@ impl RewardPolicy for RevenueShare {
         }
         if let Some(cap) = self.lifetime_cap {
             let so_far = referral.earned_by(&self.name).map_or(Decimal::ZERO, |v| v.amount());
-            let room = (cap - so_far).max(Decimal::ZERO);
+            let room = cap.checked_sub(so_far).ok_or(crate::domain::value::ValueError::Overflow)?.max(Decimal::ZERO);
             if value.amount() > room {
                 value = value.with_amount(room);
                 why.push_str(&format!(", cut to {value} by the lifetime cap {cap} (earned so far {so_far})"));

@@ -46,6 +46,9 @@ fn referral(qualified_at: Option<DateTime<Utc>>) -> Referral {
         purchases: 1,
         earned: vec![],
         in_review: None,
+        paid_once: vec![],
+        counts_for_referrer: false,
+        qualified_purchases: 0,
     }
 }
 

@@ -37,7 +37,9 @@ fn push_esc(out: &mut String, s: &str) {
 
 /// `tag/program/part/part...`, each host-chosen part escaped, built in one allocation.
 fn path(tag: &str, program: &ProgramId, parts: &[&str]) -> String {
-    let len = tag.len() + program.as_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + 1;
+    let len = parts.iter().fold(tag.len().saturating_add(program.as_str().len()).saturating_add(1), |n, p| {
+        n.saturating_add(p.len()).saturating_add(1)
+    });
     let mut out = String::with_capacity(len);
     out.push_str(tag);
     out.push('/');

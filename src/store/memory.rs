@@ -100,7 +100,10 @@ impl Store for MemoryStore {
         for write in &commit.writes {
             match write {
                 Write::Put(key, record) => {
-                    let version = commit.expected(key) + 1;
+                    let version = commit.expected(key).checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                        key: key.to_string(),
+                        reason: "version at its maximum".into(),
+                    })?;
                     inner.records.insert(key.clone(), Versioned { version, record: record.clone() });
                 }
                 Write::Delete(key) => {

@@ -144,7 +144,7 @@ impl<'c> Arrays<'c> {
                         }
                         expected => {
                             a.changed_keys.push(key.as_str());
-                            a.changed_versions.push(sql::to_sql_version(expected + 1)?);
+                            a.changed_versions.push(sql::next_sql_version(key.as_str(), expected)?);
                             a.changed_bodies.push(body);
                         }
                     }

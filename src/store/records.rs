@@ -13,7 +13,7 @@ use crate::domain::id::{OrderId, ParticipantId, PayoutId, ProgramId, ReferralId,
 use crate::domain::ledger::{LedgerEntry, Reward};
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
-use crate::domain::value::{Asset, Value};
+use crate::domain::value::{Asset, Value, ValueError, add_to, inc};
 use crate::event::{Event, Outcome};
 
 /// How a code may be used.
@@ -130,44 +130,106 @@ impl Counters {
         self.granted.get(asset).copied().unwrap_or_default()
     }
 
-    /// Adds `other` to these counters, field by field.
-    pub fn add(&mut self, other: &Counters) {
-        self.enrolled += other.enrolled;
-        self.invites += other.invites;
-        self.signups += other.signups;
-        self.qualified += other.qualified;
-        self.rewarded += other.rewarded;
-        self.expired += other.expired;
-        self.reversed += other.reversed;
-        self.revenue += other.revenue;
-        add_each(&mut self.rejected, &other.rejected, |a, b| *a += b);
-        add_each(&mut self.granted, &other.granted, |a, b| *a += b);
+    /// Adds `other` to these counters, field by field (money checked).
+    pub fn add(&mut self, other: &Counters) -> Result<(), ValueError> {
+        for (mine, theirs) in [
+            (&mut self.enrolled, other.enrolled),
+            (&mut self.invites, other.invites),
+            (&mut self.signups, other.signups),
+            (&mut self.qualified, other.qualified),
+            (&mut self.rewarded, other.rewarded),
+            (&mut self.expired, other.expired),
+            (&mut self.reversed, other.reversed),
+        ] {
+            *mine = mine.saturating_add(theirs);
+        }
+        add_to(&mut self.revenue, other.revenue)?;
+        add_each(&mut self.rejected, &other.rejected, |a, b| {
+            *a = a.saturating_add(*b);
+            Ok(())
+        })?;
+        add_each(&mut self.granted, &other.granted, |a, b| add_to(a, *b))?;
         add_each(&mut self.channels, &other.channels, |a, b| {
-            a.signups += b.signups;
-            a.qualified += b.qualified;
-        });
+            a.signups = a.signups.saturating_add(b.signups);
+            a.qualified = a.qualified.saturating_add(b.qualified);
+            Ok(())
+        })?;
         add_each(&mut self.variants, &other.variants, |a, b| {
-            a.referrers += b.referrers;
-            a.signups += b.signups;
-            a.qualified += b.qualified;
-            a.revenue += b.revenue;
-            add_each(&mut a.granted, &b.granted, |x, y| *x += y);
-        });
+            a.referrers = a.referrers.saturating_add(b.referrers);
+            a.signups = a.signups.saturating_add(b.signups);
+            a.qualified = a.qualified.saturating_add(b.qualified);
+            add_to(&mut a.revenue, b.revenue)?;
+            add_each(&mut a.granted, &b.granted, |x, y| add_to(x, *y))
+        })
+    }
+
+    /// Adds `amount` (negative for a refund) to the revenue, and to the
+    /// variant's when the referrer runs one.
+    pub(crate) fn add_revenue(&mut self, amount: Decimal, variant: Option<&str>) -> Result<(), ValueError> {
+        add_to(&mut self.revenue, amount)?;
+        if let Some(v) = variant {
+            add_to(&mut self.variant(v).revenue, amount)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `amount` (negative for a reversal) to what was granted in `asset`,
+    /// and to the variant's when the referrer runs one.
+    pub(crate) fn add_granted(
+        &mut self,
+        asset: &Asset,
+        amount: Decimal,
+        variant: Option<&str>,
+    ) -> Result<(), ValueError> {
+        add_to(granted_slot(&mut self.granted, asset), amount)?;
+        if let Some(v) = variant {
+            add_to(granted_slot(&mut self.variant(v).granted, asset), amount)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one rejection for `reason`.
+    pub(crate) fn count_rejected(&mut self, reason: &str) {
+        match self.rejected.get_mut(reason) {
+            Some(n) => inc(n),
+            None => {
+                self.rejected.insert(reason.to_owned(), 1);
+            }
+        }
+    }
+
+    /// The figures of a variant, created empty on first use.
+    pub(crate) fn variant(&mut self, name: &str) -> &mut VariantFigures {
+        self.variants.entry(name.to_owned()).or_default()
+    }
+
+    /// The funnel of a channel, created empty on first use.
+    pub(crate) fn channel(&mut self, tag: &str) -> &mut Funnel {
+        self.channels.entry(tag.to_owned()).or_default()
     }
 }
 
+fn granted_slot<'a>(map: &'a mut LiteMap<Asset, Decimal>, asset: &Asset) -> &'a mut Decimal {
+    map.entry(asset.clone()).or_default()
+}
+
 /// Adds each entry of `from` into the entry of `into` under the same key.
-fn add_each<K: Ord + Clone, V: Default>(into: &mut LiteMap<K, V>, from: &LiteMap<K, V>, add: impl Fn(&mut V, &V)) {
+fn add_each<K: Ord + Clone, V: Default>(
+    into: &mut LiteMap<K, V>,
+    from: &LiteMap<K, V>,
+    add: impl Fn(&mut V, &V) -> Result<(), ValueError>,
+) -> Result<(), ValueError> {
     for (k, v) in from.iter() {
         match into.get_mut(k) {
-            Some(mine) => add(mine, v),
+            Some(mine) => add(mine, v)?,
             None => {
                 let mut mine = V::default();
-                add(&mut mine, v);
+                add(&mut mine, v)?;
                 into.insert(k.clone(), mine);
             }
         }
     }
+    Ok(())
 }
 
 /// Program-wide state that an event reads before it changes it: catalog stock
@@ -264,8 +326,13 @@ pub struct Order {
 pub enum Due {
     /// Release a reward's hold.
     Release(RewardId),
-    /// Expire a referral that has not qualified.
-    Expire(ParticipantId),
+    /// Expire a referral that has not qualified (by then).
+    Expire {
+        /// The referral.
+        referral: ReferralId,
+        /// Its referee.
+        referee: ParticipantId,
+    },
 }
 
 /// Who has shown one identity signal, and when sign-ups last carried it.

@@ -64,6 +64,14 @@ pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
+/// The version a write after `expected` gives, in SQL form.
+pub(crate) fn next_sql_version(key: &str, expected: u64) -> Result<i64, StoreError> {
+    expected.checked_add(1).map_or_else(
+        || Err(StoreError::Corrupt { key: key.to_owned(), reason: "version at its maximum".into() }),
+        to_sql_version,
+    )
+}
+
 pub(crate) fn from_sql_version(key: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt { key: key.to_owned(), reason: format!("negative version {v}") })
 }

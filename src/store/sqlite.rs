@@ -203,7 +203,8 @@ impl Store for SqliteStore {
                             insert.execute(params![key.as_str(), body]).map_err(classify)?;
                         } else {
                             let old = sql::to_sql_version(expected)?;
-                            update.execute(params![key.as_str(), old + 1, body, old]).map_err(classify)?;
+                            let new = sql::next_sql_version(key.as_str(), expected)?;
+                            update.execute(params![key.as_str(), new, body, old]).map_err(classify)?;
                         }
                     }
                     Write::Delete(key) => {
