@@ -39,16 +39,6 @@ pub enum Error {
     /// No such code exists.
     #[error("unknown referral code {0}")]
     UnknownCode(ReferralCode),
-    /// The code belongs to another program.
-    #[error("code {code} belongs to program {owner_program}, not {program}")]
-    CodeOfAnotherProgram {
-        /// The code.
-        code: ReferralCode,
-        /// Its program.
-        owner_program: ProgramId,
-        /// The event's program.
-        program: ProgramId,
-    },
     /// A single-use code was already redeemed.
     #[error("single-use code {0} was already redeemed")]
     CodeAlreadyRedeemed(ReferralCode),
@@ -191,6 +181,9 @@ pub enum Error {
     /// An argument is out of its range (of a read, or a simulation's assumptions).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The random source gave only codes already taken (it repeats).
+    #[error("no fresh code in {0} draws: the random source repeats")]
+    NoFreshCode(u32),
     /// Concurrent events kept changing the records this event needs.
     #[error("gave up after {0} conflicting attempts")]
     Contention(u32),

@@ -76,7 +76,8 @@ impl fmt::Debug for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             SignalValue::Raw(_) => write!(f, "{}:<raw>", self.kind.tag()),
-            SignalValue::Hashed(h) => write!(f, "{}:{h}", self.kind.tag()),
+            // Nor a hash: one that leaked could be sent to frame its owner.
+            SignalValue::Hashed(_) => write!(f, "{}:<hashed>", self.kind.tag()),
         }
     }
 }
@@ -172,10 +173,12 @@ impl SignalKey {
         (secret.len() >= 16).then_some(Self(secret))
     }
 
-    /// Hashes a raw signal; `None` when its value is invalid for its kind.
+    /// Hashes a raw signal; `None` when its value is invalid for its kind, or
+    /// when it is hashed already (only the engine hashes: a hash passed in
+    /// would skip normalization, or replay one that leaked).
     pub fn hash(&self, signal: &Signal) -> Option<Signal> {
         let value = match &signal.value {
-            SignalValue::Hashed(_) => return Some(signal.clone()),
+            SignalValue::Hashed(_) => return None,
             SignalValue::Raw(raw) => normalize(signal.kind, raw)?,
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).ok()?;

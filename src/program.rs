@@ -339,7 +339,17 @@ impl ProgramSpec {
     }
 
     /// Validates the definition and builds the program. Errors name the field.
+    ///
+    /// A program needs at least one built-in policy; one run by a policy of
+    /// the host's own is built with [`Self::build_with`].
     pub fn build(self) -> Result<Program, ProgramError> {
+        self.build_with(Vec::new())
+    }
+
+    /// Validates the definition and builds the program with policies of the
+    /// host's own besides the built-in ones (which may then be none).
+    pub fn build_with(self, custom: Vec<Arc<dyn RewardPolicy>>) -> Result<Program, ProgramError> {
+        self.check_bounds()?;
         if self.name.trim().is_empty() {
             return Err(ProgramError::invalid("name", "is empty"));
         }
@@ -424,10 +434,62 @@ impl ProgramSpec {
                 ));
             }
         }
+        if policies.is_empty() && variants.iter().all(|(_, _, p)| p.is_empty()) && custom.is_empty() {
+            return Err(ProgramError::invalid("policies", "is empty: a program needs a policy to reward anyone"));
+        }
         let terms = Terms { currency: self.currency, rounding: self.rounding };
+        let mut policies = policies;
+        policies.extend(custom);
         Ok(Program { spec: self, terms, policies, variants })
     }
+
+    /// Durations within [`MAX_DAYS`] / [`MAX_HOURS`], and every value of
+    /// the limits, the catalog and the qualification within its asset's
+    /// bounds (see [`Value::check_bounds`]).
+    fn check_bounds(&self) -> Result<(), ProgramError> {
+        let days = [
+            ("hold_days", Some(self.hold_days)),
+            ("qualification_window_days", self.qualification_window_days),
+            ("attribution.window_days", self.attribution.window_days),
+        ];
+        for (field, value) in days {
+            if value.is_some_and(|d| d > MAX_DAYS) {
+                return Err(ProgramError::invalid(field, format!("is above {MAX_DAYS} days")));
+            }
+        }
+        let mut hours = vec![("limits.velocity.window_hours".to_owned(), self.limits.velocity.map(|v| v.window_hours))];
+        for (i, v) in self.fraud.signal_velocity.iter().enumerate() {
+            hours.push((format!("fraud.signal_velocity[{i}].window_hours"), Some(v.window_hours)));
+        }
+        for (field, value) in hours {
+            if value.is_some_and(|h| h > MAX_HOURS) {
+                return Err(ProgramError::invalid(&field, format!("is above {MAX_HOURS} hours")));
+            }
+        }
+        let bounded = |field: String, v: &Value| v.check_bounds().map_err(|e| ProgramError::invalid(&field, e));
+        for (i, v) in self.limits.referrer_caps.iter().enumerate() {
+            bounded(format!("limits.referrer_caps[{i}]"), v)?;
+        }
+        for (i, v) in self.limits.budgets.iter().enumerate() {
+            bounded(format!("limits.budgets[{i}]"), v)?;
+        }
+        for (i, item) in self.catalog.iter().enumerate() {
+            bounded(format!("catalog[{i}].price"), &item.price)?;
+            if let Some(gives) = &item.gives {
+                bounded(format!("catalog[{i}].gives"), gives)?;
+            }
+        }
+        if let Qualification::FirstPurchase { minimum: Some(m) } = &self.qualification {
+            bounded("qualification.first_purchase.minimum".into(), &Value::new(Asset::Money(self.currency), *m))?;
+        }
+        Ok(())
+    }
 }
+
+/// The longest duration in days a program takes (a hold, a window): 100 years.
+pub const MAX_DAYS: u32 = 36_500;
+/// The longest window in hours a program takes: 100 years.
+pub const MAX_HOURS: u32 = 876_000;
 
 /// A validated program, ready to run.
 #[derive(Debug, Clone)]

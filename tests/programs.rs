@@ -116,7 +116,8 @@ impl RewardPolicy for LoyaltyKicker {
 
 #[test]
 fn a_policy_defined_outside_the_crate_plugs_into_a_program() {
-    let program = program(r#"{"id": "own", "name": "Own", "currency": "USD"}"#).with_policy(Arc::new(LoyaltyKicker));
+    let spec: ProgramSpec = serde_json::from_str(r#"{"id": "own", "name": "Own", "currency": "USD"}"#).unwrap();
+    let program = spec.build_with(vec![Arc::new(LoyaltyKicker)]).unwrap();
     let w = World::new(program);
     let code = w.enroll("ann");
     w.sign_up("bo", &code).unwrap();
@@ -230,7 +231,7 @@ fn vanity_codes_normalize_and_cannot_be_taken_twice() {
     let taken = w.send(EventKind::IssueCode { participant: pid("ann"), vanity_code: Some("ANN-2026".into()) });
     assert!(matches!(taken, Err(Error::CodeTaken(_))));
     let second = w.ok(EventKind::IssueCode { participant: pid("ann"), vanity_code: None });
-    assert_eq!(w.engine.resolve_code(second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
+    assert_eq!(w.engine.resolve_code(&w.program, second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
 }
 
 #[test]
@@ -301,7 +302,8 @@ fn a_dry_run_returns_the_outcome_and_writes_nothing() {
 #[test]
 fn the_enrollment_rule_decides_who_may_refer() {
     let json = r#"{"id": "er", "name": "ER", "currency": "USD",
-        "enrollment": {"all": [{"equals": ["plan", "pro"]}, {"at_least": ["nps", 9]}]}}"#;
+        "enrollment": {"all": [{"equals": ["plan", "pro"]}, {"at_least": ["nps", 9]}]},
+        "policies": [{"type": "one_sided", "name": "b", "on": "qualified", "reward": {"fixed": "1.00 USD"}}]}"#;
     let w = World::new(program(json));
     let enroll = |who: &str, nps: i64| {
         let mut attributes = referral_engine::Attributes::new();

@@ -503,10 +503,10 @@ mod model {
             true
         }
 
-        /// Everyone with at least the minimum available is paid all of it.
+        /// Everyone not suspended with at least the minimum available is paid all of it.
         pub fn payout(&mut self, minimum: Decimal) -> bool {
             for (who, available) in self.balance.iter_mut() {
-                if *available > Decimal::ZERO && *available >= minimum {
+                if !self.suspended.contains(who) && *available > Decimal::ZERO && *available >= minimum {
                     *self.paid.entry(*who).or_default() += *available;
                     *available = Decimal::ZERO;
                 }

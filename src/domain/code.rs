@@ -38,18 +38,15 @@ pub struct ReferralCode(String);
 #[non_exhaustive]
 pub enum CodeError {
     /// Too short or too long after normalization.
-    #[error("code {input:?} has {len} characters after normalization; {MIN_CODE_LEN} to {MAX_CODE_LEN} are allowed")]
+    #[error("a code has {len} characters after normalization; {MIN_CODE_LEN} to {MAX_CODE_LEN} are allowed")]
     BadLength {
-        /// What was typed.
-        input: String,
-        /// Its normalized length.
+        /// Its normalized length (what was typed is not echoed: it may be
+        /// anything a user pasted).
         len: usize,
     },
     /// A character outside the code alphabet.
-    #[error("code {input:?} contains {found:?}, which no code contains")]
+    #[error("a code contains {found:?}, which no code contains")]
     BadCharacter {
-        /// What was typed.
-        input: String,
         /// The first offending character.
         found: char,
     },
@@ -67,7 +64,7 @@ impl ReferralCode {
                 'U' => 'V',
                 c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
                 _ => {
-                    return Err(CodeError::BadCharacter { input: input.to_owned(), found: ch });
+                    return Err(CodeError::BadCharacter { found: ch });
                 }
             };
             out.push(folded);
@@ -76,7 +73,7 @@ impl ReferralCode {
             }
         }
         if !(MIN_CODE_LEN..=MAX_CODE_LEN).contains(&out.len()) {
-            return Err(CodeError::BadLength { input: input.to_owned(), len: out.len() });
+            return Err(CodeError::BadLength { len: out.len() });
         }
         Ok(Self(out))
     }
@@ -194,7 +191,27 @@ pub enum Channel {
     Other(String),
 }
 
+/// The longest name of an [`Channel::Other`] channel.
+pub const MAX_CHANNEL_NAME: usize = 32;
+
 impl Channel {
+    /// Checks a host-named channel: 1 to [`MAX_CHANNEL_NAME`] characters of
+    /// `a-z`, `0-9`, `-` and `_`, and not the tag of a built-in channel
+    /// (`Other("link")` would count apart from `Link`).
+    pub fn check(&self) -> Result<(), &'static str> {
+        let Channel::Other(name) = self else { return Ok(()) };
+        if name.is_empty() || name.len() > MAX_CHANNEL_NAME {
+            return Err("a channel name has 1 to 32 characters");
+        }
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+            return Err("a channel name has only a-z, 0-9, - and _");
+        }
+        if ["email", "social", "sms", "link", "partner", "coupon"].contains(&name.as_str()) {
+            return Err("a channel name is not that of a built-in channel");
+        }
+        Ok(())
+    }
+
     /// The tag written into share links.
     pub fn tag(&self) -> &str {
         match self {

@@ -30,12 +30,10 @@ pub enum IdError {
         len: usize,
     },
     /// The id held a control character.
-    #[error("{kind} {value:?} contains a control character")]
+    #[error("a {kind} contains a control character")]
     ControlCharacter {
-        /// Which kind of id.
+        /// Which kind of id (the value is not echoed).
         kind: &'static str,
-        /// The id as given.
-        value: String,
     },
 }
 
@@ -47,7 +45,7 @@ fn validate(kind: &'static str, value: &str) -> Result<(), IdError> {
         return Err(IdError::TooLong { kind, len: value.len() });
     }
     if value.chars().any(char::is_control) {
-        return Err(IdError::ControlCharacter { kind, value: value.to_owned() });
+        return Err(IdError::ControlCharacter { kind });
     }
     Ok(())
 }

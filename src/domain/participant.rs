@@ -14,8 +14,22 @@ use super::ledger::{Balance, Bucket};
 use super::value::{Asset, Value};
 
 /// An attribute the host passes about a participant (a segment, an NPS score).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+///
+/// In JSON: `true`, `"02139"` (always text, whatever it looks like), and a
+/// number either as a JSON number (`42`, `7.5`) or exactly as
+/// `{"number": "12.50"}`, the form it is written in, so that it reads back
+/// as it was.
+///
+/// ```
+/// use referral_engine::domain::participant::Attribute;
+/// let zip: Attribute = serde_json::from_str(r#""02139""#).unwrap();
+/// assert_eq!(zip, Attribute::Text("02139".into()));
+/// let n = Attribute::Number("12.50".parse().unwrap());
+/// let json = serde_json::to_string(&n).unwrap();
+/// assert_eq!(json, r#"{"number":"12.50"}"#);
+/// assert_eq!(serde_json::from_str::<Attribute>(&json).unwrap(), n);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Attribute {
     /// A yes/no attribute.
@@ -24,6 +38,65 @@ pub enum Attribute {
     Number(Decimal),
     /// Text.
     Text(String),
+}
+
+impl Serialize for Attribute {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Attribute::Flag(b) => s.serialize_bool(*b),
+            Attribute::Text(t) => s.serialize_str(t),
+            Attribute::Number(n) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("number", &n.to_string())?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Attribute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AttributeVisitor)
+    }
+}
+
+struct AttributeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AttributeVisitor {
+    type Value = Attribute;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(r#"a boolean, a string, a number or {"number": "<decimal>"}"#)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Attribute, E> {
+        Ok(Attribute::Flag(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Attribute, E> {
+        Ok(Attribute::Number(Decimal::from(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Attribute, E> {
+        Ok(Attribute::Number(Decimal::from(v)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Attribute, E> {
+        Decimal::try_from(v).map(Attribute::Number).map_err(|_| E::custom("a number out of a decimal's range"))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Attribute, E> {
+        Ok(Attribute::Text(v.to_owned()))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Attribute, A::Error> {
+        use serde::de::Error as _;
+        let Some(key) = map.next_key::<String>()? else { return Err(A::Error::custom("an empty attribute")) };
+        if key != "number" {
+            return Err(A::Error::unknown_field(&key, &["number"]));
+        }
+        let text: String = map.next_value()?;
+        let n = text.parse::<Decimal>().map_err(|_| A::Error::custom("\"number\" holds no decimal"))?;
+        if map.next_key::<String>()?.is_some() {
+            return Err(A::Error::custom("an attribute has one field"));
+        }
+        Ok(Attribute::Number(n))
+    }
 }
 
 /// Attributes by name.

@@ -396,6 +396,27 @@ impl fmt::Display for Value {
     }
 }
 
+/// The largest amount of any asset the engine takes in one value: a
+/// quadrillion units. Sums of such amounts stay far below a decimal's range,
+/// and checked arithmetic refuses the rest.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+impl Value {
+    /// Checks that the amount is at most [`MAX_AMOUNT`] either way, and no
+    /// finer than the asset's scale (a currency's minor unit).
+    pub fn check_bounds(&self) -> Result<(), ValueError> {
+        if self.amount.abs() > MAX_AMOUNT {
+            return Err(ValueError::TooLarge(self.clone()));
+        }
+        if let Some(scale) = self.asset.scale() {
+            if self.amount.normalize().scale() > scale {
+                return Err(ValueError::TooFine { value: self.clone(), scale });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checked decimal arithmetic: every sum, difference, product and quotient of
 /// money or counters in the library goes through it, so that an overflow is
 /// a [`ValueError::Overflow`], never a panic.
@@ -468,6 +489,17 @@ pub enum ValueError {
     /// A result too large for a decimal.
     #[error("arithmetic overflow")]
     Overflow,
+    /// An amount above [`MAX_AMOUNT`].
+    #[error("{0} is above the largest amount taken ({MAX_AMOUNT})")]
+    TooLarge(Value),
+    /// An amount finer than its asset's scale.
+    #[error("{value} is finer than its asset allows ({scale} decimal places)")]
+    TooFine {
+        /// The value.
+        value: Value,
+        /// The decimal places its asset allows.
+        scale: u32,
+    },
     /// A split with no positive weight.
     #[error("cannot split by weights that are all zero")]
     NothingToSplit,

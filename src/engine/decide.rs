@@ -31,6 +31,9 @@ pub const MAX_PARTNER_CODES: u32 = 10_000;
 /// How far up the chain a cycle check looks.
 const CYCLE_SEARCH: usize = 256;
 
+/// How many codes a decision draws before it gives up on the random source.
+const CODE_DRAWS: u32 = 32;
+
 /// The most participants a signal index lists.
 const MAX_SIGNAL_HOLDERS: usize = 32;
 
@@ -179,7 +182,7 @@ impl<'a, 's> Decision<'a, 's> {
         let mut keys = match &self.event.kind {
             EventKind::SignUp { referee, code, .. } => {
                 let mut keys = vec![Key::referral(p, referee), Key::participant(p, referee)];
-                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(&c)));
+                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c)));
                 keys
             }
             EventKind::Purchase { customer, order, .. } => {
@@ -356,6 +359,7 @@ impl<'a, 's> Decision<'a, 's> {
         if !amount.is_positive() {
             return Err(Error::InvalidAmount(amount.clone()));
         }
+        amount.check_bounds()?;
         Ok(())
     }
 
@@ -365,17 +369,24 @@ impl<'a, 's> Decision<'a, 's> {
         let code = match vanity {
             Some(v) => {
                 let code = ReferralCode::parse(v)?;
-                if self.tx.get::<CodeRecord>(&Key::code(&code))?.is_some() {
+                if self.tx.get::<CodeRecord>(&Key::code(self.program.id(), &code))?.is_some() {
                     return Err(Error::CodeTaken(code));
                 }
                 code
             }
-            None => loop {
-                let code = ReferralCode::generate(self.random);
-                if self.tx.get::<CodeRecord>(&Key::code(&code))?.is_none() {
-                    break code;
+            None => {
+                // A sound random source repeats a 50-bit code about never; one
+                // that keeps repeating is broken, and is refused, not looped on.
+                let mut fresh = None;
+                for _ in 0..CODE_DRAWS {
+                    let code = ReferralCode::generate(self.random);
+                    if self.tx.get::<CodeRecord>(&Key::code(self.program.id(), &code))?.is_none() {
+                        fresh = Some(code);
+                        break;
+                    }
                 }
-            },
+                fresh.ok_or(Error::NoFreshCode(CODE_DRAWS))?
+            }
         };
         let record = CodeRecord {
             code: code.clone(),
@@ -384,7 +395,7 @@ impl<'a, 's> Decision<'a, 's> {
             usage,
             issued_at: self.now,
         };
-        self.tx.put(Key::code(&code), record)?;
+        self.tx.put(Key::code(self.program.id(), &code), record)?;
         self.out.codes.push(code.clone());
         self.out.notices.push(Notice::CodeIssued { participant: owner.clone(), code: code.clone() });
         Ok(code)
@@ -460,6 +471,7 @@ impl<'a, 's> Decision<'a, 's> {
     // ----- referrals ---------------------------------------------------
 
     fn invite(&mut self, referrer: &ParticipantId, channel: &Channel) -> Result<(), Error> {
+        channel.check().map_err(|e| Error::InvalidEvent(e.into()))?;
         self.require_open()?;
         let mut p = self.require_enrolled(referrer)?;
         inc(&mut p.stats.invites);
@@ -478,15 +490,10 @@ impl<'a, 's> Decision<'a, 's> {
         clicked_at: Option<DateTime<Utc>>,
         signals: &[Signal],
     ) -> Result<(), Error> {
+        channel.check().map_err(|e| Error::InvalidEvent(e.into()))?;
         let code = ReferralCode::parse(typed)?;
-        let record: CodeRecord = self.tx.get(&Key::code(&code))?.ok_or_else(|| Error::UnknownCode(code.clone()))?;
-        if &record.program != self.program.id() {
-            return Err(Error::CodeOfAnotherProgram {
-                code,
-                owner_program: record.program,
-                program: self.program.id().clone(),
-            });
-        }
+        let record: CodeRecord =
+            self.tx.get(&Key::code(self.program.id(), &code))?.ok_or_else(|| Error::UnknownCode(code.clone()))?;
         self.require_open()?;
         let referrer = record.owner.clone();
         self.prefetch_referrer(&referrer)?;
@@ -564,7 +571,7 @@ impl<'a, 's> Decision<'a, 's> {
         if let CodeUse::SingleUse(None) = record.usage {
             let mut used = record;
             used.usage = CodeUse::SingleUse(Some(referee.clone()));
-            self.tx.put(Key::code(&code), used)?;
+            self.tx.put(Key::code(self.program.id(), &code), used)?;
         }
         if let ReferralStatus::Rejected(reason) = status {
             let reason_name = reason.name();
@@ -610,7 +617,7 @@ impl<'a, 's> Decision<'a, 's> {
                 flagged_at: self.now,
                 held: vec![],
             };
-            self.tx.put(Key::review(self.program.id(), referee), item)?;
+            self.tx.put_new(Key::review(self.program.id(), referee, &id), item);
             self.out.notices.push(Notice::ReferralFlagged { referral: id, referrer: referrer.clone(), reason });
         }
         self.reward(&Trigger::SignedUp, referee, Some(referral))?;
@@ -627,8 +634,8 @@ impl<'a, 's> Decision<'a, 's> {
     fn supersede(&mut self, existing: Referral) -> Result<Vec<PaidOnce>, Error> {
         let (program, referee) = (self.program.id().clone(), existing.referee.clone());
         let mut released = Vec::new();
-        let review = Key::review(&program, &referee);
-        if let Some(item) = self.tx.get::<ReviewItem>(&review)?.filter(|i| i.referral == existing.id) {
+        let review = Key::review(&program, &referee, &existing.id);
+        if let Some(item) = self.tx.get::<ReviewItem>(&review)? {
             for id in &item.held {
                 let Some(reward) = self.tx.get::<Reward>(&Key::reward(&program, id))? else { continue };
                 let left = reward.outstanding();
@@ -739,12 +746,10 @@ impl<'a, 's> Decision<'a, 's> {
 
     /// A reviewer's decision on a flagged referral: approve (`None`) or reject with a reason.
     fn review(&mut self, referee: &ParticipantId, rejection: Option<&String>) -> Result<(), Error> {
-        let key = Key::review(self.program.id(), referee);
-        let item: ReviewItem = self.tx.get(&key)?.ok_or_else(|| Error::NotInReview(referee.clone()))?;
-        let mut referral = self
-            .referral_of(referee)?
-            .filter(|r| r.id == item.referral)
-            .ok_or_else(|| Error::NotInReview(referee.clone()))?;
+        let not_in_review = || Error::NotInReview(referee.clone());
+        let mut referral = self.referral_of(referee)?.ok_or_else(not_in_review)?;
+        let key = Key::review(self.program.id(), referee, &referral.id);
+        let item: ReviewItem = self.tx.get(&key)?.ok_or_else(not_in_review)?;
         referral.in_review = None;
         self.tx.delete(key)?;
         match rejection {
@@ -961,6 +966,7 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     fn refund(&mut self, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
+        amount.check_bounds()?;
         let key = Key::order(self.program.id(), order_id);
         let mut order: Order = self.tx.get(&key)?.ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
         if amount.asset() != order.amount.asset() {
@@ -1152,6 +1158,19 @@ impl<'a, 's> Decision<'a, 's> {
     }
 
     fn payout(&mut self, payout: &PayoutId, asset: &Asset, minimum: Option<Decimal>) -> Result<(), Error> {
+        // Payouts are of money, in the program's currency; points and units
+        // are redeemed, not paid.
+        let currency = Asset::Money(self.program.terms().currency);
+        if asset != &currency {
+            return Err(Error::CurrencyMismatch { expected: currency, found: asset.clone() });
+        }
+        if let Some(m) = minimum {
+            let floor = Value::new(asset.clone(), m);
+            if m < Decimal::ZERO {
+                return Err(Error::InvalidAmount(floor));
+            }
+            floor.check_bounds()?;
+        }
         if !self.state_mut()?.payouts.insert(payout.clone()) {
             return Err(Error::DuplicatePayout(payout.clone()));
         }

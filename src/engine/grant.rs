@@ -241,9 +241,9 @@ impl Decision<'_, '_> {
             granted_at: self.now,
             event: self.event.key.clone(),
         };
-        if let (true, Some(r)) = (in_review, referee) {
-            let key = Key::review(self.program.id(), r);
-            if let Some(mut item) = self.tx.get::<ReviewItem>(&key)?.filter(|i| Some(i.referral) == reward.referral) {
+        if let (true, Some(r), Some(referral)) = (in_review, referee, reward.referral) {
+            let key = Key::review(self.program.id(), r, &referral);
+            if let Some(mut item) = self.tx.get::<ReviewItem>(&key)? {
                 item.held.push(reward.id);
                 self.tx.put(key, item)?;
             }

@@ -273,8 +273,14 @@ impl<S: Store> Engine<S> {
             EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } => signals,
             _ => return Ok(Cow::Borrowed(event)),
         };
-        if signals.iter().all(|s| s.hash().is_some()) {
+        if signals.is_empty() {
             return Ok(Cow::Borrowed(event));
+        }
+        if let Some(s) = signals.iter().find(|s| s.hash().is_some()) {
+            return Err(Error::InvalidSignal {
+                kind: s.kind,
+                reason: "arrived hashed; the engine takes raw values only",
+            });
         }
         let Some(key) = &self.signal_key else {
             let kind = signals.first().map_or(SignalKind::Email, |s| s.kind);
@@ -430,9 +436,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// What a code resolves to; `typed` is normalized first.
-    pub fn resolve_code(&self, typed: &str) -> Result<Option<CodeRecord>, Error> {
+    pub fn resolve_code(&self, program: &ProgramId, typed: &str) -> Result<Option<CodeRecord>, Error> {
         let code = ReferralCode::parse(typed)?;
-        self.read(&Key::code(&code))
+        self.read(&Key::code(program, &code))
     }
 }
 

@@ -166,7 +166,33 @@ impl<'s> Tx<'s> {
     ) -> Result<usize, Error> {
         let found = self.store.scan(range, limit)?;
         let stored = found.len();
-        for (key, v) in found {
+        // Records this set created in the range, which the store does not hold
+        // yet (an earlier event of the batch wrote them): merged in, in key
+        // order, so that a batch sees what the same events one by one would.
+        let created: Vec<(Key, Arc<Record>)> = self
+            .writes
+            .range(range.start.clone()..range.end.clone())
+            .filter(|(k, _)| found.binary_search_by(|(stored, _)| stored.cmp(k)).is_err())
+            .filter_map(|(k, r)| r.as_ref().map(|r| (k.clone(), Arc::clone(r))))
+            .collect();
+        let mut created = created.into_iter().peekable();
+        let mut found = found.into_iter().peekable();
+        let mut seen = 0usize;
+        while seen < limit {
+            let take_created = match (found.peek(), created.peek()) {
+                (Some((stored, _)), Some((new, _))) => new < stored,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => break,
+            };
+            seen = seen.saturating_add(1);
+            if take_created {
+                if let Some((key, record)) = created.next() {
+                    f(&key, T::from_ref(&record).ok_or_else(|| wrong_kind(&key))?);
+                }
+                continue;
+            }
+            let Some((key, v)) = found.next() else { break };
             let current = match self.writes.get(&key) {
                 Some(None) => None,
                 Some(Some(r)) => Some(Arc::clone(r)),

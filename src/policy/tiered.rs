@@ -95,6 +95,12 @@ impl Tiered {
             if t.threshold < Decimal::ZERO {
                 return Err(ProgramError::invalid(&format!("{field}.tiers[{i}].threshold"), "is negative"));
             }
+            if self.tiers.iter().filter(|o| o.threshold == t.threshold).count() > 1 {
+                return Err(ProgramError::invalid(
+                    &format!("{field}.tiers[{i}].threshold"),
+                    format!("{} appears twice: which tier applies would be ambiguous", t.threshold),
+                ));
+            }
         }
         for (i, m) in self.milestones.iter().enumerate() {
             if !m.bonus.is_positive() || m.count == 0 {

@@ -98,8 +98,11 @@ impl Key {
         KeyRange::prefix(format!("p/{}/", esc(p.as_str())))
     }
 
-    pub(crate) fn code(code: &ReferralCode) -> Self {
-        Self(format!("c/{}", code.as_str()))
+    /// A code, within its program: each program has its own code space, so
+    /// that a vanity code taken in one is free in another, and a code typed
+    /// in the wrong program is simply unknown there.
+    pub(crate) fn code(p: &ProgramId, code: &ReferralCode) -> Self {
+        Self(path("c", p, &[code.as_str()]))
     }
 
     pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> Self {
@@ -177,8 +180,11 @@ impl Key {
         Self(format!("g/{}/{kind}/{}", esc(p.as_str()), esc(signal.hash().unwrap_or("raw"))))
     }
 
-    pub(crate) fn review(p: &ProgramId, referee: &ParticipantId) -> Self {
-        Self(path("q", p, &[referee.as_str()]))
+    /// A referral's review item: under its referee, then its id, so that a
+    /// later attribution of the same referee never re-creates a deleted key
+    /// (a new record's version starts at 1 again: see [`crate::store::Store`]).
+    pub(crate) fn review(p: &ProgramId, referee: &ParticipantId, referral: &crate::domain::id::ReferralId) -> Self {
+        Self(path("q", p, &[referee.as_str(), &referral.to_string()]))
     }
 
     pub(crate) fn reviews(p: &ProgramId) -> KeyRange {

@@ -120,6 +120,9 @@ pub struct ReferrerDay {
     pub qualified: u64,
 }
 
+/// How many channels a counter record names; more count under `"other"`.
+pub const MAX_CHANNELS: usize = 32;
+
 /// How many records each of a program's counters is spread over: events whose
 /// keys hash to different shards update their counters without conflicting.
 pub const COUNTER_SHARDS: u32 = 16;
@@ -203,8 +206,11 @@ impl Counters {
         self.variants.entry(name.to_owned()).or_default()
     }
 
-    /// The funnel of a channel, created empty on first use.
+    /// The funnel of a channel, created empty on first use; past
+    /// [`MAX_CHANNELS`] names, new ones count under `"other"`, so that the
+    /// record stays small whatever names hosts send.
     pub(crate) fn channel(&mut self, tag: &str) -> &mut Funnel {
+        let tag = if self.channels.get(tag).is_none() && self.channels.len() >= MAX_CHANNELS { "other" } else { tag };
         self.channels.entry(tag.to_owned()).or_default()
     }
 }

@@ -42,8 +42,15 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreErro
     serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
+/// A row that does not decode: where and what kind of fault, never the
+/// stored values themselves (serde's messages quote them).
+fn corrupt(key: &str, e: &serde_json::Error) -> StoreError {
+    let reason = format!("undecodable ({:?} error at line {}, column {})", e.classify(), e.line(), e.column());
+    StoreError::Corrupt { key: key.to_owned(), reason }
+}
+
 pub(crate) fn decode_record(key: &str, body: &str) -> Result<Record, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() })
+    serde_json::from_str(body).map_err(|e| corrupt(key, &e))
 }
 
 /// A stored row read back: its version and decoded body.
@@ -52,7 +59,7 @@ pub(crate) fn versioned(key: &str, version: i64, body: &str) -> Result<Versioned
 }
 
 pub(crate) fn decode_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt { key: key.to_owned(), reason: e.to_string() };
+    let corrupt = |e: serde_json::Error| corrupt(key, &e);
     Ok(StoredEvent {
         event: serde_json::from_str(event).map_err(corrupt)?,
         outcome: serde_json::from_str(outcome).map_err(corrupt)?,

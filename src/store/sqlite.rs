@@ -22,10 +22,12 @@ use crate::domain::id::EventKey;
 #[non_exhaustive]
 pub enum Synchronous {
     /// Durable against a crash of the application; a power loss may lose the
-    /// last commits (never corrupts). SQLite's recommendation for WAL.
-    #[default]
+    /// last commits (never corrupts), so an event answered `Ok` can vanish
+    /// and be decided again on its retry. For hosts that can replay.
     Normal,
-    /// Durable against power loss: syncs on every commit.
+    /// Durable against power loss: syncs on every commit. The default: an
+    /// answered event is a fact the host may have acted on (paid, mailed).
+    #[default]
     Full,
 }
 
@@ -55,9 +57,10 @@ fn classify(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) a database file, in WAL mode with
-    /// `synchronous = NORMAL`, with a pool of up to 8 connections.
+    /// `synchronous = FULL` (see [`Synchronous`]), with a pool of up to 8
+    /// connections.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path, Synchronous::Normal, 8)
+        Self::open_with(path, Synchronous::default(), 8)
     }
 
     /// Opens a database file with a chosen durability and pool size.
