@@ -152,11 +152,11 @@ impl Counters {
             Ok(())
         })?;
         add_each(&mut self.granted, &other.granted, |a, b| add_to(a, *b))?;
-        add_each(&mut self.channels, &other.channels, |a, b| {
-            a.signups = a.signups.saturating_add(b.signups);
-            a.qualified = a.qualified.saturating_add(b.qualified);
-            Ok(())
-        })?;
+        for (tag, theirs) in other.channels.iter() {
+            let mine = self.channel(tag);
+            mine.signups = mine.signups.saturating_add(theirs.signups);
+            mine.qualified = mine.qualified.saturating_add(theirs.qualified);
+        }
         add_each(&mut self.variants, &other.variants, |a, b| {
             a.referrers = a.referrers.saturating_add(b.referrers);
             a.signups = a.signups.saturating_add(b.signups);
