@@ -16,6 +16,10 @@ use referral_engine::{
 
 const USD: &str = "USD";
 
+/// The plainest program: 5.00 USD to the referrer per sign-up.
+const BOUNTY: &str = r#"{"id":"p","name":"P","currency":"USD",
+    "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#;
+
 fn sign_up_with(w: &World<impl Store>, referee: &str, code: &str) -> Result<referral_engine::Outcome, Error> {
     w.send(EventKind::sign_up(pid(referee), code))
 }
@@ -200,13 +204,7 @@ fn m3_text_that_looks_like_a_number_stays_text_and_a_retry_replays() {
     use referral_engine::store::sqlite::SqliteStore;
     let store = SqliteStore::open_in_memory().unwrap();
     store.migrate().unwrap();
-    let w = World::with_store(
-        store,
-        program(
-            r#"{"id":"p","name":"P","currency":"USD",
-            "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-        ),
-    );
+    let w = World::with_store(store, program(BOUNTY));
     let mut attributes = referral_engine::Attributes::new();
     attributes.insert("zip".into(), Attribute::Text("02139".into()));
     let enroll = Event::new(
@@ -248,13 +246,7 @@ impl Store for FlakyOnce {
 #[test]
 fn m4_a_transient_store_error_is_retried() {
     let store = FlakyOnce { inner: MemoryStore::new(), failed: AtomicBool::new(false) };
-    let w = World::with_store(
-        store,
-        program(
-            r#"{"id":"p","name":"P","currency":"USD",
-            "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-        ),
-    );
+    let w = World::with_store(store, program(BOUNTY));
     w.enroll("ann");
 }
 
@@ -292,10 +284,7 @@ fn m7_first_purchase_rules_pay_on_the_qualifying_purchase_after_a_small_one() {
 
 #[test]
 fn m8_read_arguments_out_of_range_are_errors_not_panics() {
-    let w = World::new(program(
-        r#"{"id":"p","name":"P","currency":"USD",
-        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-    ));
+    let w = World::new(program(BOUNTY));
     w.enroll("ann");
     let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
     assert!(w.engine.report(&w.program, from, to).is_err());
@@ -305,10 +294,7 @@ fn m8_read_arguments_out_of_range_are_errors_not_panics() {
 
 #[test]
 fn m10_channel_names_are_checked_and_counters_stay_small() {
-    let w = World::new(program(
-        r#"{"id":"p","name":"P","currency":"USD",
-        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-    ));
+    let w = World::new(program(BOUNTY));
     let code = w.enroll("ann").to_string();
     let send = |who: &str, channel: &str| {
         w.send(EventKind::SignUp {
@@ -476,10 +462,7 @@ fn l6_a_reversed_referral_no_longer_counts_towards_tiers() {
 
 #[test]
 fn l7_a_bad_coupon_does_not_refuse_the_purchase() {
-    let w = World::new(program(
-        r#"{"id":"p","name":"P","currency":"USD",
-        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-    ));
+    let w = World::new(program(BOUNTY));
     let out = w.send(EventKind::Purchase {
         customer: pid("bob"),
         order: "o1".parse().unwrap(),
@@ -501,10 +484,7 @@ fn l8_split_never_panics_and_adds_up_for_unscaled_assets() {
 
 #[test]
 fn l9_errors_do_not_echo_input_or_name_other_people() {
-    let w = World::new(program(
-        r#"{"id":"p","name":"P","currency":"USD",
-        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-    ));
+    let w = World::new(program(BOUNTY));
     let code = w.enroll("alice").to_string();
     sign_up_with(&w, "bob", &code).unwrap();
     let again = sign_up_with(&w, "bob", &code).unwrap_err().to_string();
@@ -547,12 +527,7 @@ fn l12_a_deleted_key_is_never_created_again() {
 #[test]
 fn l13_extreme_assumptions_and_a_repeating_random_source_are_errors() {
     use referral_engine::simulation::{Assumptions, simulate};
-    let p = || {
-        program(
-            r#"{"id":"p","name":"P","currency":"USD",
-            "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
-        )
-    };
+    let p = || program(BOUNTY);
     let mut a = Assumptions::default();
     (a.periods, a.starting_referrers) = (1, 1);
     a.invites_per_referrer = 1e300;
