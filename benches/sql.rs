@@ -209,7 +209,7 @@ fn postgres(_: &mut Criterion) {
     // through one referrer, whose balance every sign-up changes.
     for (connections, referrers) in [(1usize, REFERRERS), (4, REFERRERS), (4, 1)] {
         let schema = format!("re_bench_{connections}_{referrers}");
-        let store = PostgresStore::connect_with(&url, Some(&schema), connections as u32).unwrap();
+        let store = PostgresStore::builder(&url).schema(&schema).pool_size(connections as u32).connect().unwrap();
         store.migrate().unwrap();
         store.clear().unwrap();
         let engine = Arc::new(engine_over(store));
@@ -233,7 +233,7 @@ fn postgres(_: &mut Criterion) {
         );
     }
     // Batched: BATCH sign-ups per transaction, one connection.
-    let store = PostgresStore::connect_with(&url, Some("re_bench_batch"), 1).unwrap();
+    let store = PostgresStore::builder(&url).schema("re_bench_batch").pool_size(1).connect().unwrap();
     store.migrate().unwrap();
     store.clear().unwrap();
     let engine = Arc::new(engine_over(store));

@@ -26,6 +26,7 @@ use crate::fraud::Signal;
 /// assert_eq!(e.key.as_str(), "signup-42");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Event {
     /// The idempotency key: the same key again returns the first outcome.
@@ -45,6 +46,7 @@ impl Event {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "type")]
 #[non_exhaustive]
 pub enum EventKind {
@@ -219,6 +221,7 @@ impl EventKind {
 
 /// What an event changed: the host's receipt and its source of notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Outcome {
     /// The event's key.
@@ -254,6 +257,7 @@ impl Outcome {
 
 /// Why a grant was cut or withheld.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LimitReason {
@@ -272,6 +276,7 @@ pub enum LimitReason {
 
 /// A domain event, for the host to turn into messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "type")]
 #[non_exhaustive]
 pub enum Notice {

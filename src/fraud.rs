@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 /// What a signal identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SignalKind {
@@ -52,6 +53,7 @@ impl SignalKind {
 /// One identity signal: raw as the host passes it, or hashed as the engine
 /// keeps it. The engine hashes raw signals before an event is stored.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Signal {
     /// What it identifies.
@@ -62,6 +64,7 @@ pub struct Signal {
 
 /// A signal's value.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SignalValue {
@@ -193,6 +196,7 @@ impl SignalKey {
 
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Verdict {
@@ -204,6 +208,7 @@ pub enum Verdict {
 
 /// Too many sign-ups sharing one signal within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SignalVelocity {
     /// Which signal.
@@ -225,6 +230,7 @@ fn flag() -> Verdict {
 /// with the referrer is a self-referral (reject), with another participant a
 /// duplicate account (reject); sharing only a weak signal (IP) flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FraudRules {
     /// A referee whose signals match the referrer's.

@@ -31,6 +31,7 @@ pub fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {
 
 /// Where a referrer stands in a tiered rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TierProgress {
     /// The tiered rule.
@@ -47,6 +48,7 @@ pub struct TierProgress {
 
 /// What a referrer sees: progress, money, links.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Dashboard {
     /// Whose.
@@ -117,6 +119,7 @@ impl Dashboard {
 
 /// A channel's funnel in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ChannelReport {
     /// Sign-ups and qualified referrals.
@@ -127,6 +130,7 @@ pub struct ChannelReport {
 
 /// A program's figures over a period of days.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Report {
     /// The first day.

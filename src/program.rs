@@ -16,6 +16,7 @@ use crate::policy::{PolicySpec, RewardPolicy, Terms};
 
 /// Whether a program is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProgramStatus {
@@ -32,6 +33,7 @@ pub enum ProgramStatus {
 
 /// Which touch a sign-up is attributed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttributionModel {
@@ -45,6 +47,7 @@ pub enum AttributionModel {
 
 /// How sign-ups are attributed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Attribution {
     /// First or last touch.
@@ -58,6 +61,7 @@ pub struct Attribution {
 
 /// What makes a referral qualify.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Qualification {
@@ -76,6 +80,7 @@ pub enum Qualification {
 
 /// What to do with a grant that would cross a program budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum BudgetMode {
@@ -88,6 +93,7 @@ pub enum BudgetMode {
 
 /// At most `max` referrals per referrer within `window_hours`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Velocity {
     /// Referrals allowed in the window.
@@ -98,6 +104,7 @@ pub struct Velocity {
 
 /// Limits the engine enforces whatever the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Limits {
     /// The most referrals one referrer is rewarded for (Dropbox: 32).
@@ -142,6 +149,7 @@ impl Limits {
 /// assert!(rule.matches(&attrs));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Rule {
@@ -200,6 +208,7 @@ impl Rule {
 /// assert_eq!(program.id().as_str(), "dropbox");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProgramSpec {
     /// The program's id.
@@ -255,6 +264,7 @@ pub struct ProgramSpec {
 
 /// One A/B variant of a program's rewards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VariantSpec {
     /// Its name, as reports show it.

@@ -61,7 +61,8 @@ macro_rules! conformance_suite {
                 replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
                 conflicting_events_from_eight_threads_respect_limits,
                 failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
-                batches_agree_with_events_one_by_one, get_many_reads_what_get_reads);
+                batches_agree_with_events_one_by_one, get_many_reads_what_get_reads,
+                keys_read_as_absent_stay_absent_until_the_commit_ends);
         }
     };
     (@tests $factory:expr, $when:expr; $($check:ident),*) => {
@@ -332,6 +333,45 @@ pub fn compare_and_set_race_counts_exactly<S: Store + 'static>(factory: &dyn Fn(
     }
     let n = store.get(&key("n")).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("n missing"));
     assert_eq!((count_of(&n), n.version), (50, 51));
+}
+
+/// Two commits both read keys `a` and `b` as absent; one writes `a`, the
+/// other `b`. Applied one after the other, the second sees a key it read as
+/// absent now present and fails: at most one of them may succeed, however
+/// they overlap (no write skew). 200 rounds from two threads at once.
+pub fn keys_read_as_absent_stay_absent_until_the_commit_ends<S: Store + 'static>(factory: &dyn Fn() -> S) {
+    let store = Arc::new(factory());
+    let rounds = 200;
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let workers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .enumerate()
+        .map(|(side, name)| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            thread::spawn(move || {
+                (0..rounds)
+                    .map(|round| {
+                        let (a, b) = (key(&format!("skew/{round}/a")), key(&format!("skew/{round}/b")));
+                        let mine = key(&format!("skew/{round}/{name}"));
+                        let commit =
+                            raw_commit(2 * round + side, vec![(a, 0), (b, 0)], vec![Write::Put(mine, counter(1))]);
+                        start.wait();
+                        match store.commit(&commit) {
+                            Ok(()) => true,
+                            Err(StoreError::Conflict { .. } | StoreError::Transient(_)) => false,
+                            Err(e) => panic!("{e}"),
+                        }
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let mut sides = workers.into_iter().map(|w| w.join().unwrap_or_else(|_| panic!("worker panicked")));
+    let (a, b) = (sides.next().unwrap_or_default(), sides.next().unwrap_or_default());
+    assert_eq!((a.len(), b.len()), (rounds, rounds));
+    for (round, both) in a.iter().zip(&b).map(|(a, b)| *a && *b).enumerate() {
+        assert!(!both, "round {round}: both commits read two absent keys and both applied");
+    }
 }
 
 fn v(text: &str) -> Value {

@@ -53,7 +53,7 @@ mod postgres {
     pub fn store() -> Scratch {
         let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
         let schema = format!("re_test_{}", uuid_like());
-        let store = PostgresStore::connect_with(&url, Some(&schema), 8).expect("connect");
+        let store = PostgresStore::builder(&url).schema(&schema).connect().expect("connect");
         store.migrate().expect("migrate");
         Scratch { store, _schema: DropSchema { url, schema } }
     }

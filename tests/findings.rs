@@ -514,14 +514,21 @@ fn l12_a_deleted_key_is_never_created_again() {
     let w = flagged_world();
     let a = enroll_with_ip(&w, "ann", "10.0.0.1");
     let b = enroll_with_ip(&w, "bob", "10.0.0.2");
+    let queue = || -> Vec<String> {
+        w.engine.review_queue(&w.program).unwrap().iter().map(|i| i.referral.to_string()).collect()
+    };
     sign_up_with_ip(&w, "cy", &a, Some("10.0.0.1"));
-    let first: Vec<String> =
-        w.engine.review_queue(&w.program).unwrap().iter().map(|i| i.referral.to_string()).collect();
+    let first = queue();
     sign_up_with_ip(&w, "cy", &b, Some("10.0.0.2"));
+    let second = queue();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first, second, "the new attribution is reviewed, not the old one");
     let (records, _) = w.engine.store().dump();
     let review_keys: Vec<&Key> = records.iter().map(|(k, _)| k).filter(|k| k.as_str().starts_with("q/")).collect();
     assert_eq!(review_keys.len(), 1);
-    assert!(!first.iter().any(|id| review_keys[0].as_str().contains(id.as_str())), "the new item has its own key");
+    // Keyed by the referral: the first item's key went with it and no later
+    // item can ever take it (or its version numbers) again.
+    assert!(review_keys[0].as_str().ends_with(&second[0]), "{} is not the new referral's key", review_keys[0]);
 }
 
 #[test]
@@ -547,4 +554,37 @@ fn l13_extreme_assumptions_and_a_repeating_random_source_are_errors() {
     let engine = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(t0())).with_random(Same).with_program(p());
     engine.handle(&Event::new("e1", "p", EventKind::enroll(pid("ann"))).unwrap()).unwrap();
     assert!(engine.handle(&Event::new("e2", "p", EventKind::enroll(pid("bob"))).unwrap()).is_err());
+}
+
+#[test]
+fn l12_a_record_from_a_newer_version_is_refused_not_rewritten_without_its_fields() {
+    use referral_engine::store::sqlite::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("re.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.migrate().unwrap();
+    let w = World::with_store(store, program(BOUNTY));
+    let code = w.enroll("ann");
+    // A newer binary wrote ann with a field this version does not know.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE re_records SET body = json_set(body, '$.participant.added_later', 1)
+             WHERE body LIKE '{\"participant\"%'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let before: String = db.query_row("SELECT group_concat(body, '|') FROM re_records", [], |r| r.get(0)).unwrap();
+    assert!(matches!(w.engine.participant(&w.program, &pid("ann")), Err(Error::Store(StoreError::Corrupt { .. }))));
+    assert!(w.sign_up("bob", &code).is_err(), "ann would be rewritten without the field");
+    let after: String = db.query_row("SELECT group_concat(body, '|') FROM re_records", [], |r| r.get(0)).unwrap();
+    assert_eq!(before, after, "nothing was written");
+}
+
+#[test]
+fn l12_a_misspelt_program_field_is_refused() {
+    let typo = r#"{"id":"p","name":"P","currency":"USD","max_rewarded_referals":1,
+        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#;
+    assert!(serde_json::from_str::<ProgramSpec>(typo).is_err());
 }

@@ -43,7 +43,7 @@ fn postgres_store_under_load_through_8_connections() {
     let _drop = common::DropSchema { url: url.clone(), schema: schema.clone() };
     conflicting_events(
         &|| {
-            let store = PostgresStore::connect_with(&url, Some(&schema), 8).unwrap();
+            let store = PostgresStore::builder(&url).schema(&schema).connect().unwrap();
             store.migrate().unwrap();
             store.clear().unwrap();
             store

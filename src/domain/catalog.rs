@@ -6,6 +6,7 @@ use super::value::Value;
 
 /// An item participants can redeem points for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CatalogItem {
     /// The item's id ("tshirt").

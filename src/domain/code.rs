@@ -171,6 +171,7 @@ impl RandomSource for SeededRandom {
 
 /// The channel a referral came through.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Channel {
@@ -237,6 +238,7 @@ impl Channel {
 /// assert_eq!(link, "https://example.com/join?ref=ABCDEFGHJK&channel=email&utm_campaign=spring%20sale");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShareLink {
     base: String,
     code_param: String,

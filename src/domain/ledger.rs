@@ -17,6 +17,7 @@ use super::value::{Asset, Checked, Value, ValueError, add_to};
 
 /// Which balance an entry counts towards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Bucket {
@@ -32,6 +33,7 @@ pub enum Bucket {
 
 /// The role a beneficiary plays in the referral that earned a reward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "role", content = "level")]
 #[non_exhaustive]
 pub enum Role {
@@ -47,6 +49,7 @@ pub enum Role {
 
 /// How a reward responds to refunds of the order that earned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reversal {
@@ -59,6 +62,7 @@ pub enum Reversal {
 
 /// Where a reward stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "status", content = "until")]
 #[non_exhaustive]
 pub enum RewardStatus {
@@ -72,6 +76,7 @@ pub enum RewardStatus {
 
 /// One reward to one participant, with the rule that made it and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Reward {
     /// The reward's id.
@@ -116,6 +121,7 @@ impl Reward {
 
 /// What an entry records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "ref")]
 #[non_exhaustive]
 pub enum EntryKind {
@@ -133,6 +139,7 @@ pub enum EntryKind {
 
 /// One immutable movement of value in or out of a participant's bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LedgerEntry {
     /// The entry's id (UUID v7: entries sort by time).
@@ -159,6 +166,7 @@ pub struct LedgerEntry {
 
 /// A participant's balances in one asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Balance {
     /// The asset.

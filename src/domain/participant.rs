@@ -104,6 +104,7 @@ pub type Attributes = BTreeMap<String, Attribute>;
 
 /// A referrer's running statistics in one program.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ReferrerStats {
     /// Invites sent.
@@ -141,6 +142,7 @@ impl ReferrerStats {
 
 /// A participant of one program: enrolled referrer, referee, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Participant {
     /// The program.

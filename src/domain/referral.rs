@@ -17,6 +17,7 @@ use super::value::Value;
 ///      +-> Expired
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "status", content = "reason")]
 #[non_exhaustive]
 pub enum ReferralStatus {
@@ -48,6 +49,7 @@ impl ReferralStatus {
 
 /// Why a referral was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -81,6 +83,7 @@ impl RejectReason {
 
 /// One step in a referral's life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Transition {
     /// The state entered.
@@ -93,6 +96,7 @@ pub struct Transition {
 
 /// Who referred whom, with which code, through which channel, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Referral {
     /// The referral's id.
@@ -142,6 +146,7 @@ pub struct Referral {
 
 /// A rule that pays once per referee, and the role it paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PaidOnce {
     /// The rule's name.
@@ -152,6 +157,7 @@ pub struct PaidOnce {
 
 /// What one rule has earned on one referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RuleEarnings {
     /// The rule's name.

@@ -189,6 +189,7 @@ impl<'de> Deserialize<'de> for Asset {
 /// rounded once, with the program's rule. The default is half-to-even
 /// (banker's rounding), which has no bias over many roundings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Rounding {

@@ -151,6 +151,7 @@ impl<'a> PolicyContext<'a> {
 
 /// The program terms a policy needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Terms {
     /// The currency purchases are made in.
@@ -161,6 +162,7 @@ pub struct Terms {
 
 /// One reward a policy asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Grant {
     /// Who earns it.
@@ -217,6 +219,7 @@ pub enum PolicyError {
 
 /// When a built-in rule fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum On {
@@ -266,6 +269,7 @@ impl On {
 
 /// How much a built-in rule grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Amount {
@@ -308,6 +312,7 @@ impl Amount {
 
 /// A built-in policy as data (JSON, TOML, ...), built into a [`RewardPolicy`] on load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "type")]
 #[non_exhaustive]
 pub enum PolicySpec {

@@ -13,6 +13,7 @@ pub const MAX_DEPTH: u8 = 10;
 
 /// What one level of the chain earns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LevelReward {
     /// The level: 1 is the direct referrer, 2 their referrer, and so on.
@@ -36,6 +37,7 @@ impl LevelReward {
 /// twice. With `per_event_cap`, the total of one event's grants under this rule
 /// is cut to the cap, taking from the deepest level first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MultiLevel {
     /// The rule's name.

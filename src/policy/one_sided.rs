@@ -13,6 +13,7 @@ use crate::program::ProgramError;
 /// A fixed reward on a purchase is a bounty: it is reversed when that order
 /// is refunded in full. A percentage is reversed in proportion to refunds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OneSided {
     /// The rule's name.

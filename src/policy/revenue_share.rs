@@ -16,6 +16,7 @@ use crate::program::ProgramError;
 /// the lifetime cap counts what this rule paid on this referral, net of
 /// reversals. Refunds reverse the share in proportion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RevenueShare {
     /// The rule's name.

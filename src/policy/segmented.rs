@@ -9,6 +9,7 @@ use crate::program::ProgramError;
 
 /// The policies for one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Route {
     /// The segment, as the host assigns it when enrolling a referrer.
@@ -20,6 +21,7 @@ pub struct Route {
 /// Routes each trigger to the policies of the direct referrer's segment, or
 /// to `default` when the referrer has no segment or one without a route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Segmented {
     /// The routes.

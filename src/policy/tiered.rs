@@ -10,6 +10,7 @@ use crate::program::ProgramError;
 
 /// What the tiers are measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TierBasis {
@@ -26,6 +27,7 @@ pub enum TierBasis {
 
 /// One tier: its threshold and its reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Tier {
     /// The threshold (see [`TierBasis`] for how it compares).
@@ -43,6 +45,7 @@ impl Tier {
 
 /// A one-off bonus when the referrer's qualified count reaches a number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Milestone {
     /// The qualified count that earns it.
@@ -58,6 +61,7 @@ pub struct Milestone {
 /// the referrer is in at that moment, and earlier rewards are not revisited.
 /// The highest tier whose threshold is met wins; below the lowest, nothing is paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Tiered {
     /// The rule's name.

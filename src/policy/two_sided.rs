@@ -8,6 +8,7 @@ use crate::program::ProgramError;
 
 /// One side of a two-sided rule: when it fires and what it grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Side {
     /// When this side earns.
@@ -28,6 +29,7 @@ impl Side {
 /// Either side may be left out. Both sides are about one referral, so they
 /// fire only for triggers that belong to one (not for invites).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TwoSided {
     /// The rule's name.

@@ -1,35 +1,119 @@
 //! The PostgreSQL store (feature `postgres`): many app servers, one database.
 //!
 //! A commit is one statement, `SELECT re_commit(...)` (a PL/pgSQL function
-//! the migrations create, in `re_commit.sql`), so one round trip and one
+//! the migrations create, in `migrations/`), so one round trip and one
 //! implicit transaction at `READ COMMITTED`. It locks what it depends on:
 //!
 //! 1. the events' idempotency rows are inserted first; a key stored before,
 //!    or by a twin committing concurrently (this commit waits for it), makes
 //!    the function raise `RE001`, answered as [`StoreError::DuplicateEvent`];
-//! 2. every record read at a version is locked (`SELECT ... ORDER BY key FOR
-//!    UPDATE`) and its version compared (`RE002`: [`StoreError::Conflict`]);
-//!    a record read as absent and written is inserted, and a concurrent insert
-//!    of the same key fails with `23505`, also a conflict;
+//! 2. every key read or written, present or absent, is locked (a
+//!    transaction-scoped advisory lock on its hash, in hash order), then every
+//!    version read is compared (`RE002`: [`StoreError::Conflict`]). A key read
+//!    as absent therefore stays absent until this commit ends, as the
+//!    [`Store`] contract asks;
 //! 3. the writes are applied. Any error rolls the whole statement back.
 //!
 //! Deadlocks (`40P01`) and serialization failures (`40001`) are transient:
 //! the engine decides again. Errors are classified by SQLSTATE, never by text.
+//!
+//! The function resolves its tables in the schema it was created in, whatever
+//! the caller's `search_path`. With a [schema](PostgresBuilder::schema), each
+//! connection sets its `search_path` when the pool opens it; the URL's own
+//! `options` are kept.
+//!
+//! # TLS
+//!
+//! With the feature `postgres-tls`, [`PostgresBuilder::tls`] takes a rustls
+//! configuration (ring as the crypto provider, so it builds with cargo alone)
+//! and requires TLS on every connection. Without it, connections are plain:
+//! a URL with `sslmode=require` fails to connect rather than fall back, and
+//! the default `sslmode=prefer` means plain text.
 
 use postgres::NoTls;
 use postgres::error::SqlState;
 use postgres::types::Type;
-use r2d2::Pool;
+use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::sql::{self, MIGRATIONS};
 use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
 use crate::domain::id::EventKey;
 
+#[cfg(feature = "postgres-tls")]
+pub use rustls;
+#[cfg(feature = "postgres-tls")]
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 /// A [`Store`] in a PostgreSQL database, through a pool of connections.
+///
+/// [`connect`](Self::connect) for the defaults, [`builder`](Self::builder)
+/// for a schema of its own, a pool size or TLS.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    pool: Connections,
+}
+
+/// The pool, by how its connections are secured.
+#[derive(Clone)]
+enum Connections {
+    Plain(Pool<PostgresConnectionManager<NoTls>>),
+    #[cfg(feature = "postgres-tls")]
+    Tls(Pool<PostgresConnectionManager<MakeRustlsConnect>>),
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (tls, state) = match self {
+            Connections::Plain(pool) => ("none", pool.state()),
+            #[cfg(feature = "postgres-tls")]
+            Connections::Tls(pool) => ("rustls", pool.state()),
+        };
+        f.debug_struct("Connections")
+            .field("tls", &tls)
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish()
+    }
+}
+
+/// A connection taken from either pool.
+enum Connection {
+    Plain(PooledConnection<PostgresConnectionManager<NoTls>>),
+    #[cfg(feature = "postgres-tls")]
+    Tls(PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>),
+}
+
+impl std::ops::Deref for Connection {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        match self {
+            Connection::Plain(c) => c,
+            #[cfg(feature = "postgres-tls")]
+            Connection::Tls(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        match self {
+            Connection::Plain(c) => c,
+            #[cfg(feature = "postgres-tls")]
+            Connection::Tls(c) => c,
+        }
+    }
+}
+
+/// Sets each new connection's `search_path` to the store's schema, so that
+/// the URL's own `options` (a `statement_timeout`, say) are kept as given.
+#[derive(Debug)]
+struct InSchema(String);
+
+impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for InSchema {
+    fn on_acquire(&self, client: &mut postgres::Client) -> Result<(), postgres::Error> {
+        client.batch_execute(&format!("SET search_path TO {}", self.0))
+    }
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -49,34 +133,154 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
-impl PostgresStore {
-    /// Connects with a URL (`postgres://user@host/db`), a pool of up to 8 connections.
-    pub fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, None, 8)
+/// How to connect a [`PostgresStore`]: the URL, and optionally a schema, a
+/// pool size and TLS.
+///
+/// ```no_run
+/// # use referral_engine::store::postgres::PostgresStore;
+/// let store = PostgresStore::builder("postgres://app@db.internal/app")
+///     .schema("referrals")
+///     .pool_size(16)
+///     .connect()?;
+/// store.migrate()?;
+/// # Ok::<(), referral_engine::store::StoreError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct PostgresBuilder {
+    url: String,
+    schema: Option<String>,
+    pool_size: u32,
+    #[cfg(feature = "postgres-tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl PostgresBuilder {
+    /// Keeps the tables in `schema` (created if missing) rather than in the
+    /// connection's default schema. Any name PostgreSQL accepts as a quoted
+    /// identifier, except one holding `"` or a NUL.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
     }
 
-    /// Connects with a pool of `pool_size` connections, using the tables in
-    /// `schema` (created if missing) when given.
-    pub fn connect_with(url: &str, schema: Option<&str>, pool_size: u32) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(backend)?;
-        if let Some(schema) = schema {
-            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(StoreError::Backend(
-                    format!("schema name {schema:?} must be ASCII letters, digits and _").into(),
-                ));
+    /// The most connections the pool opens (default 8; at least 1).
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// Encrypts every connection with TLS, the server authenticated by
+    /// `config` (its root certificates). TLS is then required, whatever the
+    /// URL's `sslmode`: a server that does not offer it is an error, never a
+    /// silent fall back to plain text.
+    ///
+    /// ```no_run
+    /// # use referral_engine::store::postgres::{PostgresStore, rustls};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pem = std::fs::read("/etc/ssl/certs/db-ca.pem")?;
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+    ///     roots.add(cert?)?;
+    /// }
+    /// let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let store = PostgresStore::builder("postgres://app@db.internal/app").tls(config).connect()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres-tls")]
+    pub fn tls(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(std::sync::Arc::new(config));
+        self
+    }
+
+    /// Opens the pool (and the schema, if one was named).
+    pub fn connect(self) -> Result<PostgresStore, StoreError> {
+        #[cfg_attr(not(feature = "postgres-tls"), allow(unused_mut))]
+        let mut config: postgres::Config = self.url.parse().map_err(backend)?;
+        let schema = self.schema.as_deref().map(quoted).transpose()?;
+        #[cfg(feature = "postgres-tls")]
+        if let Some(tls) = self.tls {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            let tls = MakeRustlsConnect::new(std::sync::Arc::unwrap_or_clone(tls));
+            if let Some(schema) = &schema {
+                create_schema(config.connect(tls.clone()).map_err(backend)?, schema)?;
             }
-            let mut client = config.connect(NoTls).map_err(backend)?;
-            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(classify)?;
-            config.options(&format!("-c search_path={schema}"));
+            let manager = PostgresConnectionManager::new(config, tls);
+            return Ok(PostgresStore { pool: Connections::Tls(pool(manager, self.pool_size, schema)?) });
+        }
+        if let Some(schema) = &schema {
+            create_schema(config.connect(NoTls).map_err(backend)?, schema)?;
         }
         let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool =
-            Pool::builder().test_on_check_out(false).max_size(pool_size.max(1)).build(manager).map_err(backend)?;
-        Ok(Self { pool })
+        Ok(PostgresStore { pool: Connections::Plain(pool(manager, self.pool_size, schema)?) })
+    }
+}
+
+/// A pool of `size` connections, each set to `schema` when there is one.
+fn pool<M>(manager: M, size: u32, schema: Option<String>) -> Result<Pool<M>, StoreError>
+where
+    M: r2d2::ManageConnection<Connection = postgres::Client, Error = postgres::Error>,
+{
+    let builder = Pool::builder().test_on_check_out(false).max_size(size);
+    let builder = match schema {
+        Some(schema) => builder.connection_customizer(Box::new(InSchema(schema))),
+        None => builder,
+    };
+    builder.build(manager).map_err(backend)
+}
+
+/// A schema name as a quoted identifier, or an error if no quoting can hold it.
+fn quoted(schema: &str) -> Result<String, StoreError> {
+    if schema.is_empty() || schema.len() > 63 || schema.contains(['"', '\0']) {
+        return Err(StoreError::Backend("a schema name must be 1 to 63 bytes without '\"' or NUL".into()));
+    }
+    Ok(format!("\"{schema}\""))
+}
+
+/// Creates the schema unless it exists (so that a read-only connection to an
+/// existing schema connects).
+fn create_schema(mut client: postgres::Client, quoted: &str) -> Result<(), StoreError> {
+    let name = quoted.trim_matches('"');
+    let exists = client
+        .query_typed_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[(&name, Type::TEXT)])
+        .map_err(classify)?
+        .is_some();
+    if exists {
+        Ok(())
+    } else {
+        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}")).map_err(classify)
+    }
+}
+
+impl PostgresStore {
+    /// Connects with a URL (`postgres://user@host/db`): the connection's
+    /// default schema, a pool of up to 8 connections, no TLS.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect()
     }
 
-    fn client(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
-        self.pool.get().map_err(backend)
+    /// A builder for a schema, a pool size or TLS.
+    pub fn builder(url: impl Into<String>) -> PostgresBuilder {
+        PostgresBuilder {
+            url: url.into(),
+            schema: None,
+            pool_size: 8,
+            #[cfg(feature = "postgres-tls")]
+            tls: None,
+        }
+    }
+
+    fn client(&self) -> Result<Connection, StoreError> {
+        match &self.pool {
+            Connections::Plain(pool) => pool.get().map(Connection::Plain),
+            #[cfg(feature = "postgres-tls")]
+            Connections::Tls(pool) => pool.get().map(Connection::Tls),
+        }
+        .map_err(backend)
     }
 
     /// Applies the migrations this crate version needs; returns the schema
@@ -210,7 +414,7 @@ impl Store for PostgresStore {
     }
 
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
-        let mut client: r2d2::PooledConnection<PostgresConnectionManager<NoTls>> = self.client()?;
+        let mut client = self.client()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query_typed(

@@ -18,6 +18,7 @@ use crate::event::{Event, Outcome};
 
 /// How a code may be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CodeUse {
@@ -29,6 +30,7 @@ pub enum CodeUse {
 
 /// A code and the (program, participant) it resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CodeRecord {
     /// The normalized code.
@@ -45,6 +47,7 @@ pub struct CodeRecord {
 
 /// How many sign-ups and qualified referrals came through one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Funnel {
     /// Sign-ups attributed.
@@ -55,6 +58,7 @@ pub struct Funnel {
 
 /// The figures of one A/B variant.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VariantFigures {
     /// Referrers assigned to it.
@@ -79,6 +83,7 @@ pub struct VariantFigures {
 /// ([`Counters::add`]). Every field is a number or a map of numbers, so that
 /// shards add up field by field.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Counters {
     /// Referrers enrolled.
@@ -110,6 +115,7 @@ pub struct Counters {
 /// One referrer's activity on one day, in its own record (so a busy day's
 /// counters stay small): what reports rank top referrers and count inviters by.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ReferrerDay {
     /// The referrer.
@@ -241,6 +247,7 @@ fn add_each<K: Ord + Clone, V: Default>(
 /// Program-wide state that an event reads before it changes it: catalog stock
 /// used and payout ids. (Counters live apart, in shards: see [`Counters`].)
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProgramState {
     /// Catalog items redeemed, by id.
@@ -251,6 +258,7 @@ pub struct ProgramState {
 
 /// A notification waiting in the outbox for the host to send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Notification {
     /// Its id, which says when and by which event: the order in which
@@ -264,6 +272,7 @@ pub struct Notification {
 /// per event, so an event writes one outbox record however many notices it
 /// gives, and acknowledging takes notices out until none is left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OutboxEntry {
     /// When the event was handled.
@@ -294,6 +303,7 @@ impl OutboxEntry {
 /// their stored keys. No program-wide sequence number orders them, so that
 /// concurrent events never contend for one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NotificationId {
     /// When the event was handled.
     pub at: DateTime<Utc>,
@@ -305,6 +315,7 @@ pub struct NotificationId {
 
 /// An order the engine has seen, for refunds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Order {
     /// The order id.
@@ -327,6 +338,7 @@ pub struct Order {
 
 /// Work due at a time: a hold to release or a referral to expire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Due {
@@ -343,6 +355,7 @@ pub enum Due {
 
 /// Who has shown one identity signal, and when sign-ups last carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SignalIndex {
     /// Participants carrying it (the first few).
@@ -353,6 +366,7 @@ pub struct SignalIndex {
 
 /// A flagged referral in the review queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ReviewItem {
     /// The referral.
@@ -371,6 +385,7 @@ pub struct ReviewItem {
 
 /// One line of the audit trail: a rejection, flag, approval, reversal or payout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AuditEntry {
     /// When.
@@ -383,6 +398,7 @@ pub struct AuditEntry {
 
 /// Any record a store keeps under a [`Key`](super::Key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Record {
@@ -419,6 +435,7 @@ pub enum Record {
 
 /// An event and its outcome, as stored under the event's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct StoredEvent {
     /// The event as first handled.

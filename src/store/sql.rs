@@ -30,7 +30,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
                CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL);",
     },
-    Migration { version: 2, sqlite: "", postgres: include_str!("re_commit.sql") },
+    // Version 2 created the first `re_commit`; version 3 replaces it whole
+    // (`CREATE OR REPLACE`), so version 2 is empty now: a schema at version 2
+    // and a fresh one end the same.
+    Migration { version: 2, sqlite: "", postgres: "" },
+    Migration { version: 3, sqlite: "", postgres: include_str!("migrations/0003_re_commit.sql") },
 ];
 
 /// The schema version this build of the crate needs.

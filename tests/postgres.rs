@@ -1,0 +1,186 @@
+//! What only the PostgreSQL store has: its schema, the URL's options, the
+//! commit function's own search path, and TLS (feature `postgres-tls`)
+//! against the local server with `sslmode=require`.
+
+mod common;
+
+use common::DropSchema;
+use referral_engine::store::Store;
+use referral_engine::store::postgres::PostgresStore;
+
+/// `DATABASE_URL`, or `None` with a notice (a failure in CI).
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but DATABASE_URL is not");
+            eprintln!("notice: DATABASE_URL is not set; skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+fn with_params(url: &str, params: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{params}")
+}
+
+/// A migrated store in a fresh schema named `name` plus a unique tail, and
+/// the guard that drops the schema.
+fn store_in(url: &str, name: &str) -> (PostgresStore, DropSchema) {
+    let schema = format!("{name}_{}", std::process::id());
+    let guard = DropSchema { url: url.to_owned(), schema: schema.clone() };
+    let store = PostgresStore::builder(url).schema(&schema).pool_size(2).connect().unwrap();
+    store.migrate().unwrap();
+    (store, guard)
+}
+
+const BOUNTY: &str = r#"{"id":"p","name":"P","currency":"USD",
+    "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#;
+
+fn world(store: PostgresStore) -> common::World<PostgresStore> {
+    common::World::with_store(store, common::program(BOUNTY))
+}
+
+fn enroll_ann() -> referral_engine::EventKind {
+    referral_engine::EventKind::Enroll {
+        participant: common::pid("ann"),
+        segment: None,
+        attributes: Default::default(),
+        vanity_code: None,
+        signals: vec![],
+    }
+}
+
+#[test]
+fn a_schema_is_a_quoted_identifier() {
+    let Some(url) = database_url() else { return };
+    for name in ["1x", "select", "Mixed Case"] {
+        let (store, _drop) = store_in(&url, name);
+        let w = world(store);
+        let code = w.enroll("ann");
+        w.sign_up("bob", &code).unwrap();
+        let usd = common::asset("USD");
+        assert_eq!(w.engine.balance(&w.program, &common::pid("ann"), &usd).unwrap().available, common::dec("5.00"));
+    }
+}
+
+#[test]
+fn the_urls_own_options_are_kept_beside_the_schema() {
+    let Some(url) = database_url() else { return };
+    let (_store, drop) = store_in(&url, "re_options");
+    let read_only = with_params(&url, "options=-c%20default_transaction_read_only%3Don");
+    let store = PostgresStore::builder(read_only).schema(&drop.schema).pool_size(1).connect().unwrap();
+    let refused = world(store).send(enroll_ann());
+    assert!(refused.is_err(), "the URL's default_transaction_read_only was dropped");
+}
+
+#[test]
+fn the_commit_function_writes_to_its_own_schema_whatever_the_callers_search_path() {
+    let Some(url) = database_url() else { return };
+    let (_a, a) = store_in(&url, "re_home");
+    let (_b, b) = store_in(&url, "re_elsewhere");
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "SET search_path TO \"{}\";
+             SELECT \"{}\".re_commit(ARRAY['ev'], ARRAY['{{}}'], ARRAY['{{}}'], ARRAY['k'], ARRAY[0::int8],
+                 ARRAY['k'], ARRAY['{{}}'], '{{}}', '{{}}', '{{}}', '{{}}');",
+            b.schema, a.schema
+        ))
+        .unwrap();
+    let mut count = |schema: &str| -> i64 {
+        client.query_one(&format!("SELECT count(*) FROM \"{schema}\".re_records"), &[]).unwrap().get(0)
+    };
+    assert_eq!((count(&a.schema), count(&b.schema)), (1, 0));
+}
+
+#[cfg(feature = "postgres-tls")]
+mod tls {
+    use super::*;
+    use referral_engine::store::Key;
+    use referral_engine::store::postgres::rustls;
+
+    const SERVER_CERTIFICATE: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+    /// `DATABASE_URL` with its host as `localhost` (the name the certificate
+    /// holds) and `params` appended, or `None` with a notice (a failure in CI).
+    fn url_for_localhost(params: &str) -> Option<String> {
+        let skip = |why: &str| {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+            eprintln!("notice: {why}; skipping a TLS test");
+            None
+        };
+        let Ok(url) = std::env::var("DATABASE_URL") else { return skip("DATABASE_URL is not set") };
+        if !std::path::Path::new(SERVER_CERTIFICATE).exists() {
+            return skip("the server's certificate is not at its Debian path");
+        }
+        let url = url.replacen("@127.0.0.1", "@localhost", 1);
+        if !url.contains("@localhost") {
+            return skip("DATABASE_URL is not a local server");
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Some(format!("{url}{separator}{params}"))
+    }
+
+    fn config(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    fn server_roots() -> rustls::RootCertStore {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(SERVER_CERTIFICATE).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        roots
+    }
+
+    fn fresh_schema(name: &str) -> String {
+        format!("re_tls_{name}_{}", std::process::id())
+    }
+
+    #[test]
+    fn a_store_with_tls_talks_to_the_server_encrypted() {
+        let app = format!("re-tls-{}", std::process::id());
+        let Some(url) = url_for_localhost(&format!("sslmode=require&application_name={app}")) else { return };
+        let schema = fresh_schema("on");
+        let _drop = DropSchema { url: std::env::var("DATABASE_URL").unwrap(), schema: schema.clone() };
+        let store =
+            PostgresStore::builder(&url).schema(&schema).pool_size(2).tls(config(server_roots())).connect().unwrap();
+        store.migrate().unwrap();
+        assert!(store.get(&Key::from_stored("nothing".into())).unwrap().is_none());
+
+        let mut admin = postgres::Client::connect(&std::env::var("DATABASE_URL").unwrap(), postgres::NoTls).unwrap();
+        let rows = admin
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+                &[&app],
+            )
+            .unwrap();
+        assert!(!rows.is_empty(), "the store's connections are not to be seen");
+        assert!(rows.iter().all(|r| r.get::<_, bool>(0)), "a connection of the store is not encrypted");
+    }
+
+    #[test]
+    fn a_server_the_roots_do_not_vouch_for_is_refused() {
+        let Some(url) = url_for_localhost("sslmode=require") else { return };
+        let refused = PostgresStore::builder(&url)
+            .schema(fresh_schema("untrusted"))
+            .tls(config(rustls::RootCertStore::empty()))
+            .connect();
+        assert!(refused.is_err(), "a certificate no root vouches for was accepted");
+    }
+
+    #[test]
+    fn without_tls_sslmode_require_fails_rather_than_fall_back_to_plain_text() {
+        let Some(url) = url_for_localhost("sslmode=require") else { return };
+        let refused = PostgresStore::builder(&url).schema(fresh_schema("plain")).connect();
+        assert!(refused.is_err(), "sslmode=require connected without TLS");
+    }
+}
