@@ -267,21 +267,17 @@ impl<'a, 's> Decision<'a, 's> {
         {
             return Ok(stored.plus(pending)?);
         }
+        // Every shard, each read by key: one not stored yet is read as
+        // absent, so that one a concurrent event (or one earlier in this
+        // batch) creates counts too. Fetched in one call, but for the shards
+        // this decision already read (its own, fetched ahead).
         let p = self.program.id();
-        let mut stored = Some(Decimal::ZERO);
-        let shards = self.tx.scan_with(&Key::all_totals(p), usize::MAX, |_, c: &Counters| {
-            stored = stored.and_then(|s| s.checked_add(c.granted_in(asset)));
-        })?;
-        let mut stored = stored.ok_or(crate::domain::value::ValueError::Overflow)?;
-        if shards < COUNTER_SHARDS as usize {
-            // A shard not stored yet is read as absent, key by key: one that a
-            // concurrent event (or one earlier in this batch) creates then
-            // counts too.
-            stored = Decimal::ZERO;
-            for key in (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)) {
-                let shard = self.tx.read_with(&key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
-                add_to(&mut stored, shard.unwrap_or_default())?;
-            }
+        let shards: Vec<Key> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
+        self.tx.prefetch(shards.iter().cloned())?;
+        let mut stored = Decimal::ZERO;
+        for key in &shards {
+            let shard = self.tx.read_with(key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
+            add_to(&mut stored, shard.unwrap_or_default())?;
         }
         // The stored shards do not change during a decision (they are
         // written by `flush`, at its end): a second grant reuses the sum.

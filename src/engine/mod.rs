@@ -14,6 +14,10 @@
 //!                             commit): decide again, which replays it
 //! ```
 //!
+//! [`Engine::decide_against`] is the second driver of the same decision: it
+//! runs against a [`Snapshot`] and, where the snapshot lacks a record, stops
+//! with [`Step::Needs`] instead of reading; see the `snapshot` module.
+//!
 //! The first attempt does not look the event key up before deciding: a new
 //! event is the common case, and the commit's unique event key catches a used
 //! one (a refusal looks it up, so that a replayed event is never refused). A
@@ -22,6 +26,7 @@
 
 mod decide;
 mod grant;
+pub mod snapshot;
 mod tx;
 
 use std::borrow::Cow;
@@ -29,7 +34,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{Channel, OsRandom, RandomSource, ReferralCode, ShareLink};
@@ -44,13 +49,26 @@ use crate::fraud::{SignalKey, SignalKind};
 use crate::insight::{Dashboard, Report};
 use crate::program::Program;
 use crate::store::{
-    AuditEntry, CodeRecord, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind, ReviewItem,
-    Store, StoreError, StoredEvent,
+    AuditEntry, CodeRecord, Commit, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind,
+    ReviewItem, Store, StoreError, StoredEvent,
 };
 
 use decide::Decision;
 pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
+use snapshot::NotInSnapshot;
+pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
+
+/// What deciding an event against a [`Snapshot`] came to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Step {
+    /// The snapshot lacks these: fetch them and decide again.
+    Needs(Needs),
+    /// Decided: the answer, and the commit that makes it so (none for a
+    /// refusal or a replay).
+    Done(Result<Outcome, Error>, Option<Commit>),
+}
 
 /// How many times an event is decided again after conflicting commits.
 pub const MAX_ATTEMPTS: u32 = 100;
@@ -130,7 +148,7 @@ impl<S: Store> Engine<S> {
     /// same key with another payload is [`Error::KeyReused`]. A refused event
     /// writes nothing.
     pub fn handle(&self, event: &Event) -> Result<Outcome, Error> {
-        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch))?
+        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))?
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -165,7 +183,9 @@ impl<S: Store> Engine<S> {
     /// assert_eq!(engine.balance(&"p".parse().unwrap(), &ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
     pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Error>>, Error> {
-        self.attempt(Tx::for_batch, |tx, batch| events.iter().map(|e| self.decide(tx, e, batch)).collect())
+        self.attempt(Tx::for_batch, |tx, batch| {
+            events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect()
+        })
     }
 
     /// Decides with `decide` on a fresh read/write set from `new_tx` and
@@ -188,12 +208,19 @@ impl<S: Store> Engine<S> {
 
     /// The outcome `event` would have now; writes nothing.
     pub fn dry_run(&self, event: &Event) -> Result<Outcome, Error> {
-        self.decide(&mut Tx::new(&self.store), event, &mut Batch { look_up_keys: true, ..Batch::default() })?
+        let batch = &mut Batch { look_up_keys: true, ..Batch::default() };
+        self.decide(&mut Tx::new(&self.store), event, batch, self.inputs())?
     }
 
     /// Decides one event on top of `tx`. The outer error aborts the whole
     /// attempt (the store failed); the inner one is this event's refusal.
-    fn decide(&self, tx: &mut Tx<'_>, event: &Event, batch: &mut Batch) -> Result<Result<Outcome, Error>, Error> {
+    fn decide(
+        &self,
+        tx: &mut Tx<'_>,
+        event: &Event,
+        batch: &mut Batch,
+        (now, random): (DateTime<Utc>, &dyn RandomSource),
+    ) -> Result<Result<Outcome, Error>, Error> {
         let event = match self.hash_signals(event) {
             Ok(e) => e,
             Err(refused) => return Ok(Err(refused)),
@@ -206,12 +233,12 @@ impl<S: Store> Engine<S> {
             return Ok(replay(earlier, event));
         }
         if batch.look_up_keys {
-            if let Some(stored) = self.store.stored_event(&event.key)? {
+            if let Some(stored) = tx.store().stored_event(&event.key)? {
                 return Ok(replay(&stored, event));
             }
         }
         let mark = tx.mark();
-        let mut decision = Decision::new(program, event, self.clock.now(), tx, self.random.as_ref());
+        let mut decision = Decision::new(program, event, now, tx, random);
         match decision.run().and_then(|()| decision.publish(self.outbox)).and_then(|()| decision.flush()) {
             Ok(()) => {
                 let outcome = decision.out;
@@ -225,10 +252,37 @@ impl<S: Store> Engine<S> {
                 // The records read may already hold this very event's effects,
                 // committed earlier or by a concurrent twin: then the answer
                 // is the first outcome, not the refusal.
-                Ok(match self.store.stored_event(&event.key)? {
+                Ok(match tx.store().stored_event(&event.key)? {
                     Some(stored) => replay(&stored, event),
                     None => Err(refused),
                 })
+            }
+        }
+    }
+
+    /// What a decision takes besides records: the time now and the random source.
+    fn inputs(&self) -> (DateTime<Utc>, &dyn RandomSource) {
+        (self.clock.now(), self.random.as_ref())
+    }
+
+    /// Decides `event` against `snapshot` alone: no store call. Either the
+    /// answer with the commit that makes it so (none for a refusal or a
+    /// replay), or what the snapshot lacks: fetch it
+    /// ([`Snapshot::fetch`]) and decide again. The decision is the one
+    /// [`handle`](Self::handle) makes; `handle` answers reads as they come.
+    /// Commit [`Step::Done`]'s commit to the store the snapshot came from;
+    /// on a conflict or a duplicate event, start a new snapshot and decide
+    /// again (that replays a duplicate).
+    pub fn decide_against(&self, snapshot: &Snapshot, event: &Event) -> Result<Step, Error> {
+        let mut tx = Tx::new(snapshot);
+        let mut batch = Batch { look_up_keys: true, ..Batch::default() };
+        let draws = snapshot.draws(self.random.as_ref());
+        match self.decide(&mut tx, event, &mut batch, (snapshot.now(), &draws)) {
+            Err(Error::Store(e)) if NotInSnapshot::is(&e) => Ok(Step::Needs(snapshot.take_needs())),
+            Err(e) => Err(e),
+            Ok(answer) => {
+                let commit = (!batch.accepted.is_empty()).then(|| tx.into_commit(batch.accepted));
+                Ok(Step::Done(answer, commit))
             }
         }
     }

@@ -43,6 +43,11 @@ impl<'s> Tx<'s> {
         Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: Some(Vec::new()) }
     }
 
+    /// Where this set reads.
+    pub(crate) fn store(&self) -> &'s dyn Store {
+        self.store
+    }
+
     /// A read/write set for a batch: every write can be taken back.
     pub(crate) fn for_batch(store: &'s dyn Store) -> Self {
         Self { undo: Some(Vec::new()), ..Self::new(store) }
