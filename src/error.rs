@@ -188,3 +188,191 @@ pub enum Error {
     #[error("gave up after {0} conflicting attempts")]
     Contention(u32),
 }
+
+/// What an [`Error`] means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The event or the call was refused: a business answer about this
+    /// input (an unknown code, a refund larger than the order...). The same
+    /// input gets the same answer; show it to whoever sent it.
+    Refused,
+    /// A passing failure (contention, a deadlock, a busy database): the same
+    /// event again may succeed, and can never apply twice.
+    Transient,
+    /// The store or the configuration is broken (a corrupt record, a lost
+    /// connection, an unknown program): retrying does not help until it is fixed.
+    Failed,
+}
+
+impl Error {
+    /// A stable, machine-readable name for this error (`"unknown_code"`,
+    /// `"refund_exceeds_order"`...), for a host to show, translate or count.
+    /// It never changes for a given variant; store failures are
+    /// `"store_conflict"`, `"store_transient"`, `"store_corrupt"`, ...
+    ///
+    /// ```
+    /// use referral_engine::{Error, ReferralCode};
+    /// let e = Error::UnknownCode(ReferralCode::parse("SVMMER26").unwrap());
+    /// assert_eq!(e.code(), "unknown_code");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Store(StoreError::Conflict { .. }) => "store_conflict",
+            Error::Store(StoreError::DuplicateEvent(_)) => "store_duplicate_event",
+            Error::Store(StoreError::Corrupt { .. }) => "store_corrupt",
+            Error::Store(StoreError::Transient(_)) => "store_transient",
+            Error::Store(_) => "store_failed",
+            Error::UnknownProgram(_) => "unknown_program",
+            Error::ProgramNotActive { .. } => "program_not_active",
+            Error::OutsideProgramDates { .. } => "outside_program_dates",
+            Error::MalformedCode(_) => "malformed_code",
+            Error::UnknownCode(_) => "unknown_code",
+            Error::CodeAlreadyRedeemed(_) => "code_already_redeemed",
+            Error::CodeTaken(_) => "code_taken",
+            Error::SelfReferral(_) => "self_referral",
+            Error::AlreadyReferred { .. } => "already_referred",
+            Error::ReferralCycle { .. } => "referral_cycle",
+            Error::AttributionWindowPassed { .. } => "attribution_window_passed",
+            Error::InvalidAmount(_) => "invalid_amount",
+            Error::CurrencyMismatch { .. } => "currency_mismatch",
+            Error::RefundExceedsOrder { .. } => "refund_exceeds_order",
+            Error::UnknownOrder(_) => "unknown_order",
+            Error::DuplicateOrder(_) => "duplicate_order",
+            Error::DuplicateEnrollment(_) => "duplicate_enrollment",
+            Error::NotEligible(_) => "not_eligible",
+            Error::NotEnrolled(_) => "not_enrolled",
+            Error::NotInReview(_) => "not_in_review",
+            Error::InvalidSignal { .. } => "invalid_signal",
+            Error::UnknownParticipant(_) => "unknown_participant",
+            Error::KeyReused(_) => "key_reused",
+            Error::InvalidId(_) => "invalid_id",
+            Error::UnknownItem(_) => "unknown_item",
+            Error::OutOfStock(_) => "out_of_stock",
+            Error::InsufficientBalance { .. } => "insufficient_balance",
+            Error::DuplicatePayout(_) => "duplicate_payout",
+            Error::InvalidEvent(_) => "invalid_event",
+            Error::Value(_) => "value",
+            Error::Policy { .. } => "policy",
+            Error::Program(_) => "program",
+            Error::Suspended(_) => "suspended",
+            Error::DateOutOfRange { .. } => "date_out_of_range",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::NoFreshCode(_) => "no_fresh_code",
+            Error::Contention(_) => "contention",
+        }
+    }
+
+    /// Whether this is a refusal, a passing failure or a lasting one.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Contention(_)
+            | Error::Store(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_)) => {
+                ErrorKind::Transient
+            }
+            Error::Store(_) | Error::Program(_) | Error::UnknownProgram(_) | Error::NoFreshCode(_) => ErrorKind::Failed,
+            _ => ErrorKind::Refused,
+        }
+    }
+
+    /// Whether sending the same event again may succeed
+    /// ([`ErrorKind::Transient`]).
+    pub fn is_retryable(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::value::Currency;
+    use crate::fraud::SignalKind;
+
+    /// One error of each variant.
+    fn every_variant() -> Vec<Error> {
+        let (p, who) = (ProgramId::new("p").unwrap(), ParticipantId::new("ann").unwrap());
+        let code = ReferralCode::parse("SVMMER26").unwrap();
+        let order = OrderId::new("o1").unwrap();
+        let usd = Asset::Money(Currency::new("USD", 2).unwrap());
+        let value: Value = "1.00 USD".parse().unwrap();
+        let at = DateTime::<Utc>::default();
+        vec![
+            Error::UnknownProgram(p.clone()),
+            Error::ProgramNotActive { program: p.clone(), status: ProgramStatus::Paused },
+            Error::OutsideProgramDates { program: p, at },
+            Error::MalformedCode(ReferralCode::parse("!").unwrap_err()),
+            Error::UnknownCode(code.clone()),
+            Error::CodeAlreadyRedeemed(code.clone()),
+            Error::CodeTaken(code),
+            Error::SelfReferral(who.clone()),
+            Error::AlreadyReferred { referee: who.clone() },
+            Error::ReferralCycle { referee: who.clone(), referrer: who.clone() },
+            Error::AttributionWindowPassed { clicked_at: at, at, window_days: 1 },
+            Error::InvalidAmount(value.clone()),
+            Error::CurrencyMismatch { expected: usd.clone(), found: usd },
+            Error::RefundExceedsOrder { order: order.clone(), requested: Decimal::ONE, remaining: Decimal::ZERO },
+            Error::UnknownOrder(order.clone()),
+            Error::DuplicateOrder(order),
+            Error::DuplicateEnrollment(who.clone()),
+            Error::NotEligible(who.clone()),
+            Error::NotEnrolled(who.clone()),
+            Error::NotInReview(who.clone()),
+            Error::InvalidSignal { kind: SignalKind::Email, reason: "x" },
+            Error::UnknownParticipant(who.clone()),
+            Error::KeyReused(EventKey::new("e").unwrap()),
+            Error::InvalidId(ProgramId::new("").unwrap_err()),
+            Error::UnknownItem("i".into()),
+            Error::OutOfStock("i".into()),
+            Error::InsufficientBalance { participant: who.clone(), available: Decimal::ZERO, price: value },
+            Error::DuplicatePayout(PayoutId::new("x").unwrap()),
+            Error::InvalidEvent("x".into()),
+            Error::Value(ValueError::Overflow),
+            Error::Policy { rule: "r".into(), source: PolicyError::Other("x".into()) },
+            Error::Program(ProgramError::Invalid { field: "f".into(), reason: "r".into() }),
+            Error::Store(StoreError::Transient("x".into())),
+            Error::Store(StoreError::Backend("x".into())),
+            Error::Store(StoreError::Conflict {
+                key: crate::store::Key::from_stored("k".into()),
+                expected: 1,
+                found: 2,
+            }),
+            Error::Store(StoreError::DuplicateEvent(EventKey::new("e").unwrap())),
+            Error::Store(StoreError::Corrupt { key: "k".into(), reason: "r".into() }),
+            Error::Suspended(who),
+            Error::DateOutOfRange { what: "x" },
+            Error::InvalidArgument("x"),
+            Error::NoFreshCode(1),
+            Error::Contention(1),
+        ]
+    }
+
+    #[test]
+    fn every_error_has_its_own_stable_snake_case_code() {
+        let errors = every_variant();
+        let codes: BTreeSet<&str> = errors.iter().map(Error::code).collect();
+        assert_eq!(codes.len(), errors.len(), "two variants share a code");
+        assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+        assert_eq!(errors[4].code(), "unknown_code");
+        assert_eq!(errors[13].code(), "refund_exceeds_order");
+    }
+
+    #[test]
+    fn refusals_failures_and_passing_failures_are_told_apart() {
+        let kinds: Vec<(&str, ErrorKind)> = every_variant().iter().map(|e| (e.code(), e.kind())).collect();
+        let of = |kind| kinds.iter().filter(|(_, k)| *k == kind).map(|(c, _)| *c).collect::<Vec<_>>();
+        assert_eq!(
+            of(ErrorKind::Transient),
+            ["store_transient", "store_conflict", "store_duplicate_event", "contention"]
+        );
+        assert_eq!(
+            of(ErrorKind::Failed),
+            ["unknown_program", "program", "store_failed", "store_corrupt", "no_fresh_code"]
+        );
+        assert!(
+            Error::Contention(1).is_retryable() && !Error::Suspended(ParticipantId::new("a").unwrap()).is_retryable()
+        );
+    }
+}
