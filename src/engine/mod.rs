@@ -4,7 +4,7 @@
 //! handle(event) / handle_batch(events): for each event, on one Tx
 //!   ├─ seen in this batch, or (on a retry) stored_event(key)?
 //!   │                      ── same payload → the first outcome; other payload → KeyReused
-//!   ├─ Decision::run       ── pure: reads through Tx (versions recorded), applies
+//!   ├─ handle::run(Cx)     ── pure: reads through Tx (versions recorded), applies
 //!   │                         policies and limits, collects writes and an Outcome;
 //!   │                         a refusal takes its writes back (Tx::undo)
 //! then once
@@ -24,8 +24,10 @@
 //! replay thereby costs one discarded decision; a new event saves a read (a
 //! round trip on PostgreSQL).
 
-mod decide;
+mod cx;
 mod grant;
+mod handle;
+mod ledger;
 pub mod snapshot;
 mod tx;
 
@@ -53,8 +55,9 @@ use crate::store::{
     ReviewItem, Store, StoreError, StoredEvent,
 };
 
-use decide::Decision;
-pub use decide::{MAX_PARTNER_CODES, TICK_BATCH};
+use cx::Cx;
+pub use handle::enroll::MAX_PARTNER_CODES;
+pub use handle::time::TICK_BATCH;
 use snapshot::NotInSnapshot;
 pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
@@ -238,10 +241,13 @@ impl<S: Store> Engine<S> {
             }
         }
         let mark = tx.mark();
-        let mut decision = Decision::new(program, event, now, tx, random);
-        match decision.run().and_then(|()| decision.publish(self.outbox)).and_then(|()| decision.flush()) {
+        let mut cx = Cx::new(program, event, now, tx, random);
+        match handle::run(&mut cx)
+            .and_then(|()| handle::outbox::publish(&mut cx, self.outbox))
+            .and_then(|()| cx.flush())
+        {
             Ok(()) => {
-                let outcome = decision.out;
+                let outcome = cx.out;
                 batch.index.insert(event.key.clone(), batch.accepted.len());
                 batch.accepted.push(StoredEvent { event: event.clone(), outcome: outcome.clone() });
                 Ok(Ok(outcome))
@@ -465,7 +471,7 @@ impl<S: Store> Engine<S> {
             return Err(Error::InvalidArgument("`older_than` is negative"));
         }
         // A span longer than the calendar reaches back before every referral.
-        let cutoff = decide::earlier(self.clock.now(), older_than);
+        let cutoff = cx::earlier(self.clock.now(), older_than);
         Ok(self
             .referrals(program)?
             .into_iter()

@@ -1,0 +1,287 @@
+//! The context one event is decided in: the program, the event, its time,
+//! the records it reads and writes (through [`Tx`], which records every
+//! version seen) and the outcome being built; with the record helpers the
+//! handlers share and the event's counting (one place for counters).
+//!
+//! Nothing here does I/O of its own, and nothing here calls a handler:
+//! handlers (`handle/`) call the granting component (`grant`), which calls
+//! the ledger (`ledger`); all of them work on a `Cx`.
+
+use crate::domain::code::{RandomSource, ReferralCode};
+use crate::domain::id::{IdSource, ParticipantId};
+use crate::domain::ledger::Reward;
+use crate::domain::participant::Participant;
+use crate::domain::referral::Referral;
+use crate::domain::value::{Asset, Checked, Value, add_to};
+use crate::engine::tx::Tx;
+use crate::error::Error;
+use crate::event::{Event, EventKind, Outcome};
+use crate::program::{Program, ProgramStatus};
+use crate::store::{COUNTER_SHARDS, Counters, Key, ProgramState, ReferrerDay};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+/// `at + span`, refused as an error when it leaves the dates the engine can
+/// store (years 1 to 9999: keys hold times as fixed-width text).
+pub(crate) fn later(at: DateTime<Utc>, span: Duration, what: &'static str) -> Result<DateTime<Utc>, Error> {
+    at.checked_add_signed(span).filter(|t| in_key_range(*t)).ok_or(Error::DateOutOfRange { what })
+}
+
+/// `at - span`, where a time before the engine's dates means "since ever".
+pub(crate) fn earlier(at: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+    at.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Whether a time fits the fixed-width form keys hold it in.
+pub(crate) fn in_key_range(at: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&at.year())
+}
+
+/// One event's decision context (see the module).
+pub(crate) struct Cx<'a, 's> {
+    pub(crate) program: &'a Program,
+    pub(crate) event: &'a Event,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) tx: &'a mut Tx<'s>,
+    pub(crate) ids: IdSource,
+    pub(crate) random: &'a dyn RandomSource,
+    pub(crate) out: Outcome,
+    state: Option<ProgramState>,
+    /// What this event adds to the program's lifetime counters and to
+    /// today's, written by [`Self::flush`] into the event's shard.
+    pub(crate) totals: Option<Counters>,
+    pub(crate) day: Option<Counters>,
+    /// Where they go: this event's shards (by its key) of the lifetime and
+    /// today's counters.
+    counter_keys: [Key; 2],
+    /// The stored shards' net granted in one asset, once summed.
+    granted_memo: Option<(Asset, Decimal)>,
+    /// The last [`Self::variant_above`] answer with a referral behind it: a
+    /// referral's referrer and a referrer's variant never change.
+    variant_memo: Option<(ParticipantId, Option<String>)>,
+}
+
+impl<'a, 's> Cx<'a, 's> {
+    pub(crate) fn new(
+        program: &'a Program,
+        event: &'a Event,
+        now: DateTime<Utc>,
+        tx: &'a mut Tx<'s>,
+        random: &'a dyn RandomSource,
+    ) -> Self {
+        let ids = IdSource::new(&event.key, now);
+        let shard = ids.shard(COUNTER_SHARDS);
+        let counter_keys = [Key::totals(program.id(), shard), Key::day(program.id(), now.date_naive(), shard)];
+        Self {
+            program,
+            event,
+            now,
+            tx,
+            ids,
+            random,
+            out: Outcome::new(event.key.clone(), now),
+            state: None,
+            totals: None,
+            day: None,
+            counter_keys,
+            granted_memo: None,
+            variant_memo: None,
+        }
+    }
+
+    /// Fetches in one store call the records an event of its kind reads
+    /// first (see [`Tx::prefetch`]); the rest are read as the decision needs
+    /// them.
+    pub(crate) fn prefetch(&mut self) -> Result<(), Error> {
+        let p = self.program.id();
+        let mut keys = match &self.event.kind {
+            EventKind::SignUp { referee, code, .. } => {
+                let mut keys = vec![Key::referral(p, referee), Key::participant(p, referee)];
+                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c)));
+                keys
+            }
+            EventKind::Purchase { customer, order, .. } => {
+                vec![Key::order(p, order), Key::referral(p, customer), Key::participant(p, customer)]
+            }
+            EventKind::Enroll { participant, .. }
+            | EventKind::InviteSent { referrer: participant, .. }
+            | EventKind::Action { participant, .. } => vec![Key::participant(p, participant)],
+            _ => return Ok(()),
+        };
+        keys.extend(self.counter_keys.iter().cloned());
+        self.tx.prefetch(keys)
+    }
+
+    /// Fetches a referrer's records that a referral's next steps read.
+    pub(crate) fn prefetch_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
+        let p = self.program.id();
+        let keys = [Key::participant(p, referrer), Key::referrer_day(p, self.now.date_naive(), referrer)];
+        self.tx.prefetch(keys)
+    }
+
+    pub(crate) fn participant(&mut self, id: &ParticipantId) -> Result<Option<Participant>, Error> {
+        self.tx.get(&Key::participant(self.program.id(), id))
+    }
+
+    pub(crate) fn known_participant(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
+        self.participant(id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))
+    }
+
+    pub(crate) fn save_participant(&mut self, p: Participant) -> Result<(), Error> {
+        self.tx.put(Key::participant(self.program.id(), &p.id), p)
+    }
+
+    pub(crate) fn referral_of(&mut self, referee: &ParticipantId) -> Result<Option<Referral>, Error> {
+        self.tx.get(&Key::referral(self.program.id(), referee))
+    }
+
+    pub(crate) fn save_referral(&mut self, r: Referral) -> Result<(), Error> {
+        self.out.referrals.retain(|o| o.id != r.id);
+        self.out.referrals.push(r.clone());
+        self.tx.put(Key::referral(self.program.id(), &r.referee), r)
+    }
+
+    /// The program's state as this decision has it; read once, written once by [`Self::flush`].
+    pub(crate) fn state_mut(&mut self) -> Result<&mut ProgramState, Error> {
+        let state = match self.state.take() {
+            Some(s) => s,
+            None => self.tx.get(&Key::program(self.program.id()))?.unwrap_or_default(),
+        };
+        Ok(self.state.insert(state))
+    }
+
+    /// Adds to the program's counters: its lifetime totals and today's.
+    pub(crate) fn count(&mut self, f: impl Fn(&mut Counters)) -> Result<(), Error> {
+        f(self.totals.get_or_insert_default());
+        self.count_today(f)
+    }
+
+    /// Adds money to the program's counters, checked: lifetime and today's.
+    pub(crate) fn count_money(
+        &mut self,
+        f: impl Fn(&mut Counters) -> Result<(), crate::domain::value::ValueError>,
+    ) -> Result<(), Error> {
+        f(self.totals.get_or_insert_default())?;
+        f(self.day.get_or_insert_default())?;
+        Ok(())
+    }
+
+    /// Adds to today's counters only.
+    pub(crate) fn count_today(&mut self, f: impl FnOnce(&mut Counters)) -> Result<(), Error> {
+        f(self.day.get_or_insert_default());
+        Ok(())
+    }
+
+    /// Net granted in `asset` over the program's life, this event included:
+    /// every shard of the totals is read (and so must not change before the
+    /// commit), which is what a budget needs.
+    pub(crate) fn granted_so_far(&mut self, asset: &Asset) -> Result<Decimal, Error> {
+        let pending = self.totals.as_ref().map_or(Decimal::ZERO, |t| t.granted_in(asset));
+        if let Some((memo, stored)) = &self.granted_memo
+            && memo == asset
+        {
+            return Ok(stored.plus(pending)?);
+        }
+        // Every shard, each read by key: one not stored yet is read as
+        // absent, so that one a concurrent event (or one earlier in this
+        // batch) creates counts too. Fetched in one call, but for the shards
+        // this decision already read (its own, fetched ahead).
+        let p = self.program.id();
+        let shards: Vec<Key> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
+        self.tx.prefetch(shards.iter().cloned())?;
+        let mut stored = Decimal::ZERO;
+        for key in &shards {
+            let shard = self.tx.read_with(key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
+            add_to(&mut stored, shard.unwrap_or_default())?;
+        }
+        // The stored shards do not change during a decision (they are
+        // written by `flush`, at its end): a second grant reuses the sum.
+        self.granted_memo = Some((asset.clone(), stored));
+        Ok(stored.plus(pending)?)
+    }
+
+    /// Writes the program state and adds this event's counts to its shards,
+    /// once, after everything else.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        if let Some(state) = self.state.take() {
+            self.tx.put(Key::program(self.program.id()), state)?;
+        }
+        let [totals_key, day_key] = self.counter_keys.clone();
+        for (key, delta) in [(totals_key, self.totals.take()), (day_key, self.day.take())] {
+            let Some(delta) = delta else { continue };
+            let mut shard: Counters = self.tx.get(&key)?.unwrap_or_default();
+            shard.add(&delta)?;
+            self.tx.put(key, shard)?;
+        }
+        Ok(())
+    }
+
+    /// Adds to one referrer's counters for today.
+    pub(crate) fn count_referrer_day(
+        &mut self,
+        referrer: &ParticipantId,
+        f: impl FnOnce(&mut ReferrerDay),
+    ) -> Result<(), Error> {
+        let key = Key::referrer_day(self.program.id(), self.now.date_naive(), referrer);
+        let mut day: ReferrerDay = self.tx.get(&key)?.unwrap_or_default();
+        day.referrer = Some(referrer.clone());
+        f(&mut day);
+        self.tx.put(key, day)
+    }
+
+    /// The A/B variant of whoever referred `referee`, if any.
+    pub(crate) fn variant_above(&mut self, referee: &ParticipantId) -> Result<Option<String>, Error> {
+        if let Some((who, variant)) = &self.variant_memo
+            && who == referee
+        {
+            return Ok(variant.clone());
+        }
+        let Some(referral) = self.referral_of(referee)? else { return Ok(None) };
+        let variant = self.participant(&referral.referrer)?.and_then(|p| p.variant);
+        self.variant_memo = Some((referee.clone(), variant.clone()));
+        Ok(variant)
+    }
+
+    pub(crate) fn require_open(&self) -> Result<(), Error> {
+        let spec = self.program.spec();
+        if spec.status != ProgramStatus::Active {
+            return Err(Error::ProgramNotActive { program: spec.id.clone(), status: spec.status });
+        }
+        if spec.starts_at.is_some_and(|s| self.now < s) || spec.ends_at.is_some_and(|e| self.now >= e) {
+            return Err(Error::OutsideProgramDates { program: spec.id.clone(), at: self.now });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn require_enrolled(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
+        match self.participant(id)? {
+            Some(p) if p.enrolled_at.is_some() => Ok(p),
+            _ => Err(Error::NotEnrolled(id.clone())),
+        }
+    }
+
+    pub(crate) fn program_money(&self, amount: &Value) -> Result<(), Error> {
+        let expected = Asset::Money(self.program.terms().currency);
+        if amount.asset() != &expected {
+            return Err(Error::CurrencyMismatch { expected, found: amount.asset().clone() });
+        }
+        if !amount.is_positive() {
+            return Err(Error::InvalidAmount(amount.clone()));
+        }
+        amount.check_bounds()?;
+        Ok(())
+    }
+
+    pub(crate) fn save_reward(&mut self, reward: Reward) -> Result<(), Error> {
+        self.out.rewards.retain(|r| r.id != reward.id);
+        self.out.rewards.push(reward.clone());
+        self.tx.put(Key::reward(self.program.id(), &reward.id), reward)
+    }
+
+    /// Saves a reward just granted: its id is fresh, so nothing is read first.
+    pub(crate) fn save_new_reward(&mut self, reward: Reward) {
+        self.out.rewards.push(reward.clone());
+        self.tx.put_new(Key::reward(self.program.id(), &reward.id), reward);
+    }
+}

@@ -1,0 +1,117 @@
+//! Accounts and payouts: suspending and reinstating a participant, redeeming
+//! catalog items, paying out available balances.
+
+use rust_decimal::Decimal;
+
+use crate::domain::id::{ParticipantId, PayoutId};
+use crate::domain::ledger::{Bucket, EntryKind};
+use crate::domain::participant::Participant;
+use crate::domain::value::{Asset, Value, inc, negated};
+use crate::engine::cx::*;
+use crate::engine::ledger;
+use crate::error::Error;
+use crate::event::Notice;
+use crate::store::Key;
+
+pub(crate) fn set_suspended(cx: &mut Cx<'_, '_>, id: &ParticipantId, suspended: bool) -> Result<(), Error> {
+    let mut p = cx.known_participant(id)?;
+    if p.suspended == suspended {
+        return Ok(());
+    }
+    p.suspended = suspended;
+    cx.save_participant(p)?;
+    cx.out.notices.push(if suspended {
+        Notice::Suspended { participant: id.clone() }
+    } else {
+        Notice::Reinstated { participant: id.clone() }
+    });
+    Ok(())
+}
+
+pub(crate) fn redeem(cx: &mut Cx<'_, '_>, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
+    let item = cx.program.catalog_item(item_id).ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?.clone();
+    let p = cx.known_participant(id)?;
+    if p.suspended {
+        return Err(Error::Suspended(id.clone()));
+    }
+    let taken = cx.state_mut()?.redeemed_items.get(item_id).copied().unwrap_or(0);
+    if item.stock.is_some_and(|s| taken >= s) {
+        return Err(Error::OutOfStock(item_id.to_owned()));
+    }
+    let available = p.balance(item.price.asset()).available;
+    if available < item.price.amount() {
+        return Err(Error::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() });
+    }
+    inc(cx.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default());
+    let why = format!("redeemed {} for {item_id:?}", item.price);
+    let kind = EntryKind::Redemption(item_id.to_owned());
+    ledger::post(
+        cx,
+        id,
+        &item.price.with_amount(negated(item.price.amount())),
+        Bucket::Available,
+        kind.clone(),
+        None,
+        &why,
+    )?;
+    ledger::post(cx, id, &item.price, Bucket::Redeemed, kind.clone(), None, &why)?;
+    if let Some(gives) = &item.gives {
+        ledger::post(cx, id, gives, Bucket::Available, kind, None, &format!("{item_id:?} gives {gives}"))?;
+    }
+    cx.out.notices.push(Notice::Redeemed {
+        participant: id.clone(),
+        item: item_id.to_owned(),
+        price: item.price.clone(),
+    });
+    Ok(())
+}
+
+pub(crate) fn payout(
+    cx: &mut Cx<'_, '_>,
+    payout: &PayoutId,
+    asset: &Asset,
+    minimum: Option<Decimal>,
+) -> Result<(), Error> {
+    // Payouts are of money, in the program's currency; points and units
+    // are redeemed, not paid.
+    let currency = Asset::Money(cx.program.terms().currency);
+    if asset != &currency {
+        return Err(Error::CurrencyMismatch { expected: currency, found: asset.clone() });
+    }
+    if let Some(m) = minimum {
+        let floor = Value::new(asset.clone(), m);
+        if m < Decimal::ZERO {
+            return Err(Error::InvalidAmount(floor));
+        }
+        floor.check_bounds()?;
+    }
+    if !cx.state_mut()?.payouts.insert(payout.clone()) {
+        return Err(Error::DuplicatePayout(payout.clone()));
+    }
+    let floor = minimum.unwrap_or(Decimal::ZERO);
+    let everyone = cx.tx.scan::<Participant>(&Key::participants(cx.program.id()), usize::MAX)?;
+    for (_, p) in everyone {
+        // A suspended participant keeps their balance until reinstated.
+        if p.suspended {
+            continue;
+        }
+        let available = p.balance(asset).available;
+        if available <= Decimal::ZERO || available < floor {
+            continue;
+        }
+        let value = Value::new(asset.clone(), available);
+        let why = format!("payout {payout} of {value}");
+        ledger::post(
+            cx,
+            &p.id,
+            &value.with_amount(negated(available)),
+            Bucket::Available,
+            EntryKind::Payout(payout.clone()),
+            None,
+            &why,
+        )?;
+        ledger::post(cx, &p.id, &value, Bucket::Paid, EntryKind::Payout(payout.clone()), None, &why)?;
+        cx.out.notices.push(Notice::PaidOut { participant: p.id.clone(), payout: payout.clone(), value });
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Enrollment: a participant joins as a referrer and gets codes (their own,
+//! a vanity one, or a partner's batch of single-use codes).
+
+use super::screen;
+use crate::domain::code::ReferralCode;
+use crate::domain::id::ParticipantId;
+use crate::domain::participant::{Attributes, Participant};
+use crate::domain::value::inc;
+use crate::engine::cx::*;
+use crate::engine::handle::screen::merge_signals;
+use crate::error::Error;
+use crate::event::Notice;
+use crate::fraud::Signal;
+use crate::store::{CodeRecord, CodeUse, Key};
+
+/// The most partner codes one event issues.
+pub const MAX_PARTNER_CODES: u32 = 10_000;
+/// How many codes a decision draws before it gives up on the random source.
+const CODE_DRAWS: u32 = 32;
+
+pub(crate) fn new_code(
+    cx: &mut Cx<'_, '_>,
+    owner: &ParticipantId,
+    vanity: Option<&str>,
+    usage: CodeUse,
+) -> Result<ReferralCode, Error> {
+    let code = match vanity {
+        Some(v) => {
+            let code = ReferralCode::parse(v)?;
+            if cx.tx.get::<CodeRecord>(&Key::code(cx.program.id(), &code))?.is_some() {
+                return Err(Error::CodeTaken(code));
+            }
+            code
+        }
+        None => {
+            // A sound random source repeats a 50-bit code about never; one
+            // that keeps repeating is broken, and is refused, not looped on.
+            let mut fresh = None;
+            for _ in 0..CODE_DRAWS {
+                let code = ReferralCode::generate(cx.random);
+                if cx.tx.get::<CodeRecord>(&Key::code(cx.program.id(), &code))?.is_none() {
+                    fresh = Some(code);
+                    break;
+                }
+            }
+            fresh.ok_or(Error::NoFreshCode(CODE_DRAWS))?
+        }
+    };
+    let record = CodeRecord {
+        code: code.clone(),
+        program: cx.program.id().clone(),
+        owner: owner.clone(),
+        usage,
+        issued_at: cx.now,
+    };
+    cx.tx.put(Key::code(cx.program.id(), &code), record)?;
+    cx.out.codes.push(code.clone());
+    cx.out.notices.push(Notice::CodeIssued { participant: owner.clone(), code: code.clone() });
+    Ok(code)
+}
+
+pub(crate) fn enroll(
+    cx: &mut Cx<'_, '_>,
+    id: &ParticipantId,
+    segment: Option<&str>,
+    attributes: &Attributes,
+    vanity: Option<&str>,
+    signals: &[Signal],
+) -> Result<(), Error> {
+    cx.require_open()?;
+    let mut p = match cx.participant(id)? {
+        Some(p) if p.enrolled_at.is_some() => {
+            return Err(Error::DuplicateEnrollment(id.clone()));
+        }
+        Some(p) => p,
+        None => Participant::new(cx.program.id().clone(), id.clone(), cx.now),
+    };
+    if let Some(rule) = &cx.program.spec().enrollment {
+        if !rule.matches(attributes) {
+            return Err(Error::NotEligible(id.clone()));
+        }
+    }
+    if let Some(s) = segment {
+        if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
+            return Err(Error::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")));
+        }
+    }
+    p.enrolled_at = Some(cx.now);
+    p.segment = segment.map(str::to_owned);
+    p.variant = cx.program.assign_variant(id).map(str::to_owned);
+    let variant = p.variant.clone();
+    cx.count(|c| {
+        inc(&mut c.enrolled);
+        if let Some(v) = &variant {
+            inc(&mut c.variant(v).referrers);
+        }
+    })?;
+    p.attributes = attributes.clone();
+    screen::index_signals(cx, id, signals, false)?;
+    merge_signals(&mut p.signals, signals);
+    let code = new_code(cx, id, vanity, CodeUse::Reusable)?;
+    p.codes.push(code);
+    cx.save_participant(p)?;
+    cx.out.notices.push(Notice::Enrolled { participant: id.clone() });
+    Ok(())
+}
+
+pub(crate) fn issue_code(cx: &mut Cx<'_, '_>, id: &ParticipantId, vanity: Option<&str>) -> Result<ReferralCode, Error> {
+    cx.require_open()?;
+    let mut p = cx.require_enrolled(id)?;
+    let code = new_code(cx, id, vanity, CodeUse::Reusable)?;
+    p.codes.push(code.clone());
+    cx.save_participant(p)?;
+    Ok(code)
+}
+
+pub(crate) fn issue_partner_codes(cx: &mut Cx<'_, '_>, partner: &ParticipantId, count: u32) -> Result<(), Error> {
+    cx.require_open()?;
+    if count == 0 || count > MAX_PARTNER_CODES {
+        return Err(Error::InvalidEvent(format!("partner code count {count} is not in 1..={MAX_PARTNER_CODES}")));
+    }
+    cx.require_enrolled(partner)?;
+    for _ in 0..count {
+        new_code(cx, partner, None, CodeUse::SingleUse(None))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Orders and refunds: purchases (which may qualify a referral and pay
+//! per-purchase rules), coupons on them, refunds and chargebacks.
+
+use rust_decimal::Decimal;
+
+use super::{qualify, sign_up};
+use crate::domain::code::Channel;
+use crate::domain::id::{OrderId, ParticipantId};
+use crate::domain::ledger::{Reversal, Reward};
+use crate::domain::referral::ReferralStatus;
+use crate::domain::value::{Checked, Value, add_to, inc, negated};
+use crate::engine::cx::*;
+use crate::engine::{grant, ledger};
+use crate::error::Error;
+use crate::event::Notice;
+use crate::policy::Trigger;
+use crate::program::Qualification;
+use crate::store::{Key, Order};
+
+pub(crate) fn purchase(
+    cx: &mut Cx<'_, '_>,
+    customer: &ParticipantId,
+    order_id: &OrderId,
+    amount: &Value,
+    coupon: Option<&str>,
+) -> Result<(), Error> {
+    cx.program_money(amount)?;
+    cx.require_open()?;
+    let order_key = Key::order(cx.program.id(), order_id);
+    if cx.tx.get::<Order>(&order_key)?.is_some() {
+        return Err(Error::DuplicateOrder(order_id.clone()));
+    }
+    if let Some(code) = coupon {
+        if cx.referral_of(customer)?.is_none() {
+            redeem_coupon(cx, customer, code)?;
+        }
+    }
+    let mut order = Order {
+        id: order_id.clone(),
+        customer: customer.clone(),
+        referral: None,
+        amount: amount.clone(),
+        refunded: Decimal::ZERO,
+        rewards: vec![],
+        qualifying: false,
+        at: cx.now,
+    };
+    let Some(mut referral) = cx.referral_of(customer)?.filter(|r| r.status.is_live()) else {
+        cx.tx.put_new(order_key, order);
+        return Ok(());
+    };
+    cx.prefetch_referrer(&referral.referrer)?;
+    order.referral = Some(referral.id);
+    referral.purchases = referral.purchases.saturating_add(1);
+    let first_ever = referral.purchases == 1;
+    cx.save_referral(referral.clone())?;
+    let variant = cx.variant_above(customer)?;
+    cx.count_money(|c| c.add_revenue(amount.amount(), variant.as_deref()))?;
+    if first_ever {
+        let mut referrer = cx.known_participant(&referral.referrer)?;
+        inc(&mut referrer.stats.sales);
+        cx.save_participant(referrer)?;
+    }
+    if let Qualification::FirstPurchase { minimum } = cx.program.spec().qualification {
+        if referral.status == ReferralStatus::Attributed && minimum.is_none_or(|m| amount.amount() >= m) {
+            order.qualifying = qualify::qualify(cx, customer)?;
+        }
+    }
+    if let Some(mut referral) = cx.referral_of(customer)?.filter(|r| r.status.is_qualified()) {
+        // `first`: the first purchase of a qualified referral, which is the
+        // qualifying one when a purchase qualifies it.
+        referral.qualified_purchases = referral.qualified_purchases.saturating_add(1);
+        let first = referral.qualified_purchases == 1;
+        cx.save_referral(referral.clone())?;
+        let trigger = Trigger::Purchase { order: order_id.clone(), amount: amount.clone(), first };
+        grant::reward(cx, &trigger, customer, Some(referral))?;
+    }
+    order.rewards = cx.out.rewards.iter().filter(|r| r.order.as_ref() == Some(order_id)).map(|r| r.id).collect();
+    cx.tx.put_new(order_key, order);
+    Ok(())
+}
+
+/// A coupon on a purchase signs its customer up with the code; a coupon
+/// that cannot (unknown, own, already used, a cycle...) is ignored with a
+/// notice, and the purchase is recorded all the same.
+pub(crate) fn redeem_coupon(cx: &mut Cx<'_, '_>, customer: &ParticipantId, code: &str) -> Result<(), Error> {
+    let mark = (cx.out.clone(), cx.totals.clone(), cx.day.clone(), cx.tx.mark());
+    match sign_up::sign_up(cx, customer, code, &Channel::Coupon, None, &[]) {
+        Ok(()) => Ok(()),
+        Err(Error::Store(failed)) => Err(Error::Store(failed)),
+        Err(refused) => {
+            let (out, totals, day, writes) = mark;
+            (cx.out, cx.totals, cx.day) = (out, totals, day);
+            cx.tx.undo(writes);
+            cx.out.notices.push(Notice::CouponIgnored { customer: customer.clone(), reason: refused.to_string() });
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
+    amount.check_bounds()?;
+    let key = Key::order(cx.program.id(), order_id);
+    let mut order: Order = cx.tx.get(&key)?.ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
+    if amount.asset() != order.amount.asset() {
+        return Err(Error::CurrencyMismatch { expected: order.amount.asset().clone(), found: amount.asset().clone() });
+    }
+    if !amount.is_positive() {
+        return Err(Error::InvalidAmount(amount.clone()));
+    }
+    let remaining = order.amount.amount().minus(order.refunded)?;
+    if amount.amount() > remaining {
+        return Err(Error::RefundExceedsOrder { order: order_id.clone(), requested: amount.amount(), remaining });
+    }
+    add_to(&mut order.refunded, amount.amount())?;
+    let full = order.refunded == order.amount.amount();
+    if order.referral.is_some() {
+        let variant = cx.variant_above(&order.customer)?;
+        cx.count_money(|c| c.add_revenue(negated(amount.amount()), variant.as_deref()))?;
+    }
+    for reward_id in order.rewards.clone() {
+        let Some(reward) = cx.tx.get::<Reward>(&Key::reward(cx.program.id(), &reward_id))? else {
+            continue;
+        };
+        let target = match reward.reversal {
+            Reversal::Proportional if full => reward.value.amount(),
+            Reversal::Proportional => {
+                // The refunded share first, so that a large reward times a
+                // large refund does not overflow before the division.
+                let share = order.refunded.over(order.amount.amount())?;
+                let exact = reward.value.amount().times(share)?;
+                reward.value.round_amount(exact, cx.program.terms().rounding)
+            }
+            Reversal::OnFullRefund if full => reward.value.amount(),
+            _ => reward.reversed,
+        };
+        let delta = target.min(reward.value.amount()).minus(reward.reversed)?;
+        if delta > Decimal::ZERO {
+            let why = format!(
+                "{what} of {amount} on order {order_id} reverses {} of: {}",
+                reward.value.with_amount(delta),
+                reward.explanation
+            );
+            ledger::reverse(cx, reward, delta, &why)?;
+        }
+    }
+    if full && order.qualifying {
+        if let Some(mut referral) = cx.referral_of(&order.customer)? {
+            if referral.status.is_qualified() {
+                referral.transition(ReferralStatus::Reversed, cx.now, &cx.event.key);
+                cx.out
+                    .notices
+                    .push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
+                cx.count(|c| inc(&mut c.reversed))?;
+                // A reversed referral no longer counts as qualified for
+                // its referrer's tiers and conversion.
+                let mut referrer = cx.known_participant(&referral.referrer)?;
+                referrer.stats.qualified = referrer.stats.qualified.saturating_sub(1);
+                cx.save_participant(referrer)?;
+                cx.save_referral(referral)?;
+            }
+        }
+    }
+    cx.tx.put(key, order)
+}

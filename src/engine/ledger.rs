@@ -1,0 +1,117 @@
+//! The ledger: posting entries (and the balance that moves with each),
+//! releasing held rewards, reversing rewards in part or whole.
+
+use rust_decimal::Decimal;
+
+use crate::domain::id::{EntryId, ParticipantId, RewardId};
+use crate::domain::ledger::{Bucket, EntryKind, LedgerEntry, Reward, RewardStatus, Role};
+use crate::domain::referral::{Referral, RuleEarnings};
+use crate::domain::value::{Value, add_to, negated};
+use crate::engine::cx::*;
+use crate::error::Error;
+use crate::event::Notice;
+use crate::store::Key;
+
+/// Appends one entry and moves the participant's balance with it.
+pub(crate) fn post(
+    cx: &mut Cx<'_, '_>,
+    who: &ParticipantId,
+    value: &Value,
+    bucket: Bucket,
+    kind: EntryKind,
+    reward: Option<RewardId>,
+    why: &str,
+) -> Result<(), Error> {
+    let mut p = cx.known_participant(who)?;
+    p.post(value, bucket)?;
+    cx.save_participant(p)?;
+    let entry = LedgerEntry {
+        id: EntryId::from_uuid(cx.ids.next()),
+        program: cx.program.id().clone(),
+        participant: who.clone(),
+        value: value.clone(),
+        bucket,
+        kind,
+        reward,
+        explanation: why.to_owned(),
+        event: cx.event.key.clone(),
+        at: cx.now,
+    };
+    cx.tx.put_new(Key::entry(cx.program.id(), who, &entry.id), entry.clone());
+    cx.out.entries.push(entry);
+    Ok(())
+}
+
+pub(crate) fn release(cx: &mut Cx<'_, '_>, id: &RewardId) -> Result<(), Error> {
+    let key = Key::reward(cx.program.id(), id);
+    let Some(mut reward) = cx.tx.get::<Reward>(&key)? else {
+        return Ok(());
+    };
+    // Only a hold that has ended (a review approval releases by setting
+    // the status first).
+    match reward.status {
+        RewardStatus::Pending(until) if until <= cx.now => {}
+        RewardStatus::InReview => {}
+        _ => return Ok(()),
+    }
+    reward.status = RewardStatus::Available;
+    let left = reward.value.with_amount(reward.outstanding());
+    if !left.amount().is_zero() {
+        let why = format!("hold ended: {}", reward.explanation);
+        post(
+            cx,
+            &reward.beneficiary,
+            &left.with_amount(negated(left.amount())),
+            Bucket::Pending,
+            EntryKind::Release,
+            Some(reward.id),
+            &why,
+        )?;
+        post(cx, &reward.beneficiary, &left, Bucket::Available, EntryKind::Release, Some(reward.id), &why)?;
+        cx.out.notices.push(Notice::RewardAvailable {
+            reward: reward.id,
+            beneficiary: reward.beneficiary.clone(),
+            value: left,
+        });
+    }
+    cx.save_reward(reward)
+}
+
+/// Takes `amount` of a reward back, from the bucket it sits in.
+pub(crate) fn reverse(cx: &mut Cx<'_, '_>, mut reward: Reward, amount: Decimal, why: &str) -> Result<(), Error> {
+    let value = reward.value.with_amount(amount);
+    let bucket = match reward.status {
+        RewardStatus::Available => Bucket::Available,
+        _ => Bucket::Pending,
+    };
+    let back = value.with_amount(negated(amount));
+    post(cx, &reward.beneficiary, &back, bucket, EntryKind::Reversal, Some(reward.id), why)?;
+    add_to(&mut reward.reversed, amount)?;
+    let variant = match &reward.referee {
+        Some(r) => cx.variant_above(r)?,
+        None => None,
+    };
+    cx.count_money(|c| c.add_granted(value.asset(), negated(amount), variant.as_deref()))?;
+    if reward.role != Role::Referee {
+        let mut p = cx.known_participant(&reward.beneficiary)?;
+        add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?;
+        cx.save_participant(p)?;
+    }
+    if let Some(referee) = reward.referee.clone() {
+        if let Some(mut r) = cx.referral_of(&referee)? {
+            add_earned(&mut r, &reward.rule, &back)?;
+            cx.save_referral(r)?;
+        }
+    }
+    cx.out.notices.push(Notice::RewardReversed { reward: reward.id, beneficiary: reward.beneficiary.clone(), value });
+    cx.save_reward(reward)
+}
+
+/// Adds `value` to what `r` earned under `rule`.
+pub(crate) fn add_earned(r: &mut Referral, rule: &str, value: &Value) -> Result<(), Error> {
+    match r.earned.iter_mut().find(|e| e.rule == rule && e.value.asset() == value.asset()) {
+        Some(e) => e.value = e.value.checked_add(value)?,
+        None => r.earned.push(RuleEarnings { rule: rule.to_owned(), value: value.clone() }),
+    }
+    Ok(())
+}
