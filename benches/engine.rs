@@ -158,7 +158,7 @@ fn dashboard(c: &mut Criterion) {
         }
         let (program, alice) = ("bench".parse().unwrap(), p("alice".into()));
         group.bench_with_input(BenchmarkId::new("after events", events), &events, |b, _| {
-            b.iter(|| black_box(engine.participant(&program, &alice).unwrap()))
+            b.iter(|| black_box(engine.read(&program).participant(&alice).unwrap()))
         });
     }
     group.finish();

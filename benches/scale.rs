@@ -72,7 +72,7 @@ fn revshare_payments(n: usize) {
     }
     let took = start.elapsed();
     let earned =
-        engine.balance(&"rs".parse().unwrap(), &"r".parse().unwrap(), &"USD".parse().unwrap()).unwrap().available;
+        engine.read(&"rs".parse().unwrap()).balance(&"r".parse().unwrap(), &"USD".parse().unwrap()).unwrap().available;
     println!(
         "revenue share: {n} payments in {:.2} s ({:.0} payments/s, {:.2} µs each); referrer earned {earned} USD",
         took.as_secs_f64(),
@@ -122,7 +122,8 @@ fn footprint(n: usize) {
     for i in 0..reads {
         std::hint::black_box(
             engine
-                .participant(&"fp".parse().unwrap(), &ParticipantId::new(format!("u{}", (i * 7919) % n)).unwrap())
+                .read(&"fp".parse().unwrap())
+                .participant(&ParticipantId::new(format!("u{}", (i * 7919) % n)).unwrap())
                 .unwrap(),
         );
     }

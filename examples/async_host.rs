@@ -64,7 +64,7 @@ pub async fn serve(referrals: Referrals) -> Result<String, Box<dyn Error>> {
     for t in tasks {
         t.await?.map_err(|e| e.to_string())?;
     }
-    let points = referrals.engine().balance(&"app".parse()?, &"ada".parse()?, &"points".parse()?)?;
+    let points = referrals.engine().read(&"app".parse()?).balance(&"ada".parse()?, &"points".parse()?)?;
     Ok(format!("ada has {} points from 100 friends (200 requests)\n", points.available))
 }
 

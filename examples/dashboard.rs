@@ -82,7 +82,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = "app".parse()?;
     let mut out = String::new();
     let links = ShareLink::new("https://app.example/join");
-    let d = engine.dashboard(&program, &"maya".parse()?, Some(&links), &[Channel::Email, Channel::Social])?;
+    let d = engine.read(&program).dashboard(&"maya".parse()?, Some(&links), &[Channel::Email, Channel::Social])?;
     writeln!(out, "== dashboard: {} ==", d.participant)?;
     writeln!(
         out,
@@ -112,7 +112,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
 
     let from = NaiveDate::from_ymd_opt(2026, 6, 1).ok_or("bad date")?;
     let to = NaiveDate::from_ymd_opt(2026, 6, 30).ok_or("bad date")?;
-    let r = engine.report(&program, from, to)?;
+    let r = engine.read(&program).report(from, to)?;
     let pct = |x: Option<rust_decimal::Decimal>| x.map_or("-".to_owned(), |x| format!("{x}%"));
     writeln!(out, "\n== report {from} .. {to} ==")?;
     let c = &r.counters;

@@ -45,16 +45,16 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mb = "unit:MB".parse()?;
     let mut report = String::new();
     writeln!(report, "{:<10} {:<10} {:>10}", "referee", "status", "their MB")?;
-    for r in engine.referrals(&program)? {
+    for r in engine.read(&program).referrals()? {
         let status = match r.status {
             ReferralStatus::Rewarded => "rewarded",
             ReferralStatus::Qualified => "over cap",
             _ => "other",
         };
-        let theirs = engine.balance(&program, &r.referee, &mb)?.available;
+        let theirs = engine.read(&program).balance(&r.referee, &mb)?.available;
         writeln!(report, "{:<10} {:<10} {:>10}", r.referee, status, theirs)?;
     }
-    let alice = engine.participant(&program, &"alice".parse()?)?.ok_or("alice unknown")?;
+    let alice = engine.read(&program).participant(&"alice".parse()?)?.ok_or("alice unknown")?;
     writeln!(
         report,
         "\nalice: {} MB from {} rewarded referrals; {over_cap} over the cap of 32",

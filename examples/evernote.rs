@@ -48,7 +48,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mut report = String::new();
     writeln!(report, "{:<6} {:>8} {:>10} {:>16}", "who", "points", "redeemed", "premium months")?;
     for who in ["ana", "ben", "cai", "dee"] {
-        let p = engine.participant(&program, &who.parse()?)?.ok_or("unknown participant")?;
+        let p = engine.read(&program).participant(&who.parse()?)?.ok_or("unknown participant")?;
         let pts = p.balance(&points);
         writeln!(report, "{:<6} {:>8} {:>10} {:>16}", who, pts.available, pts.redeemed, p.balance(&premium).available)?;
     }

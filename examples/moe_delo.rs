@@ -63,7 +63,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = "moe_delo".parse()?;
     let rub = "RUB".parse()?;
     for who in ["olga", "ivan"] {
-        writeln!(report, "{who}: {} RUB available", engine.balance(&program, &who.parse()?, &rub)?.available)?;
+        writeln!(report, "{who}: {} RUB available", engine.read(&program).balance(&who.parse()?, &rub)?.available)?;
     }
     Ok((engine, report))
 }

@@ -32,7 +32,7 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
     // Enrolling is idempotent by its key: the second run gets the first outcome back.
     let enrolled = engine.handle(&Event::new("enroll-host", "persistent", EventKind::enroll(host.clone()))?)?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    let friends = engine.participant(&program, &host)?.map_or(0, |p| p.stats.signups);
+    let friends = engine.read(&program).participant(&host)?.map_or(0, |p| p.stats.signups);
     let friend = format!("friend-{}", friends + 1);
     engine.handle(&Event::new(
         &format!("signup-{friend}"),
@@ -41,7 +41,7 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
     )?)?;
 
     let mut report = String::new();
-    let host_now = engine.participant(&program, &host)?.ok_or("host unknown")?;
+    let host_now = engine.read(&program).participant(&host)?.ok_or("host unknown")?;
     writeln!(report, "{} holds {} friends of host", path.display(), host_now.stats.signups)?;
     writeln!(report, "host has {} USD available", host_now.balance(&"USD".parse()?).available)?;
     Ok(report)

@@ -51,11 +51,11 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
             EventKind::purchase("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?),
         )?;
         let earned = out.rewards.first().map_or("-".to_owned(), |r| r.value.to_string());
-        let total = engine.balance(&program, &rita, &usd)?.available;
+        let total = engine.read(&program).balance(&rita, &usd)?.available;
         writeln!(report, "{:<8} {:<12} {:>12} {:>14}", month + 1, "100.00 USD", earned, total)?;
     }
     send("refund-3", EventKind::Refund { order: "inv-3".parse()?, amount: "100.00 USD".parse()? })?;
-    let after = engine.balance(&program, &rita, &usd)?.available;
+    let after = engine.read(&program).balance(&rita, &usd)?.available;
     writeln!(report, "refund of month 4 reverses 40.00 USD: rita has {after} USD")?;
     Ok((engine, report))
 }

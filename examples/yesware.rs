@@ -40,15 +40,19 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
     let points = "points".parse()?;
     let sam = "sam".parse()?;
     let mut report = String::new();
-    writeln!(report, "sam earned {} points from 13 friends", engine.balance(&program, &sam, &points)?.available)?;
+    writeln!(report, "sam earned {} points from 13 friends", engine.read(&program).balance(&sam, &points)?.available)?;
     send(EventKind::redeem(sam.clone(), "amazon_gift_card"))?;
-    writeln!(report, "redeemed amazon_gift_card: {} points left", engine.balance(&program, &sam, &points)?.available)?;
+    writeln!(
+        report,
+        "redeemed amazon_gift_card: {} points left",
+        engine.read(&program).balance(&sam, &points)?.available
+    )?;
     let refused = match send(EventKind::redeem(sam.clone(), "tshirt")) {
         Ok(_) => return Err("the T-shirt should not be affordable".into()),
         Err(e) => e.to_string(),
     };
     writeln!(report, "tshirt refused: {refused}")?;
-    writeln!(report, "balance still {} points", engine.balance(&program, &sam, &points)?.available)?;
+    writeln!(report, "balance still {} points", engine.read(&program).balance(&sam, &points)?.available)?;
     Ok((engine, refused, report))
 }
 

@@ -233,7 +233,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
     let mut earned = Decimal::ZERO;
     let mut orders = 0u64;
     for number in 1..=assumptions.periods {
-        let before = sim.engine.totals(&id)?;
+        let before = sim.engine.read(&id).totals()?;
         let mut invites = 0u64;
         let mut new_users = 0u64;
         let mut joined = Vec::new();
@@ -308,7 +308,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                 add_to(&mut paid, value.amount())?;
             }
         }
-        let after = sim.engine.totals(&id)?;
+        let after = sim.engine.read(&id).totals()?;
         let mut granted = BTreeMap::new();
         for (a, v) in after.granted.iter() {
             let in_period = v.minus(before.granted_in(a))?;

@@ -464,12 +464,12 @@ fn observe<S: Store>(engine: &Engine<S>) -> String {
         out.push_str(&s);
         out.push('\n');
     };
-    add(format!("{:?}", engine.program_state(&program)));
-    for p in engine.participants(&program).unwrap_or_else(|e| panic!("{e}")) {
+    add(format!("{:?}", engine.read(&program).program_state()));
+    for p in engine.read(&program).participants().unwrap_or_else(|e| panic!("{e}")) {
         add(format!("{p:?}"));
-        add(format!("{:?}", engine.statement(&program, &p.id)));
+        add(format!("{:?}", engine.read(&program).statement(&p.id)));
     }
-    add(format!("{:?}", engine.referrals(&program)));
+    add(format!("{:?}", engine.read(&program).referrals()));
     out
 }
 
@@ -677,18 +677,18 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     let of = |e: &Engine<S>| {
         figures(&|| {
             (
-                e.totals(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
+                e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).participants().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).referrals().unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };
     let of_serial = |e: &Engine<MemoryStore>| {
         figures(&|| {
             (
-                e.totals(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.participants(&program).unwrap_or_else(|x| panic!("{x}")),
-                e.referrals(&program).unwrap_or_else(|x| panic!("{x}")).len(),
+                e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).participants().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).referrals().unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };
@@ -698,7 +698,8 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     assert!(got.2 <= Decimal::from(1000), "budget crossed: {}", got.2);
     assert_eq!(got.2, got.3, "balances do not add up to what was granted");
     let hot = engine
-        .participant(&program, &pid("hot"))
+        .read(&program)
+        .participant(&pid("hot"))
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("hot missing"));
     assert_eq!(hot.stats.rewarded_referrals, 50);

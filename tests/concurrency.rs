@@ -65,14 +65,14 @@ fn eight_threads_sending_the_same_events_take_effect_exactly_once() {
 
     let program = "p".parse().unwrap();
     let usd = asset("USD");
-    let alice = shared.balance(&program, &pid("alice"), &usd).unwrap();
+    let alice = shared.read(&program).balance(&pid("alice"), &usd).unwrap();
     // The budget of 1000 USD runs out part-way, and is used exactly, never crossed.
-    let totals = shared.totals(&program).unwrap();
+    let totals = shared.read(&program).totals().unwrap();
     assert_eq!(totals.granted_in(&usd), dec("1000.00"));
     assert_eq!(
         alice.available
             + (0..40)
-                .map(|i| shared.balance(&program, &pid(&format!("friend-{i}")), &usd).unwrap().available)
+                .map(|i| shared.read(&program).balance(&pid(&format!("friend-{i}")), &usd).unwrap().available)
                 .sum::<rust_decimal::Decimal>(),
         dec("1000.00")
     );

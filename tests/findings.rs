@@ -111,9 +111,9 @@ fn h4_a_large_partial_refund_does_not_overflow_and_huge_amounts_are_refused() {
     let huge = w.purchase("bob", "o2", "50000000000000000000000000000 USD");
     assert!(matches!(huge, Err(Error::Value(_))), "{huge:?}");
     assert_eq!(w.engine.store().dump(), before);
-    w.engine.totals(&w.program).unwrap();
+    w.engine.read(&w.program).totals().unwrap();
     let day = w.clock.now_for_tests().date_naive();
-    w.engine.report(&w.program, day, day).unwrap();
+    w.engine.read(&w.program).report(day, day).unwrap();
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn m2_a_review_acts_on_the_referral_it_was_opened_for() {
     assert_eq!(pending(&w, "ann"), dec("0"));
     // A rejection no longer reaches bob's clean referral.
     assert!(w.send(EventKind::Reject { referee: pid("cy"), reason: "x".into() }).is_err());
-    let r = w.engine.referral(&w.program, &pid("cy")).unwrap().unwrap();
+    let r = w.engine.read(&w.program).referral(&pid("cy")).unwrap().unwrap();
     assert_eq!(r.referrer, pid("bob"));
     assert!(!matches!(r.status, referral_engine::ReferralStatus::Rejected(_)), "{:?}", r.status);
 }
@@ -215,7 +215,7 @@ fn m3_text_that_looks_like_a_number_stays_text_and_a_retry_replays() {
     .unwrap();
     let first = w.engine.handle(&enroll).unwrap();
     assert_eq!(w.engine.handle(&enroll).unwrap(), first, "a retry replays the first outcome");
-    let ann = w.engine.participant(&w.program, &pid("ann")).unwrap().unwrap();
+    let ann = w.engine.read(&w.program).participant(&pid("ann")).unwrap().unwrap();
     assert_eq!(ann.attributes.get("zip"), Some(&Attribute::Text("02139".into())));
 }
 
@@ -287,9 +287,9 @@ fn m8_read_arguments_out_of_range_are_errors_not_panics() {
     let w = World::new(program(BOUNTY));
     w.enroll("ann");
     let (from, to) = (NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
-    assert!(w.engine.report(&w.program, from, to).is_err());
-    assert!(w.engine.stale_referrals(&w.program, Duration::MAX).is_ok());
-    assert!(w.engine.stale_referrals(&w.program, Duration::days(1_000_000_000)).is_ok());
+    assert!(w.engine.read(&w.program).report(from, to).is_err());
+    assert!(w.engine.read(&w.program).stale_referrals(Duration::MAX).is_ok());
+    assert!(w.engine.read(&w.program).stale_referrals(Duration::days(1_000_000_000)).is_ok());
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn m10_channel_names_are_checked_and_counters_stay_small() {
     }
     // Each of the 16 counter shards names at most 32 channels (the rest
     // count under "other"), whatever names hosts send.
-    let named = w.engine.totals(&w.program).unwrap().channels.len();
+    let named = w.engine.read(&w.program).totals().unwrap().channels.len();
     assert!(named <= 16 * 32 + 1, "{named}");
 }
 
@@ -438,7 +438,7 @@ fn l5_a_batch_equals_the_same_events_one_by_one_for_payouts() {
     ];
     let results = engine.handle_batch(&events).unwrap();
     assert!(results.iter().all(Result::is_ok));
-    let b = engine.balance(&"p".parse().unwrap(), &pid("ann"), &asset(USD)).unwrap();
+    let b = engine.read(&"p".parse().unwrap()).balance(&pid("ann"), &asset(USD)).unwrap();
     assert_eq!((b.available, b.paid), (dec("0"), dec("1.00")));
 }
 
@@ -453,7 +453,7 @@ fn l6_a_reversed_referral_no_longer_counts_towards_tiers() {
     sign_up_with(&w, "b1", &code).unwrap();
     w.purchase("b1", "o1", "10.00 USD").unwrap();
     w.refund("o1", "10.00 USD").unwrap();
-    let ann = w.engine.participant(&w.program, &pid("ann")).unwrap().unwrap();
+    let ann = w.engine.read(&w.program).participant(&pid("ann")).unwrap().unwrap();
     assert_eq!(ann.stats.qualified, 0);
     sign_up_with(&w, "b2", &code).unwrap();
     w.purchase("b2", "o2", "10.00 USD").unwrap();
@@ -515,7 +515,7 @@ fn l12_a_deleted_key_is_never_created_again() {
     let a = enroll_with_ip(&w, "ann", "10.0.0.1");
     let b = enroll_with_ip(&w, "bob", "10.0.0.2");
     let queue = || -> Vec<String> {
-        w.engine.review_queue(&w.program).unwrap().iter().map(|i| i.referral.to_string()).collect()
+        w.engine.read(&w.program).review_queue().unwrap().iter().map(|i| i.referral.to_string()).collect()
     };
     sign_up_with_ip(&w, "cy", &a, Some("10.0.0.1"));
     let first = queue();
@@ -576,7 +576,10 @@ fn l12_a_record_from_a_newer_version_is_refused_not_rewritten_without_its_fields
         .unwrap();
     assert_eq!(changed, 1);
     let before: String = db.query_row("SELECT group_concat(body, '|') FROM re_records", [], |r| r.get(0)).unwrap();
-    assert!(matches!(w.engine.participant(&w.program, &pid("ann")), Err(Error::Store(StoreError::Corrupt { .. }))));
+    assert!(matches!(
+        w.engine.read(&w.program).participant(&pid("ann")),
+        Err(Error::Store(StoreError::Corrupt { .. }))
+    ));
     assert!(w.sign_up("bob", &code).is_err(), "ann would be rewritten without the field");
     let after: String = db.query_row("SELECT group_concat(body, '|') FROM re_records", [], |r| r.get(0)).unwrap();
     assert_eq!(before, after, "nothing was written");

@@ -56,7 +56,7 @@ fn scenario() -> World {
 #[test]
 fn a_report_matches_the_hand_computed_figures() {
     let w = scenario();
-    let r = w.engine.report(&w.program, day(1), day(31)).unwrap();
+    let r = w.engine.read(&w.program).report(day(1), day(31)).unwrap();
     let c = &r.counters;
     assert_eq!((c.enrolled, c.invites, c.signups, c.qualified, c.rewarded), (2, 5, 4, 3, 3));
     assert_eq!((c.expired, c.rejected.get("velocity").copied()), (1, Some(1)));
@@ -79,7 +79,7 @@ fn a_report_matches_the_hand_computed_figures() {
     assert_eq!(r.top_share, Some(dec("100.00")));
 
     // The first day alone: c3 qualified on day 2 and c5 expired on day 12.
-    let first = w.engine.report(&w.program, day(1), day(1)).unwrap();
+    let first = w.engine.read(&w.program).report(day(1), day(1)).unwrap();
     assert_eq!((first.counters.qualified, first.counters.expired), (2, 0));
     assert_eq!(first.revenue, dec("149.99"));
 }
@@ -88,7 +88,7 @@ fn a_report_matches_the_hand_computed_figures() {
 fn a_dashboard_shows_progress_money_and_links() {
     let w = scenario();
     let links = ShareLink::new("https://shop.example/join");
-    let d = w.engine.dashboard(&w.program, &pid("ann"), Some(&links), &[Channel::Email, Channel::Sms]).unwrap();
+    let d = w.engine.read(&w.program).dashboard(&pid("ann"), Some(&links), &[Channel::Email, Channel::Sms]).unwrap();
     assert_eq!((d.invites, d.signups, d.qualified, d.sales), (4, 3, 3, 3));
     assert_eq!(d.conversion, Some(dec("100.00")));
     let usd = d.balances.iter().find(|b| b.asset == asset("USD")).unwrap();
@@ -97,28 +97,28 @@ fn a_dashboard_shows_progress_money_and_links() {
     assert_eq!((tier.measure, tier.current, tier.next), (dec("3"), Some(dec("3")), None));
     assert_eq!(d.links.len(), 2);
     assert!(d.links[1].1.ends_with("&channel=sms"), "{:?}", d.links);
-    let bob = w.engine.dashboard(&w.program, &pid("bob"), None, &[]).unwrap();
+    let bob = w.engine.read(&w.program).dashboard(&pid("bob"), None, &[]).unwrap();
     assert_eq!((bob.tiers[0].current, bob.tiers[0].next), (None, Some(dec("1"))));
 }
 
 #[test]
 fn notifications_survive_a_crash_between_sending_and_acknowledging() {
     let w = scenario();
-    let pending = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let pending = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     assert!(pending.len() > 10);
     assert!(pending.windows(2).all(|p| p[0].id.at <= p[1].id.at), "oldest first");
     // The host sends the first five, then crashes before acknowledging them.
     let sent: Vec<NotificationId> = pending.iter().take(5).map(|n| n.id.clone()).collect();
     // ...restarts and reads again: everything is still there, in the same order.
-    let again = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let again = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     assert_eq!(again, pending);
     // This time it acknowledges what it sent; the rest stays, in order.
     w.ok(EventKind::Acknowledge { notifications: sent.clone() });
-    let rest = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let rest = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     assert_eq!(rest, pending[5..].to_vec());
     // Acknowledging twice (a retried request) changes nothing.
     w.ok(EventKind::Acknowledge { notifications: sent });
-    assert_eq!(w.engine.notifications(&w.program, usize::MAX).unwrap(), rest);
+    assert_eq!(w.engine.read(&w.program).notifications(usize::MAX).unwrap(), rest);
     // Per participant, order is kept: ann's notices come as her events happened.
     let ann: Vec<_> = rest
         .iter()
@@ -135,15 +135,15 @@ fn notifications_survive_a_crash_between_sending_and_acknowledging() {
 #[test]
 fn acknowledging_one_notice_of_an_event_leaves_its_others() {
     let w = scenario();
-    let pending = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let pending = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     // The second notice of an event that gave several.
     let second = pending.iter().find(|n| n.id.index == 1).expect("an event with two notices").clone();
     w.ok(EventKind::Acknowledge { notifications: vec![second.id.clone()] });
-    let rest = w.engine.notifications(&w.program, usize::MAX).unwrap();
+    let rest = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     let expected: Vec<_> = pending.iter().filter(|n| n.id != second.id).cloned().collect();
     assert_eq!(rest, expected);
     // A limit counts notifications, not events.
-    assert_eq!(w.engine.notifications(&w.program, 3).unwrap(), expected[..3].to_vec());
+    assert_eq!(w.engine.read(&w.program).notifications(3).unwrap(), expected[..3].to_vec());
 }
 
 #[test]
@@ -164,14 +164,14 @@ fn variants_are_assigned_by_hash_and_reported_apart() {
         w.sign_up(&format!("f{i}"), &code.parse().unwrap()).unwrap();
     }
     let definition = w.engine.program(&w.program).unwrap();
-    let report = w.engine.report(&w.program, day(1), day(1)).unwrap();
+    let report = w.engine.read(&w.program).report(day(1), day(1)).unwrap();
     let (five, ten) = (&report.variants["five"], &report.variants["ten"]);
     assert_eq!(five.referrers + ten.referrers, 40);
     assert!(five.referrers >= 10 && ten.referrers >= 10, "{five:?} {ten:?}");
     assert_eq!(five.granted[&asset("USD")], dec("5.00") * rust_decimal::Decimal::from(five.signups));
     assert_eq!(ten.granted[&asset("USD")], dec("10.00") * rust_decimal::Decimal::from(ten.signups));
     for i in 0..40 {
-        let p = w.engine.participant(&w.program, &pid(&format!("r{i}"))).unwrap().unwrap();
+        let p = w.engine.read(&w.program).participant(&pid(&format!("r{i}"))).unwrap().unwrap();
         // Deterministic: the same id always lands in the same variant.
         assert_eq!(p.variant.as_deref(), definition.assign_variant(&p.id));
         let expected = if p.variant.as_deref() == Some("five") { "5.00" } else { "10.00" };

@@ -17,7 +17,7 @@ const PROGRAM: &str = r#"{
 }"#;
 
 fn statuses(w: &World, referee: &str) -> Vec<ReferralStatus> {
-    let r = w.engine.referral(&w.program, &pid(referee)).unwrap().unwrap();
+    let r = w.engine.read(&w.program).referral(&pid(referee)).unwrap().unwrap();
     r.history.iter().map(|t| t.to.clone()).collect()
 }
 
@@ -30,7 +30,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     w.sign_up("bob", &code).unwrap();
     assert_eq!(statuses(&w, "bob"), vec![ReferralStatus::Attributed]);
     assert_eq!(w.buckets("alice", "USD"), (dec("0"), dec("0"), dec("0")));
-    assert!(w.engine.statement(&w.program, &pid("alice")).unwrap().is_empty());
+    assert!(w.engine.read(&w.program).statement(&pid("alice")).unwrap().is_empty());
 
     // A purchase under the minimum does not qualify.
     w.purchase("bob", "o-1", "19.99 USD").unwrap();
@@ -47,7 +47,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     assert!(out.rewards.iter().all(|r| matches!(r.status, RewardStatus::Pending(_))));
     assert_eq!(w.buckets("alice", "USD"), (dec("25.00"), dec("0"), dec("0")));
     assert_eq!(w.buckets("bob", "USD"), (dec("10.00"), dec("0"), dec("0")));
-    let alice = w.engine.statement(&w.program, &pid("alice")).unwrap();
+    let alice = w.engine.read(&w.program).statement(&pid("alice")).unwrap();
     assert_eq!(alice.len(), 1);
     assert_eq!(alice[0].kind, EntryKind::Grant);
     assert_eq!(alice[0].bucket, Bucket::Pending);
@@ -74,7 +74,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     );
     assert_eq!(w.buckets("alice", "USD"), (dec("0.00"), dec("0.00"), dec("0")));
     assert_eq!(w.buckets("bob", "USD"), (dec("0.00"), dec("0.00"), dec("0")));
-    let alice = w.engine.statement(&w.program, &pid("alice")).unwrap();
+    let alice = w.engine.read(&w.program).statement(&pid("alice")).unwrap();
     let kinds: Vec<_> = alice.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(kinds, vec![EntryKind::Grant, EntryKind::Release, EntryKind::Release, EntryKind::Reversal]);
     let sum: rust_decimal::Decimal = alice.iter().map(|e| e.value.amount()).sum();
@@ -94,7 +94,7 @@ fn a_referral_that_does_not_qualify_in_time_expires_and_earns_nothing() {
     assert_eq!(statuses(&w, "carl"), vec![ReferralStatus::Attributed, ReferralStatus::Expired]);
     w.purchase("carl", "o-9", "50.00 USD").unwrap();
     assert_eq!(w.buckets("alice", "USD"), (dec("0"), dec("0"), dec("0")));
-    assert_eq!(w.engine.totals(&w.program).unwrap().expired, 1);
+    assert_eq!(w.engine.read(&w.program).totals().unwrap().expired, 1);
 }
 
 #[test]

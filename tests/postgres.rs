@@ -61,7 +61,10 @@ fn a_schema_is_a_quoted_identifier() {
         let code = w.enroll("ann");
         w.sign_up("bob", &code).unwrap();
         let usd = common::asset("USD");
-        assert_eq!(w.engine.balance(&w.program, &common::pid("ann"), &usd).unwrap().available, common::dec("5.00"));
+        assert_eq!(
+            w.engine.read(&w.program).balance(&common::pid("ann"), &usd).unwrap().available,
+            common::dec("5.00")
+        );
     }
 }
 

@@ -126,7 +126,7 @@ fn a_policy_defined_outside_the_crate_plugs_into_a_program() {
     assert_eq!(out.rewards.iter().filter(|r| r.rule == "kicker").count(), 2);
     assert_eq!(w.balance("bo", "points").available, dec("2"));
     assert_eq!(w.balance("ann", "points").available, dec("2"));
-    let statement = w.engine.statement(&w.program, &pid("ann")).unwrap();
+    let statement = w.engine.read(&w.program).statement(&pid("ann")).unwrap();
     assert_eq!(statement[0].explanation, "2 points for a big order");
 }
 
@@ -181,7 +181,7 @@ fn a_budget_holds_within_one_batch_on_a_fresh_program() {
         .collect();
     let results = w.engine.handle_batch(&sign_ups).unwrap();
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(w.engine.totals(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
+    assert_eq!(w.engine.read(&w.program).totals().unwrap().granted_in(&asset("USD")), dec("40.00"));
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn a_budget_in_refuse_mode_grants_nothing_that_would_cross_it() {
     w.sign_up("f4", &b).unwrap(); // 40.00 reached exactly
     let refused = w.sign_up("f5", &b).unwrap();
     assert!(refused.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::Budget(_), .. })));
-    assert_eq!(w.engine.totals(&w.program).unwrap().granted_in(&asset("USD")), dec("40.00"));
+    assert_eq!(w.engine.read(&w.program).totals().unwrap().granted_in(&asset("USD")), dec("40.00"));
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
     assert_eq!(out.codes.len(), 3);
     for (i, code) in out.codes.iter().enumerate() {
         w.sign_up(&format!("buyer-{i}"), code).unwrap();
-        let r = w.engine.referral(&w.program, &pid(&format!("buyer-{i}"))).unwrap().unwrap();
+        let r = w.engine.read(&w.program).referral(&pid(&format!("buyer-{i}"))).unwrap().unwrap();
         assert_eq!(r.referrer, pid("moleskine"));
     }
     let again = w.sign_up("buyer-x", &out.codes[0]);
@@ -231,7 +231,7 @@ fn vanity_codes_normalize_and_cannot_be_taken_twice() {
     let taken = w.send(EventKind::IssueCode { participant: pid("ann"), vanity_code: Some("ANN-2026".into()) });
     assert!(matches!(taken, Err(Error::CodeTaken(_))));
     let second = w.ok(EventKind::IssueCode { participant: pid("ann"), vanity_code: None });
-    assert_eq!(w.engine.resolve_code(&w.program, second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
+    assert_eq!(w.engine.read(&w.program).resolve_code(second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
 }
 
 #[test]
@@ -243,14 +243,14 @@ fn last_touch_lets_a_later_code_take_over_until_qualification() {
     let (a, b) = (w.enroll("ann"), w.enroll("bob"));
     w.sign_up("cy", &a).unwrap();
     w.sign_up("cy", &b).unwrap();
-    assert_eq!(w.engine.referral(&w.program, &pid("cy")).unwrap().unwrap().referrer, pid("bob"));
+    assert_eq!(w.engine.read(&w.program).referral(&pid("cy")).unwrap().unwrap().referrer, pid("bob"));
     w.purchase("cy", "o1", "100.00 USD").unwrap();
     // Locked once qualified: later codes are refused, later payments follow bob.
     assert!(matches!(w.sign_up("cy", &a), Err(Error::AlreadyReferred { .. })));
     w.purchase("cy", "o2", "100.00 USD").unwrap();
     assert_eq!(w.balance("bob", "USD").available, dec("20.00"));
     assert_eq!(w.balance("ann", "USD").available, dec("0"));
-    let superseded = w.engine.audit(&w.program, 10).unwrap();
+    let superseded = w.engine.read(&w.program).audit(10).unwrap();
     assert!(
         superseded
             .iter()
@@ -270,7 +270,7 @@ fn a_coupon_typed_at_the_first_purchase_attributes_and_qualifies() {
         amount: value("30.00 USD"),
         coupon: Some(code.to_string()),
     });
-    let r = w.engine.referral(&w.program, &pid("zoe")).unwrap().unwrap();
+    let r = w.engine.read(&w.program).referral(&pid("zoe")).unwrap().unwrap();
     assert_eq!((r.status, r.channel.tag()), (ReferralStatus::Rewarded, "coupon"));
     assert_eq!(w.balance("ann", "USD").available, dec("7.00"));
 }

@@ -266,9 +266,9 @@ proptest! {
         let mut d = Driver::new();
         for s in &steps {
             d.apply(s);
-            for p in d.engine.participants(&d.program()).unwrap() {
+            for p in d.engine.read(&d.program()).participants().unwrap() {
                 let mut sums: BTreeMap<(String, Bucket), Decimal> = BTreeMap::new();
-                for e in d.engine.statement(&d.program(), &p.id).unwrap() {
+                for e in d.engine.read(&d.program()).statement(&p.id).unwrap() {
                     *sums.entry((e.value.asset().to_string(), e.bucket)).or_default() += e.value.amount();
                 }
                 for (asset, b) in &p.balances {
@@ -289,10 +289,10 @@ proptest! {
         let mut d = Driver::new();
         for s in &steps {
             d.apply(s);
-            let state = d.engine.totals(&d.program()).unwrap();
+            let state = d.engine.read(&d.program()).totals().unwrap();
             prop_assert!(state.granted_in(&asset("USD")) <= dec("60.00"));
             prop_assert!(state.granted_in(&asset("points")) <= dec("300"));
-            for p in d.engine.participants(&d.program()).unwrap() {
+            for p in d.engine.read(&d.program()).participants().unwrap() {
                 prop_assert!(p.stats.earned_in(&asset("USD")) <= dec("40.00"), "{} earned {}", p.id, p.stats.earned_in(&asset("USD")));
                 prop_assert!(p.stats.rewarded_referrals <= 3);
             }
@@ -318,16 +318,16 @@ proptest! {
             }
         }
         let program = d.program();
-        for r in d.engine.referrals(&program).unwrap() {
+        for r in d.engine.read(&program).referrals().unwrap() {
             let earned: Decimal = r.earned.iter().map(|e| e.value.amount()).sum();
             if matches!(r.status, ReferralStatus::Rejected(_) | ReferralStatus::Expired) {
                 prop_assert_eq!(earned, Decimal::ZERO, "{:?}", r);
             }
         }
-        for p in d.engine.participants(&program).unwrap() {
-            for e in d.engine.statement(&program, &p.id).unwrap() {
+        for p in d.engine.read(&program).participants().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).unwrap() {
                 if let Some(id) = e.reward {
-                    let reward = d.engine.reward(&program, &id).unwrap().unwrap();
+                    let reward = d.engine.read(&program).reward(&id).unwrap().unwrap();
                     if reward.role != Role::Referee {
                         prop_assert_ne!(Some(&reward.beneficiary), reward.referee.as_ref());
                     }
@@ -364,7 +364,7 @@ proptest! {
         let program = d.program();
         let mut fully_refunded = Vec::new();
         for (id, _) in d.orders.clone() {
-            let Some(order) = d.engine.order(&program, &id.parse().unwrap()).unwrap() else { continue };
+            let Some(order) = d.engine.read(&program).order(&id.parse().unwrap()).unwrap() else { continue };
             // What is left, in `parts` refunds of whole cents, the last taking the rest.
             let mut left = order.amount.amount() - order.refunded;
             for part in 0..parts {
@@ -376,10 +376,10 @@ proptest! {
             }
             fully_refunded.push(id);
         }
-        for p in d.engine.participants(&program).unwrap() {
-            for e in d.engine.statement(&program, &p.id).unwrap() {
+        for p in d.engine.read(&program).participants().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).unwrap() {
                 let Some(id) = e.reward else { continue };
-                let r = d.engine.reward(&program, &id).unwrap().unwrap();
+                let r = d.engine.read(&program).reward(&id).unwrap().unwrap();
                 if r.order.as_ref().is_some_and(|o| fully_refunded.contains(&o.to_string())) {
                     prop_assert_eq!(r.reversed, r.value.amount(), "{:?}", r);
                 }
@@ -394,9 +394,9 @@ proptest! {
         let mut d = Driver::new();
         d.run(&steps);
         let program = d.program();
-        let referred = d.engine.referrals(&program).unwrap().into_iter().find(|r| r.status.is_qualified());
+        let referred = d.engine.read(&program).referrals().unwrap().into_iter().find(|r| r.status.is_qualified());
         let Some(referral) = referred else { return Ok(()) };
-        let balances = |d: &Driver| d.engine.participants(&program).unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
+        let balances = |d: &Driver| d.engine.read(&program).participants().unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
         let before = balances(&d);
         let amount = Decimal::new(cents, 2);
         d.engine.handle(&Event::new("sym-buy", "spec", EventKind::purchase(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap()).unwrap();
@@ -674,7 +674,7 @@ proptest! {
                 }
             }
             for i in 0..PEOPLE {
-                let got = engine.balance(&"model".parse().unwrap(), &person(i), &asset("USD")).unwrap();
+                let got = engine.read(&"model".parse().unwrap()).balance(&person(i), &asset("USD")).unwrap();
                 prop_assert_eq!(got.available, m.balance.get(&i).copied().unwrap_or_default(), "available p{} after {:?}", i, s);
                 prop_assert_eq!(got.paid, m.paid.get(&i).copied().unwrap_or_default(), "paid p{} after {:?}", i, s);
             }
@@ -713,8 +713,8 @@ proptest! {
         }
         let invites = invites.len() as u64;
         let program = d.program();
-        let totals = d.engine.totals(&program).unwrap();
-        let referrals = d.engine.referrals(&program).unwrap();
+        let totals = d.engine.read(&program).totals().unwrap();
+        let referrals = d.engine.read(&program).referrals().unwrap();
         let velocity = |r: &referral_engine::Referral| {
             r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::RejectReason::Velocity))
         };
@@ -726,10 +726,10 @@ proptest! {
         prop_assert_eq!(totals.rewarded, referrals.iter().filter(|r| r.history.iter().any(|t| t.to == ReferralStatus::Rewarded)).count() as u64);
         prop_assert_eq!(totals.rejected.get("velocity").copied().unwrap_or(0), referrals.iter().filter(|r| velocity(r)).count() as u64);
         let mut granted: BTreeMap<String, Decimal> = BTreeMap::new();
-        for p in d.engine.participants(&program).unwrap() {
-            for e in d.engine.statement(&program, &p.id).unwrap() {
+        for p in d.engine.read(&program).participants().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).unwrap() {
                 if let (referral_engine::EntryKind::Grant, Some(id)) = (&e.kind, e.reward) {
-                    let r = d.engine.reward(&program, &id).unwrap().unwrap();
+                    let r = d.engine.read(&program).reward(&id).unwrap().unwrap();
                     *granted.entry(r.value.asset().to_string()).or_default() += r.value.amount() - r.reversed;
                 }
             }
@@ -739,7 +739,7 @@ proptest! {
         prop_assert_eq!(counted, granted);
         let mut revenue = Decimal::ZERO;
         for (id, _) in &d.orders {
-            if let Some(o) = d.engine.order(&program, &id.parse().unwrap()).unwrap() {
+            if let Some(o) = d.engine.read(&program).order(&id.parse().unwrap()).unwrap() {
                 if o.referral.is_some() {
                     revenue += o.amount.amount() - o.refunded;
                 }
@@ -747,7 +747,7 @@ proptest! {
         }
         prop_assert_eq!(totals.revenue, revenue);
         // The days add up to the totals.
-        let report = d.engine.report(&program, t0().date_naive(), (t0() + Duration::days(3650)).date_naive()).unwrap();
+        let report = d.engine.read(&program).report(t0().date_naive(), (t0() + Duration::days(3650)).date_naive()).unwrap();
         let days = report.counters;
         prop_assert_eq!((days.invites, days.signups, days.qualified, days.expired, days.reversed, days.rewarded),
             (totals.invites, totals.signups, totals.qualified, totals.expired, totals.reversed, totals.rewarded));

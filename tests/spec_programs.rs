@@ -391,9 +391,9 @@ fn net(r: &Reward) -> Decimal {
 /// Rules 3 to 7 on the state a run left.
 fn check_money(run: &Run<MemoryStore>, plan: &Plan) -> Result<(), TestCaseError> {
     let usd = asset("USD");
-    for p in run.engine.participants(&run.program).unwrap() {
+    for p in run.engine.read(&run.program).participants().unwrap() {
         let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
-        for e in run.engine.statement(&run.program, &p.id).unwrap() {
+        for e in run.engine.read(&run.program).statement(&p.id).unwrap() {
             *sums.entry(format!("{:?}", e.bucket)).or_default() += e.value.amount();
         }
         let b = p.balance(&usd);
@@ -465,8 +465,8 @@ fn one_case(plan: &Plan, steps: &[Step]) -> Result<(), TestCaseError> {
             sql.clock.set(*at);
             let _ = sql.engine.handle(event);
         }
-        for p in run.engine.participants(&run.program).unwrap() {
-            let theirs = sql.engine.participant(&run.program, &p.id).unwrap();
+        for p in run.engine.read(&run.program).participants().unwrap() {
+            let theirs = sql.engine.read(&run.program).participant(&p.id).unwrap();
             prop_assert_eq!(Some(&p.balances), theirs.as_ref().map(|t| &t.balances), "{} on SQLite", p.id);
         }
     }

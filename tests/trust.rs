@@ -54,7 +54,7 @@ fn sign_up_with(w: &World, referee: &str, code: &str, signals: Vec<Signal>) -> r
 }
 
 fn status(w: &World, referee: &str) -> ReferralStatus {
-    w.engine.referral(&w.program, &pid(referee)).unwrap().unwrap().status
+    w.engine.read(&w.program).referral(&pid(referee)).unwrap().unwrap().status
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     let out = sign_up_with(&w, "fay", &code, vec![Signal::ip("203.0.113.7")]);
     assert!(out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
     assert_eq!(status(&w, "fay"), ReferralStatus::Rewarded);
-    let queue = w.engine.review_queue(&w.program).unwrap();
+    let queue = w.engine.read(&w.program).review_queue().unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].reason, "ip shared with another participant");
     // Its rewards stay unavailable until approved.
@@ -102,7 +102,7 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     assert_eq!(w.buckets("fay", "USD"), (dec("5.00"), dec("0"), dec("0")));
     w.ok(EventKind::Approve { referee: pid("fay") });
     assert_eq!(w.buckets("fay", "USD"), (dec("0.00"), dec("5.00"), dec("0")));
-    assert!(w.engine.review_queue(&w.program).unwrap().is_empty());
+    assert!(w.engine.read(&w.program).review_queue().unwrap().is_empty());
     // Near miss: another IP is not flagged.
     let out = sign_up_with(&w, "gus", &code, vec![Signal::ip("198.51.100.1")]);
     assert!(!out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
@@ -133,7 +133,7 @@ fn too_many_sign_ups_on_one_ip_are_refused_until_the_window_passes() {
     let ip = || vec![Signal::ip("198.51.100.9")];
     sign_up_with(&w, "v0", &code, ip());
     sign_up_with(&w, "v1", &code, ip()); // a shared IP: flagged, not refused
-    assert_eq!(w.engine.review_queue(&w.program).unwrap().len(), 1);
+    assert_eq!(w.engine.read(&w.program).review_queue().unwrap().len(), 1);
     // Caught: the third sign-up from one IP within 24 hours.
     sign_up_with(&w, "v2", &code, ip());
     assert_eq!(status(&w, "v2"), ReferralStatus::Rejected(RejectReason::SignalVelocity));
@@ -141,8 +141,8 @@ fn too_many_sign_ups_on_one_ip_are_refused_until_the_window_passes() {
     w.advance(1);
     sign_up_with(&w, "v3", &code, ip());
     assert_eq!(status(&w, "v3"), ReferralStatus::Rewarded);
-    assert_eq!(w.engine.review_queue(&w.program).unwrap().len(), 2);
-    let totals = w.engine.totals(&w.program).unwrap();
+    assert_eq!(w.engine.read(&w.program).review_queue().unwrap().len(), 2);
+    let totals = w.engine.read(&w.program).totals().unwrap();
     assert_eq!(totals.rejected.get("signal_velocity"), Some(&1));
 }
 
@@ -248,7 +248,7 @@ fn a_paid_then_refunded_reward_leaves_a_negative_balance_that_the_next_reward_pa
     assert_eq!(w.buckets("c", "USD").1, dec("10.00"));
     let again = w.send(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: None });
     assert!(matches!(again, Err(Error::DuplicatePayout(_))));
-    let statement = w.engine.statement(&w.program, &pid("c")).unwrap();
+    let statement = w.engine.read(&w.program).statement(&pid("c")).unwrap();
     assert!(statement.iter().all(|e| !e.explanation.is_empty()));
 }
 
@@ -265,11 +265,11 @@ fn stale_referrals_are_listed_for_follow_up_and_expire() {
     w2.sign_up("slow", &c2).unwrap();
     w2.advance(10);
     w2.sign_up("fresh", &c2).unwrap();
-    let stale = w2.engine.stale_referrals(&w2.program, Duration::days(7)).unwrap();
+    let stale = w2.engine.read(&w2.program).stale_referrals(Duration::days(7)).unwrap();
     assert_eq!(stale.iter().map(|r| r.referee.as_str()).collect::<Vec<_>>(), vec!["slow"]);
     w2.advance(21);
     w2.tick();
-    assert_eq!(w2.engine.referral(&w2.program, &pid("slow")).unwrap().unwrap().status, ReferralStatus::Expired);
+    assert_eq!(w2.engine.read(&w2.program).referral(&pid("slow")).unwrap().unwrap().status, ReferralStatus::Expired);
     let _ = (code, w);
 }
 
@@ -282,7 +282,7 @@ fn the_audit_trail_records_rejections_flags_approvals_reversals_and_payouts() {
     sign_up_with(&w, "fay", &code, vec![Signal::ip("203.0.113.7")]);
     w.ok(EventKind::Approve { referee: pid("fay") });
     w.ok(EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset("USD"), minimum: None });
-    let trail = w.engine.audit(&w.program, usize::MAX).unwrap();
+    let trail = w.engine.read(&w.program).audit(usize::MAX).unwrap();
     let has = |f: &dyn Fn(&Notice) -> bool| trail.iter().any(|a| f(&a.notice));
     assert!(has(&|n| matches!(n, Notice::ReferralRejected { reason: RejectReason::SelfReferral, .. })));
     assert!(has(&|n| matches!(n, Notice::ReferralFlagged { .. })));
@@ -290,8 +290,8 @@ fn the_audit_trail_records_rejections_flags_approvals_reversals_and_payouts() {
     assert!(has(&|n| matches!(n, Notice::PaidOut { .. })));
     assert!(trail.iter().all(|a| a.at == t0()));
     // The audit trail stays when the outbox is acknowledged.
-    let ids = w.engine.notifications(&w.program, usize::MAX).unwrap().into_iter().map(|n| n.id).collect();
+    let ids = w.engine.read(&w.program).notifications(usize::MAX).unwrap().into_iter().map(|n| n.id).collect();
     w.ok(EventKind::Acknowledge { notifications: ids });
-    assert_eq!(w.engine.audit(&w.program, usize::MAX).unwrap(), trail);
+    assert_eq!(w.engine.read(&w.program).audit(usize::MAX).unwrap(), trail);
     let _ = Event::new("k", "safe", EventKind::Tick).unwrap();
 }

@@ -28,6 +28,7 @@ mod cx;
 mod grant;
 mod handle;
 mod ledger;
+mod read;
 pub mod snapshot;
 mod tx;
 
@@ -36,28 +37,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::code::{Channel, OsRandom, RandomSource, ReferralCode, ShareLink};
-use crate::domain::id::{EventKey, OrderId, ParticipantId, ProgramId, RewardId};
-use crate::domain::ledger::{Balance, LedgerEntry, Reward};
-use crate::domain::participant::Participant;
-use crate::domain::referral::Referral;
-use crate::domain::value::Asset;
+use crate::domain::code::{OsRandom, RandomSource};
+use crate::domain::id::{EventKey, ProgramId};
 use crate::error::Error;
 use crate::event::{Event, EventKind, Outcome};
 use crate::fraud::{SignalKey, SignalKind};
-use crate::insight::{Dashboard, Report};
 use crate::program::Program;
-use crate::store::{
-    AuditEntry, CodeRecord, Commit, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind,
-    ReviewItem, Store, StoreError, StoredEvent,
-};
+use crate::store::{Commit, Store, StoreError, StoredEvent};
 
 use cx::Cx;
 pub use handle::enroll::MAX_PARTNER_CODES;
 pub use handle::time::TICK_BATCH;
+pub use read::Reader;
 use snapshot::NotInSnapshot;
 pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
@@ -183,7 +177,7 @@ impl<S: Store> Engine<S> {
     /// let results = engine.handle_batch(&events).unwrap();
     /// assert!(results[0].is_ok() && results[1].is_ok());
     /// assert!(results[2].is_err()); // refused: wrote nothing
-    /// assert_eq!(engine.balance(&"p".parse().unwrap(), &ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
+    /// assert_eq!(engine.read(&"p".parse().unwrap()).balance(&ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
     pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Error>>, Error> {
         self.attempt(Tx::for_batch, |tx, batch| {
@@ -357,148 +351,21 @@ impl<S: Store> Engine<S> {
         Ok(Cow::Owned(owned))
     }
 
-    fn read<T: RecordKind>(&self, key: &Key) -> Result<Option<T>, Error> {
-        let mut tx = Tx::new(&self.store);
-        tx.get(key)
-    }
-
-    /// A participant of a program.
-    pub fn participant(&self, program: &ProgramId, id: &ParticipantId) -> Result<Option<Participant>, Error> {
-        self.read(&Key::participant(program, id))
-    }
-
-    /// A participant's balance in one asset (zero when unknown).
-    pub fn balance(&self, program: &ProgramId, id: &ParticipantId, asset: &Asset) -> Result<Balance, Error> {
-        Ok(self.participant(program, id)?.map_or_else(|| Balance::zero(asset.clone()), |p| p.balance(asset)))
-    }
-
-    /// The referral that brought `referee` in, if any.
-    pub fn referral(&self, program: &ProgramId, referee: &ParticipantId) -> Result<Option<Referral>, Error> {
-        self.read(&Key::referral(program, referee))
-    }
-
-    /// Every referral of a program, by referee.
-    pub fn referrals(&self, program: &ProgramId) -> Result<Vec<Referral>, Error> {
-        Tx::new(&self.store).scan(&Key::referrals(program), usize::MAX).map(|v| v.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// Every participant of a program.
-    pub fn participants(&self, program: &ProgramId) -> Result<Vec<Participant>, Error> {
-        Tx::new(&self.store)
-            .scan(&Key::participants(program), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// A participant's ledger entries, oldest first: their statement.
-    pub fn statement(&self, program: &ProgramId, id: &ParticipantId) -> Result<Vec<LedgerEntry>, Error> {
-        Tx::new(&self.store)
-            .scan(&Key::entries(program, id), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// A reward.
-    pub fn reward(&self, program: &ProgramId, id: &RewardId) -> Result<Option<Reward>, Error> {
-        self.read(&Key::reward(program, id))
-    }
-
-    /// An order the engine has seen: its amount, what was refunded, what it earned.
-    pub fn order(&self, program: &ProgramId, id: &OrderId) -> Result<Option<Order>, Error> {
-        self.read(&Key::order(program, id))
-    }
-
-    /// Up to `limit` notifications waiting in a program's outbox, oldest first.
+    /// The read side of one program: participants, balances, statements,
+    /// referrals, orders, the outbox, dashboards, reports, the review queue
+    /// and the audit trail.
     ///
-    /// Delivery is at least once: a notification stays until an
-    /// [`crate::EventKind::Acknowledge`] names it, so a
-    /// host that crashes between reading and acknowledging reads it again.
-    /// Oldest first, by the time the engine's clock gave each event; one
-    /// event's notices in the order it gave them; events handled at the same
-    /// instant in the order of their stored keys.
-    pub fn notifications(&self, program: &ProgramId, limit: usize) -> Result<Vec<Notification>, Error> {
-        // Every outbox record holds at least one notification.
-        let entries = Tx::new(&self.store).scan::<OutboxEntry>(&Key::notifications(program), limit)?;
-        Ok(entries.iter().flat_map(|(_, entry)| entry.notifications()).take(limit).collect())
-    }
-
-    /// A referrer's dashboard; with `links`, a share link per channel for each code.
-    pub fn dashboard(
-        &self,
-        program: &ProgramId,
-        id: &ParticipantId,
-        links: Option<&ShareLink>,
-        channels: &[Channel],
-    ) -> Result<Dashboard, Error> {
-        let p = self.participant(program, id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))?;
-        let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
-        Ok(Dashboard::build(definition, &p, links, channels))
-    }
-
-    /// A program's report for the days from `from` to `to`, both included
-    /// (days in UTC). It reads the counter shards of each day (at most
-    /// [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS)), and one record per
-    /// referrer active on each day (for the top referrers and the K-factor).
-    pub fn report(&self, program: &ProgramId, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
-        if from > to {
-            return Err(Error::InvalidArgument("a report's `from` day is after its `to` day"));
-        }
-        let definition = self.programs.get(program).ok_or_else(|| Error::UnknownProgram(program.clone()))?;
-        let days: Vec<Counters> =
-            Tx::new(&self.store).scan(&Key::days(program, from, to), usize::MAX)?.into_iter().map(|(_, d)| d).collect();
-        let referrer_days = Tx::new(&self.store)
-            .scan(&Key::referrer_days(program, from, to), usize::MAX)?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect();
-        Ok(Report::build(definition, from, to, days, referrer_days)?)
-    }
-
-    /// The review queue: flagged referrals awaiting a decision, by referee.
-    pub fn review_queue(&self, program: &ProgramId) -> Result<Vec<ReviewItem>, Error> {
-        Tx::new(&self.store).scan(&Key::reviews(program), usize::MAX).map(|v| v.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// The audit trail, oldest first: every rejection, flag, approval,
-    /// expiry, reversal, withheld or cut grant, suspension and payout, with
-    /// its reason and time.
-    pub fn audit(&self, program: &ProgramId, limit: usize) -> Result<Vec<AuditEntry>, Error> {
-        Tx::new(&self.store).scan(&Key::audits(program), limit).map(|v| v.into_iter().map(|(_, a)| a).collect())
-    }
-
-    /// Referrals still waiting to qualify after `older_than`: the follow-up
-    /// list for nurturing. Reads every referral of the program.
-    pub fn stale_referrals(&self, program: &ProgramId, older_than: chrono::Duration) -> Result<Vec<Referral>, Error> {
-        if older_than < chrono::Duration::zero() {
-            return Err(Error::InvalidArgument("`older_than` is negative"));
-        }
-        // A span longer than the calendar reaches back before every referral.
-        let cutoff = cx::earlier(self.clock.now(), older_than);
-        Ok(self
-            .referrals(program)?
-            .into_iter()
-            .filter(|r| r.status == crate::domain::referral::ReferralStatus::Attributed && r.attributed_at <= cutoff)
-            .collect())
-    }
-
-    /// A program's catalog stock used and payout ids.
-    pub fn program_state(&self, program: &ProgramId) -> Result<ProgramState, Error> {
-        Ok(self.read(&Key::program(program))?.unwrap_or_default())
-    }
-
-    /// A program's counters over its whole life (what its budgets are
-    /// measured against): the sum of its [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS) shards.
-    pub fn totals(&self, program: &ProgramId) -> Result<Counters, Error> {
-        let shards = Tx::new(&self.store).scan::<Counters>(&Key::all_totals(program), usize::MAX)?;
-        let mut sum = Counters::default();
-        for (_, shard) in &shards {
-            sum.add(shard)?;
-        }
-        Ok(sum)
-    }
-
-    /// What a code resolves to; `typed` is normalized first.
-    pub fn resolve_code(&self, program: &ProgramId, typed: &str) -> Result<Option<CodeRecord>, Error> {
-        let code = ReferralCode::parse(typed)?;
-        self.read(&Key::code(program, &code))
+    /// ```
+    /// # use referral_engine::{Engine, MemoryStore, ProgramSpec};
+    /// # let spec: ProgramSpec = serde_json::from_str(r#"{"id": "p", "name": "P", "currency": "USD",
+    /// #     "policies": [{"type": "one_sided", "name": "b", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#).unwrap();
+    /// let engine = Engine::new(MemoryStore::new()).with_program(spec.build().unwrap());
+    /// let program = "p".parse().unwrap();
+    /// let balance = engine.read(&program).balance(&"ann".parse().unwrap(), &"USD".parse().unwrap()).unwrap();
+    /// assert!(balance.available.is_zero());
+    /// ```
+    pub fn read<'e>(&'e self, program: &'e ProgramId) -> Reader<'e, S> {
+        Reader { engine: self, program }
     }
 }
 

@@ -131,7 +131,7 @@ impl<S: Store> World<S> {
     }
 
     pub fn balance(&self, who: &str, asset_text: &str) -> Balance {
-        self.engine.balance(&self.program, &pid(who), &asset(asset_text)).expect("balance")
+        self.engine.read(&self.program).balance(&pid(who), &asset(asset_text)).expect("balance")
     }
 
     /// (pending, available, paid) of one participant in one asset.

@@ -1,0 +1,184 @@
+//! The read side: what hosts show and operators inspect, for one program
+//! at a time ([`Engine::read`]). Reads are of committed records; none of
+//! them writes.
+
+use chrono::NaiveDate;
+
+use super::Engine;
+use super::cx;
+use super::tx::Tx;
+use crate::domain::code::{Channel, ReferralCode, ShareLink};
+use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
+use crate::domain::ledger::{Balance, LedgerEntry, Reward};
+use crate::domain::participant::Participant;
+use crate::domain::referral::Referral;
+use crate::domain::value::Asset;
+use crate::error::Error;
+use crate::insight::{Dashboard, Report};
+use crate::store::{
+    AuditEntry, CodeRecord, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind, ReviewItem,
+    Store,
+};
+
+/// One program's read side: see [`Engine::read`].
+#[derive(Debug)]
+pub struct Reader<'e, S> {
+    pub(super) engine: &'e Engine<S>,
+    pub(super) program: &'e ProgramId,
+}
+
+impl<S: Store> Reader<'_, S> {
+    fn get<T: RecordKind>(&self, key: &Key) -> Result<Option<T>, Error> {
+        let mut tx = Tx::new(&self.engine.store);
+        tx.get(key)
+    }
+
+    /// A participant of a program.
+    pub fn participant(&self, id: &ParticipantId) -> Result<Option<Participant>, Error> {
+        self.get(&Key::participant(self.program, id))
+    }
+
+    /// A participant's balance in one asset (zero when unknown).
+    pub fn balance(&self, id: &ParticipantId, asset: &Asset) -> Result<Balance, Error> {
+        Ok(self.participant(id)?.map_or_else(|| Balance::zero(asset.clone()), |p| p.balance(asset)))
+    }
+
+    /// The referral that brought `referee` in, if any.
+    pub fn referral(&self, referee: &ParticipantId) -> Result<Option<Referral>, Error> {
+        self.get(&Key::referral(self.program, referee))
+    }
+
+    /// Every referral of a program, by referee.
+    pub fn referrals(&self) -> Result<Vec<Referral>, Error> {
+        Tx::new(&self.engine.store)
+            .scan(&Key::referrals(self.program), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every participant of a program.
+    pub fn participants(&self) -> Result<Vec<Participant>, Error> {
+        Tx::new(&self.engine.store)
+            .scan(&Key::participants(self.program), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// A participant's ledger entries, oldest first: their statement.
+    pub fn statement(&self, id: &ParticipantId) -> Result<Vec<LedgerEntry>, Error> {
+        Tx::new(&self.engine.store)
+            .scan(&Key::entries(self.program, id), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// A reward.
+    pub fn reward(&self, id: &RewardId) -> Result<Option<Reward>, Error> {
+        self.get(&Key::reward(self.program, id))
+    }
+
+    /// An order the engine has seen: its amount, what was refunded, what it earned.
+    pub fn order(&self, id: &OrderId) -> Result<Option<Order>, Error> {
+        self.get(&Key::order(self.program, id))
+    }
+
+    /// Up to `limit` notifications waiting in a program's outbox, oldest first.
+    ///
+    /// Delivery is at least once: a notification stays until an
+    /// [`crate::EventKind::Acknowledge`] names it, so a
+    /// host that crashes between reading and acknowledging reads it again.
+    /// Oldest first, by the time the engine's clock gave each event; one
+    /// event's notices in the order it gave them; events handled at the same
+    /// instant in the order of their stored keys.
+    pub fn notifications(&self, limit: usize) -> Result<Vec<Notification>, Error> {
+        // Every outbox record holds at least one notification.
+        let entries = Tx::new(&self.engine.store).scan::<OutboxEntry>(&Key::notifications(self.program), limit)?;
+        Ok(entries.iter().flat_map(|(_, entry)| entry.notifications()).take(limit).collect())
+    }
+
+    /// A referrer's dashboard; with `links`, a share link per channel for each code.
+    pub fn dashboard(
+        &self,
+        id: &ParticipantId,
+        links: Option<&ShareLink>,
+        channels: &[Channel],
+    ) -> Result<Dashboard, Error> {
+        let p = self.participant(id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))?;
+        let definition =
+            self.engine.programs.get(self.program).ok_or_else(|| Error::UnknownProgram(self.program.clone()))?;
+        Ok(Dashboard::build(definition, &p, links, channels))
+    }
+
+    /// A program's report for the days from `from` to `to`, both included
+    /// (days in UTC). It reads the counter shards of each day (at most
+    /// [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS)), and one record per
+    /// referrer active on each day (for the top referrers and the K-factor).
+    pub fn report(&self, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
+        if from > to {
+            return Err(Error::InvalidArgument("a report's `from` day is after its `to` day"));
+        }
+        let definition =
+            self.engine.programs.get(self.program).ok_or_else(|| Error::UnknownProgram(self.program.clone()))?;
+        let days: Vec<Counters> = Tx::new(&self.engine.store)
+            .scan(&Key::days(self.program, from, to), usize::MAX)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        let referrer_days = Tx::new(&self.engine.store)
+            .scan(&Key::referrer_days(self.program, from, to), usize::MAX)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        Ok(Report::build(definition, from, to, days, referrer_days)?)
+    }
+
+    /// The review queue: flagged referrals awaiting a decision, by referee.
+    pub fn review_queue(&self) -> Result<Vec<ReviewItem>, Error> {
+        Tx::new(&self.engine.store)
+            .scan(&Key::reviews(self.program), usize::MAX)
+            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// The audit trail, oldest first: every rejection, flag, approval,
+    /// expiry, reversal, withheld or cut grant, suspension and payout, with
+    /// its reason and time.
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        Tx::new(&self.engine.store)
+            .scan(&Key::audits(self.program), limit)
+            .map(|v| v.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// Referrals still waiting to qualify after `older_than`: the follow-up
+    /// list for nurturing. Reads every referral of the program.
+    pub fn stale_referrals(&self, older_than: chrono::Duration) -> Result<Vec<Referral>, Error> {
+        if older_than < chrono::Duration::zero() {
+            return Err(Error::InvalidArgument("`older_than` is negative"));
+        }
+        // A span longer than the calendar reaches back before every referral.
+        let cutoff = cx::earlier(self.engine.clock.now(), older_than);
+        Ok(self
+            .referrals()?
+            .into_iter()
+            .filter(|r| r.status == crate::domain::referral::ReferralStatus::Attributed && r.attributed_at <= cutoff)
+            .collect())
+    }
+
+    /// A program's catalog stock used and payout ids.
+    pub fn program_state(&self) -> Result<ProgramState, Error> {
+        Ok(self.get(&Key::program(self.program))?.unwrap_or_default())
+    }
+
+    /// A program's counters over its whole life (what its budgets are
+    /// measured against): the sum of its [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS) shards.
+    pub fn totals(&self) -> Result<Counters, Error> {
+        let shards = Tx::new(&self.engine.store).scan::<Counters>(&Key::all_totals(self.program), usize::MAX)?;
+        let mut sum = Counters::default();
+        for (_, shard) in &shards {
+            sum.add(shard)?;
+        }
+        Ok(sum)
+    }
+
+    /// What a code resolves to; `typed` is normalized first.
+    pub fn resolve_code(&self, typed: &str) -> Result<Option<CodeRecord>, Error> {
+        let code = ReferralCode::parse(typed)?;
+        self.get(&Key::code(self.program, &code))
+    }
+}
