@@ -39,7 +39,9 @@ impl SignalKind {
         matches!(self, SignalKind::Ip)
     }
 
-    fn tag(self) -> &'static str {
+    /// Its stable name (`"email"`, `"ip"`...): what keys and messages hold,
+    /// never a `Debug` rendering, so renaming the variant moves nothing stored.
+    pub fn name(self) -> &'static str {
         match self {
             SignalKind::Email => "email",
             SignalKind::Phone => "phone",
@@ -78,9 +80,9 @@ impl fmt::Debug for Signal {
     /// Never prints a raw value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
-            SignalValue::Raw(_) => write!(f, "{}:<raw>", self.kind.tag()),
+            SignalValue::Raw(_) => write!(f, "{}:<raw>", self.kind.name()),
             // Nor a hash: one that leaked could be sent to frame its owner.
-            SignalValue::Hashed(_) => write!(f, "{}:<hashed>", self.kind.tag()),
+            SignalValue::Hashed(_) => write!(f, "{}:<hashed>", self.kind.name()),
         }
     }
 }
@@ -185,7 +187,7 @@ impl SignalKey {
             SignalValue::Raw(raw) => normalize(signal.kind, raw)?,
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).ok()?;
-        mac.update(signal.kind.tag().as_bytes());
+        mac.update(signal.kind.name().as_bytes());
         mac.update(b"\0");
         mac.update(value.as_bytes());
         let digest = mac.finalize().into_bytes();

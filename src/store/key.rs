@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::schema::*;
 use crate::domain::code::ReferralCode;
 use crate::domain::id::{EntryId, OrderId, ParticipantId, ProgramId, RewardId};
 
@@ -91,126 +92,131 @@ impl Key {
     }
 
     pub(crate) fn participant(p: &ProgramId, id: &ParticipantId) -> Self {
-        Self(path("p", p, &[id.as_str()]))
+        Self(path(PARTICIPANT.tag, p, &[id.as_str()]))
     }
 
     pub(crate) fn participants(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("p/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", PARTICIPANT.tag, esc(p.as_str())))
     }
 
     /// A code, within its program: each program has its own code space, so
     /// that a vanity code taken in one is free in another, and a code typed
     /// in the wrong program is simply unknown there.
     pub(crate) fn code(p: &ProgramId, code: &ReferralCode) -> Self {
-        Self(path("c", p, &[code.as_str()]))
+        Self(path(CODE.tag, p, &[code.as_str()]))
     }
 
     pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> Self {
-        Self(path("r", p, &[referee.as_str()]))
+        Self(path(REFERRAL.tag, p, &[referee.as_str()]))
     }
 
     pub(crate) fn referrals(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("r/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", REFERRAL.tag, esc(p.as_str())))
     }
 
     pub(crate) fn superseded(p: &ProgramId, id: &crate::domain::id::ReferralId) -> Self {
-        Self(format!("x/{}/{id}", esc(p.as_str())))
+        Self(format!("{}/{}/{id}", SUPERSEDED.tag, esc(p.as_str())))
     }
 
     pub(crate) fn reward(p: &ProgramId, id: &RewardId) -> Self {
-        Self(path("w", p, &[&id.to_string()]))
+        Self(path(REWARD.tag, p, &[&id.to_string()]))
     }
 
     pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> Self {
-        Self(path("l", p, &[participant.as_str(), &id.to_string()]))
+        Self(path(ENTRY.tag, p, &[participant.as_str(), &id.to_string()]))
     }
 
     pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> KeyRange {
-        KeyRange::prefix(format!("l/{}/{}/", esc(p.as_str()), esc(participant.as_str())))
+        KeyRange::prefix(format!("{}/{}/{}/", ENTRY.tag, esc(p.as_str()), esc(participant.as_str())))
     }
 
     pub(crate) fn program(p: &ProgramId) -> Self {
-        Self(path("s", p, &[]))
+        Self(path(PROGRAM.tag, p, &[]))
     }
 
     /// One shard of a program's lifetime counters.
     pub(crate) fn totals(p: &ProgramId, shard: u32) -> Self {
-        Self(path("t", p, &[&padded(u64::from(shard), 2)]))
+        Self(path(TOTALS.tag, p, &[&padded(u64::from(shard), 2)]))
     }
 
     /// Every shard of a program's lifetime counters.
     pub(crate) fn all_totals(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("t/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", TOTALS.tag, esc(p.as_str())))
     }
 
     /// One shard of a program's counters for one day.
     pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate, shard: u32) -> Self {
-        Self(path("y", p, &[&ymd(day), &padded(u64::from(shard), 2)]))
+        Self(path(DAY.tag, p, &[&ymd(day), &padded(u64::from(shard), 2)]))
     }
 
     /// Every shard of the days from `from` to `to`, both included.
     pub(crate) fn days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self(format!("y/{}/{}/", esc(p.as_str()), ymd(from)));
-        let end = Self(format!("y/{}/{}0", esc(p.as_str()), ymd(to)));
+        let start = Self(format!("{}/{}/{}/", DAY.tag, esc(p.as_str()), ymd(from)));
+        let end = Self(format!("{}/{}/{}0", DAY.tag, esc(p.as_str()), ymd(to)));
         KeyRange { start, end }
     }
 
     pub(crate) fn referrer_day(p: &ProgramId, day: chrono::NaiveDate, referrer: &ParticipantId) -> Self {
-        Self(path("z", p, &[&ymd(day), referrer.as_str()]))
+        Self(path(REFERRER_DAY.tag, p, &[&ymd(day), referrer.as_str()]))
     }
 
     /// Referrer days from `from` to `to`, both included.
     pub(crate) fn referrer_days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self(format!("z/{}/{}/", esc(p.as_str()), ymd(from)));
-        let end = Self(format!("z/{}/{}0", esc(p.as_str()), ymd(to)));
+        let start = Self(format!("{}/{}/{}/", REFERRER_DAY.tag, esc(p.as_str()), ymd(from)));
+        let end = Self(format!("{}/{}/{}0", REFERRER_DAY.tag, esc(p.as_str()), ymd(to)));
         KeyRange { start, end }
     }
 
     /// The outbox record of the event `event` handled at `at`.
     pub(crate) fn outbox(p: &ProgramId, at: DateTime<Utc>, event: &crate::domain::id::EventKey) -> Self {
-        Self(path("n", p, &[&stamp(at), event.as_str()]))
+        Self(path(OUTBOX.tag, p, &[&stamp(at), event.as_str()]))
     }
 
     pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("n/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", OUTBOX.tag, esc(p.as_str())))
     }
 
     pub(crate) fn signal(p: &ProgramId, signal: &crate::fraud::Signal) -> Self {
-        let kind = format!("{:?}", signal.kind).to_lowercase();
-        Self(format!("g/{}/{kind}/{}", esc(p.as_str()), esc(signal.hash().unwrap_or("raw"))))
+        Self(format!(
+            "{}/{}/{}/{}",
+            SIGNAL.tag,
+            esc(p.as_str()),
+            signal.kind.name(),
+            esc(signal.hash().unwrap_or("raw"))
+        ))
     }
 
     /// A referral's review item: under its referee, then its id, so that a
     /// later attribution of the same referee never re-creates a deleted key
     /// (a new record's version starts at 1 again: see [`crate::store::Store`]).
     pub(crate) fn review(p: &ProgramId, referee: &ParticipantId, referral: &crate::domain::id::ReferralId) -> Self {
-        Self(path("q", p, &[referee.as_str(), &referral.to_string()]))
+        Self(path(REVIEW.tag, p, &[referee.as_str(), &referral.to_string()]))
     }
 
     pub(crate) fn reviews(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("q/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", REVIEW.tag, esc(p.as_str())))
     }
 
     /// An audit entry: `a/program/time/event/index`, in time order.
     pub(crate) fn audit(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
-        Self(path("a", p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
+        Self(path(AUDIT.tag, p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
     }
 
     pub(crate) fn audits(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("a/{}/", esc(p.as_str())))
+        KeyRange::prefix(format!("{}/{}/", AUDIT.tag, esc(p.as_str())))
     }
 
     pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
-        Self(path("o", p, &[id.as_str()]))
+        Self(path(ORDER.tag, p, &[id.as_str()]))
     }
 
     pub(crate) fn due(p: &ProgramId, at: DateTime<Utc>, id: &str) -> Self {
-        Self(format!("d/{}/{}/{}", esc(p.as_str()), stamp(at), esc(id)))
+        Self(format!("{}/{}/{}/{}", DUE.tag, esc(p.as_str()), stamp(at), esc(id)))
     }
 
     /// Due work at or before `now`.
     pub(crate) fn due_until(p: &ProgramId, now: DateTime<Utc>) -> KeyRange {
-        let start = format!("d/{}/", esc(p.as_str()));
+        let start = format!("{}/{}/", DUE.tag, esc(p.as_str()));
         let end = format!("{start}{}~", stamp(now));
         KeyRange { start: Self(start), end: Self(end) }
     }

@@ -24,6 +24,7 @@
 mod key;
 mod memory;
 mod records;
+pub mod schema;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -40,7 +40,7 @@ pub(crate) fn screen(
     let mut flag = None;
     for s in signals {
         let index: SignalIndex = cx.tx.get(&Key::signal(cx.program.id(), s))?.unwrap_or_default();
-        let kind = format!("{:?}", s.kind).to_lowercase();
+        let kind = s.kind.name();
         let mut found = Vec::new();
         if index.participants.iter().any(|p| p == referrer) {
             let verdict = if s.kind.is_weak() { rules.weak_match } else { rules.self_referral };

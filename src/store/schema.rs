@@ -1,0 +1,109 @@
+//! The key spaces, declared once: each space's tag (the first part of its
+//! keys), the parts that follow, the record it holds and what for. The key
+//! builders of [`Key`](super::Key) take their tags from here, and a test keeps
+//! ARCHITECTURE.md's table of keys equal to [`SPACES`].
+//!
+//! Tags are one letter: keys are compared byte by byte in every index and
+//! stored with every record, and a letter keeps them short. This table is the
+//! legend for reading a dump.
+
+/// One key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Space {
+    /// The first part of every key in the space.
+    pub tag: &'static str,
+    /// The parts after the tag, in order (the program first).
+    pub parts: &'static [&'static str],
+    /// The record the space holds.
+    pub record: &'static str,
+    /// What the records are, in a line.
+    pub holds: &'static str,
+}
+
+impl Space {
+    /// The key's pattern, as a person reads it: `p/<program>/<participant>`.
+    pub fn pattern(&self) -> String {
+        let mut out = self.tag.to_owned();
+        for part in self.parts {
+            out.push_str("/<");
+            out.push_str(part);
+            out.push('>');
+        }
+        out
+    }
+}
+
+macro_rules! spaces {
+    ($($name:ident: $tag:literal [$($part:literal),*] => $record:literal, $holds:literal;)*) => {
+        $(
+            #[doc = concat!("`", $tag, "/...`: ", $holds)]
+            pub const $name: Space = Space { tag: $tag, parts: &[$($part),*], record: $record, holds: $holds };
+        )*
+        /// Every key space, in the order ARCHITECTURE.md lists them.
+        pub const SPACES: &[Space] = &[$($name),*];
+    };
+}
+
+spaces! {
+    PARTICIPANT: "p" ["program", "participant"] => "Participant",
+        "stats, balances, codes, who referred them";
+    CODE: "c" ["program", "code"] => "CodeRecord",
+        "the participant a code resolves to, in its program's own code space";
+    REFERRAL: "r" ["program", "referee"] => "Referral",
+        "at most one per referee (nobody is referred twice)";
+    SUPERSEDED: "x" ["program", "referral"] => "Referral",
+        "a referral superseded by a later touch (last-touch programs)";
+    REWARD: "w" ["program", "reward"] => "Reward",
+        "value, rule, explanation, status, amount reversed";
+    ENTRY: "l" ["program", "participant", "entry"] => "LedgerEntry",
+        "immutable; UUID v7 ids sort by time";
+    ORDER: "o" ["program", "order"] => "Order",
+        "amount, refunded so far, rewards it earned";
+    PROGRAM: "s" ["program"] => "ProgramState",
+        "catalog stock used, payout ids";
+    TOTALS: "t" ["program", "shard"] => "Counters",
+        "one shard of the lifetime counters (budget use among them)";
+    DUE: "d" ["program", "time", "id"] => "Due",
+        "a hold to release (reward id) or a referral to expire (referral id)";
+    DAY: "y" ["program", "yyyymmdd", "shard"] => "Counters",
+        "one shard of a day's counters (reports sum a range of them)";
+    REFERRER_DAY: "z" ["program", "yyyymmdd", "referrer"] => "ReferrerDay",
+        "one referrer's invites and qualified referrals that day";
+    OUTBOX: "n" ["program", "time", "event"] => "OutboxEntry",
+        "an event's notices not yet acknowledged (one record per event)";
+    AUDIT: "a" ["program", "time", "event", "i"] => "AuditEntry",
+        "one line of the audit trail (rejections, flags, approvals, reversals, payouts)";
+    SIGNAL: "g" ["program", "kind", "hash"] => "SignalIndex",
+        "who carries a hashed identity signal, recent sign-ups";
+    REVIEW: "q" ["program", "referee", "referral"] => "ReviewItem",
+        "a flagged referral and the rewards it holds";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_space_has_its_own_tag() {
+        let mut tags: Vec<&str> = SPACES.iter().map(|s| s.tag).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), SPACES.len());
+        assert_eq!(PARTICIPANT.pattern(), "p/<program>/<participant>");
+    }
+
+    #[test]
+    fn architecture_md_lists_the_declared_spaces() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md"));
+        let table: Vec<&str> = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("| key | record |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        let declared: Vec<String> =
+            SPACES.iter().map(|s| format!("| `{}` | {} | {} |", s.pattern(), s.record, s.holds)).collect();
+        assert_eq!(table, declared, "ARCHITECTURE.md's table of keys differs from SPACES");
+    }
+}
