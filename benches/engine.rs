@@ -37,10 +37,11 @@ fn p(s: String) -> ParticipantId {
 /// Sends a sign-up and a qualifying purchase for referee `n` of `referrer`.
 pub fn signup_and_purchase<S: Store>(engine: &Engine<S>, program: &str, code: &str, n: u64) {
     let referee = p(format!("friend-{n}"));
-    engine.handle(&ev(format!("s{n}"), program, EventKind::sign_up(referee.clone(), code))).unwrap();
+    engine.handle(&ev(format!("s{n}"), program, EventKind::sign_up(referee.clone(), code))).unwrap().unwrap();
     let order = format!("o{n}").parse().unwrap();
     engine
         .handle(&ev(format!("b{n}"), program, EventKind::purchase(referee, order, "25.00 USD".parse().unwrap())))
+        .unwrap()
         .unwrap();
 }
 
@@ -52,7 +53,7 @@ fn enroll<S: Store>(engine: &Engine<S>, program: &str, who: &str, code: &str) {
         vanity_code: Some(code.into()),
         signals: vec![],
     };
-    engine.handle(&ev(format!("enroll-{who}"), program, kind)).unwrap();
+    engine.handle(&ev(format!("enroll-{who}"), program, kind)).unwrap().unwrap();
 }
 
 /// The least the same job needs in memory: look the code up, check and insert
@@ -131,6 +132,7 @@ fn multi_level(c: &mut Criterion) {
                     "ml",
                     EventKind::sign_up(p(format!("r{i}")), format!("CODE{}", i - 1)),
                 ))
+                .unwrap()
                 .unwrap();
             enroll(&engine, "ml", &format!("r{i}"), &format!("CODE{i}"));
         }
@@ -141,6 +143,7 @@ fn multi_level(c: &mut Criterion) {
                 n += 1;
                 engine
                     .handle(&ev(format!("x{n}"), "ml", EventKind::sign_up(p(format!("leaf-{n}")), code.as_str())))
+                    .unwrap()
                     .unwrap();
             })
         });

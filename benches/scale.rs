@@ -50,7 +50,7 @@ fn revshare_payments(n: usize) {
         vanity_code: Some("RRRR".into()),
         signals: vec![],
     };
-    engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap();
+    engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap().unwrap();
     let customers = 1_000;
     for c in 0..customers {
         engine
@@ -62,13 +62,14 @@ fn revshare_payments(n: usize) {
                 )
                 .unwrap(),
             )
+            .unwrap()
             .unwrap();
     }
     let start = Instant::now();
     for i in 0..n {
         let customer = ParticipantId::new(format!("c{}", i % customers)).unwrap();
         let kind = EventKind::purchase(customer, format!("o{i}").parse().unwrap(), "19.99 USD".parse().unwrap());
-        engine.handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap()).unwrap();
+        engine.handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap()).unwrap().unwrap();
     }
     let took = start.elapsed();
     let earned =
@@ -92,7 +93,7 @@ fn footprint(n: usize) {
             vanity_code: None,
             signals: vec![],
         };
-        engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().codes[0].to_string()
+        engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().unwrap().codes[0].to_string()
     };
     let mut code = enroll("root".into(), "e-root".into());
     let start = Instant::now();
@@ -107,6 +108,7 @@ fn footprint(n: usize) {
                 )
                 .unwrap(),
             )
+            .unwrap()
             .unwrap();
         code = enroll(who, format!("e{i}"));
     }

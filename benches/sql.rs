@@ -65,7 +65,7 @@ fn signup_event(run: &str, n: u64, referrers: u64) -> Event {
 
 /// One qualifying sign-up (qualification on sign-up): referral, two rewards.
 fn signup<S: Store>(engine: &Engine<S>, run: &str, n: u64, referrers: u64) {
-    engine.handle(&signup_event(run, n, referrers)).unwrap();
+    engine.handle(&signup_event(run, n, referrers)).unwrap().unwrap();
 }
 
 /// [`BATCH`] sign-ups, `n * BATCH` onwards, in one `handle_batch`.

@@ -12,7 +12,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, SystemClock};
+use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, Refusal, SystemClock};
 
 const PROGRAM: &str = r#"{
     "id": "app", "name": "App referrals", "currency": "USD",
@@ -24,8 +24,9 @@ const PROGRAM: &str = r#"{
 pub struct Referrals(Arc<Engine<SqliteStore>>);
 
 impl Referrals {
-    /// Handles an event on the blocking pool.
-    pub async fn handle(&self, event: Event) -> Result<Outcome, EngineError> {
+    /// Handles an event on the blocking pool: the outcome or the refusal, or
+    /// the failure of the call.
+    pub async fn handle(&self, event: Event) -> Result<Result<Outcome, Refusal>, EngineError> {
         let engine = Arc::clone(&self.0);
         match tokio::task::spawn_blocking(move || engine.handle(&event)).await {
             Ok(result) => result,
@@ -50,7 +51,7 @@ pub fn referrals(path: &std::path::Path) -> Result<Referrals, Box<dyn Error>> {
 
 /// 100 concurrent sign-up "requests", each sent twice, as retrying clients do.
 pub async fn serve(referrals: Referrals) -> Result<String, Box<dyn Error>> {
-    let enrolled = referrals.handle(Event::new("enroll-ada", "app", EventKind::enroll("ada".parse()?))?).await?;
+    let enrolled = referrals.handle(Event::new("enroll-ada", "app", EventKind::enroll("ada".parse()?))?).await??;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -58,7 +59,8 @@ pub async fn serve(referrals: Referrals) -> Result<String, Box<dyn Error>> {
         let friend = format!("friend-{}", i % 100);
         tasks.push(tokio::spawn(async move {
             let event = Event::new(&format!("signup-{friend}"), "app", EventKind::sign_up(friend.parse()?, code))?;
-            referrals.handle(event).await.map_err(Box::<dyn Error + Send + Sync>::from)
+            let answer = referrals.handle(event).await.map_err(Box::<dyn Error + Send + Sync>::from)?;
+            answer.map_err(Box::<dyn Error + Send + Sync>::from)
         }));
     }
     for t in tasks {

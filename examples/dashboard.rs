@@ -40,7 +40,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
-        engine.handle(&Event::new(&format!("event-{n}"), "app", kind)?)
+        engine.handle(&Event::new(&format!("event-{n}"), "app", kind)?)?.map_err(referral_engine::Error::from)
     };
     let referrers = ["maya", "noah", "olly", "pia", "quinn"];
     let mut codes = Vec::new();

@@ -28,7 +28,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
-        engine.handle(&Event::new(&format!("event-{n}"), "moe_delo", kind)?)
+        engine.handle(&Event::new(&format!("event-{n}"), "moe_delo", kind)?)?.map_err(referral_engine::Error::from)
     };
     let mut enroll = |who: &str| -> Result<String, Box<dyn Error>> {
         let out = send(EventKind::enroll(who.parse()?))?;
@@ -45,7 +45,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     };
     lead("ivan", &olga, &mut report)?;
     let code = {
-        let out = engine.handle(&Event::new("enroll-ivan", "moe_delo", EventKind::enroll("ivan".parse()?))?)?;
+        let out = engine.handle(&Event::new("enroll-ivan", "moe_delo", EventKind::enroll("ivan".parse()?))?)??;
         out.codes.first().ok_or("no code issued")?.to_string()
     };
     for i in 1..=5 {
@@ -55,7 +55,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         "order-1",
         "moe_delo",
         EventKind::purchase("firm-1".parse()?, "inv-1".parse()?, "9900 RUB".parse()?),
-    )?)?;
+    )?)??;
     writeln!(report, "-- firm-1 buys: ivan's conversion is now 1 sale / 5 leads = 20% --")?;
     for i in 6..=7 {
         lead(&format!("firm-{i}"), &code, &mut report)?;

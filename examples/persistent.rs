@@ -30,7 +30,7 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
     let host: ParticipantId = "host".parse()?;
 
     // Enrolling is idempotent by its key: the second run gets the first outcome back.
-    let enrolled = engine.handle(&Event::new("enroll-host", "persistent", EventKind::enroll(host.clone()))?)?;
+    let enrolled = engine.handle(&Event::new("enroll-host", "persistent", EventKind::enroll(host.clone()))?)??;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let friends = engine.read(&program).participant(&host)?.map_or(0, |p| p.stats.signups);
     let friend = format!("friend-{}", friends + 1);
@@ -38,7 +38,7 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
         &format!("signup-{friend}"),
         "persistent",
         EventKind::sign_up(friend.parse()?, code),
-    )?)?;
+    )?)??;
 
     let mut report = String::new();
     let host_now = engine.read(&program).participant(&host)?.ok_or("host unknown")?;

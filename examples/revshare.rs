@@ -25,7 +25,9 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let start: DateTime<Utc> = "2026-01-15T12:00:00Z".parse()?;
     let clock = ManualClock::new(start);
     let engine = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(program);
-    let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "revshare", kind)?);
+    let send = |key: &str, kind: EventKind| {
+        engine.handle(&Event::new(key, "revshare", kind)?)?.map_err(referral_engine::Error::from)
+    };
 
     let enrolled = send("enroll", EventKind::enroll("rita".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();

@@ -21,7 +21,9 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let clock = ManualClock::new("2026-05-01T10:00:00Z".parse()?);
     let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
-    let send = |key: &str, kind: EventKind| engine.handle(&Event::new(key, "shop", kind)?);
+    let send = |key: &str, kind: EventKind| {
+        engine.handle(&Event::new(key, "shop", kind)?)?.map_err(referral_engine::Error::from)
+    };
 
     let enrolled = send("enroll", EventKind::enroll("mia".parse()?))?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();

@@ -28,7 +28,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
     let mut n = 0;
     let mut send = |kind: EventKind| {
         n += 1;
-        engine.handle(&Event::new(&format!("event-{n}"), "yesware", kind)?)
+        engine.handle(&Event::new(&format!("event-{n}"), "yesware", kind)?)?.map_err(referral_engine::Error::from)
     };
 
     let enrolled = send(EventKind::enroll("sam".parse()?))?;

@@ -10,13 +10,13 @@ use crate::policy::PolicyError;
 use crate::program::{ProgramError, ProgramStatus};
 use crate::store::StoreError;
 
-/// Why an event was refused. A refused event writes nothing.
+/// Why an event was refused: a business answer about this event (an unknown
+/// code, a refund larger than its order...). A refused event writes nothing;
+/// the same event gets the same answer. Each has a stable [`code`](Self::code)
+/// for a host to show, translate or count.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
-    /// The event names a program the engine does not run.
-    #[error("unknown program {0}")]
-    UnknownProgram(ProgramId),
+pub enum Refusal {
     /// The program is draft, paused or ended.
     #[error("program {program} is {status:?}, not active")]
     ProgramNotActive {
@@ -162,12 +162,6 @@ pub enum Error {
         #[source]
         source: PolicyError,
     },
-    /// A program definition is invalid.
-    #[error(transparent)]
-    Program(#[from] ProgramError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The participant is suspended: they can neither redeem nor be paid.
     #[error("{0} is suspended")]
     Suspended(ParticipantId),
@@ -178,6 +172,27 @@ pub enum Error {
         /// The duration or argument that leads there.
         what: &'static str,
     },
+}
+
+/// A call that failed: the store, the configuration, contention. Refusals of
+/// an event are [`Refusal`]s, returned as values by
+/// [`Engine::handle`](crate::Engine::handle); [`Error::Refused`] carries one
+/// where a call has no other way to say it (a read with a malformed code).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input was refused: see [`Refusal`].
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The event names a program the engine does not run.
+    #[error("unknown program {0}")]
+    UnknownProgram(ProgramId),
+    /// A program definition is invalid.
+    #[error(transparent)]
+    Program(#[from] ProgramError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// An argument is out of its range (of a read, or a simulation's assumptions).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
@@ -206,58 +221,86 @@ pub enum ErrorKind {
     Failed,
 }
 
-impl Error {
-    /// A stable, machine-readable name for this error (`"unknown_code"`,
+impl Refusal {
+    /// A stable, machine-readable name for this refusal (`"unknown_code"`,
     /// `"refund_exceeds_order"`...), for a host to show, translate or count.
-    /// It never changes for a given variant; store failures are
-    /// `"store_conflict"`, `"store_transient"`, `"store_corrupt"`, ...
+    /// It never changes for a given variant.
     ///
     /// ```
-    /// use referral_engine::{Error, ReferralCode};
-    /// let e = Error::UnknownCode(ReferralCode::parse("SVMMER26").unwrap());
-    /// assert_eq!(e.code(), "unknown_code");
+    /// use referral_engine::{Refusal, ReferralCode};
+    /// let refused = Refusal::UnknownCode(ReferralCode::parse("SVMMER26").unwrap());
+    /// assert_eq!(refused.code(), "unknown_code");
     /// ```
     pub fn code(&self) -> &'static str {
         match self {
+            Refusal::ProgramNotActive { .. } => "program_not_active",
+            Refusal::OutsideProgramDates { .. } => "outside_program_dates",
+            Refusal::MalformedCode(_) => "malformed_code",
+            Refusal::UnknownCode(_) => "unknown_code",
+            Refusal::CodeAlreadyRedeemed(_) => "code_already_redeemed",
+            Refusal::CodeTaken(_) => "code_taken",
+            Refusal::SelfReferral(_) => "self_referral",
+            Refusal::AlreadyReferred { .. } => "already_referred",
+            Refusal::ReferralCycle { .. } => "referral_cycle",
+            Refusal::AttributionWindowPassed { .. } => "attribution_window_passed",
+            Refusal::InvalidAmount(_) => "invalid_amount",
+            Refusal::CurrencyMismatch { .. } => "currency_mismatch",
+            Refusal::RefundExceedsOrder { .. } => "refund_exceeds_order",
+            Refusal::UnknownOrder(_) => "unknown_order",
+            Refusal::DuplicateOrder(_) => "duplicate_order",
+            Refusal::DuplicateEnrollment(_) => "duplicate_enrollment",
+            Refusal::NotEligible(_) => "not_eligible",
+            Refusal::NotEnrolled(_) => "not_enrolled",
+            Refusal::NotInReview(_) => "not_in_review",
+            Refusal::InvalidSignal { .. } => "invalid_signal",
+            Refusal::UnknownParticipant(_) => "unknown_participant",
+            Refusal::KeyReused(_) => "key_reused",
+            Refusal::InvalidId(_) => "invalid_id",
+            Refusal::UnknownItem(_) => "unknown_item",
+            Refusal::OutOfStock(_) => "out_of_stock",
+            Refusal::InsufficientBalance { .. } => "insufficient_balance",
+            Refusal::DuplicatePayout(_) => "duplicate_payout",
+            Refusal::InvalidEvent(_) => "invalid_event",
+            Refusal::Value(_) => "value",
+            Refusal::Policy { .. } => "policy",
+            Refusal::Suspended(_) => "suspended",
+            Refusal::DateOutOfRange { .. } => "date_out_of_range",
+        }
+    }
+}
+
+impl From<CodeError> for Error {
+    fn from(e: CodeError) -> Self {
+        Error::Refused(e.into())
+    }
+}
+
+impl From<IdError> for Error {
+    fn from(e: IdError) -> Self {
+        Error::Refused(e.into())
+    }
+}
+
+impl From<ValueError> for Error {
+    fn from(e: ValueError) -> Self {
+        Error::Refused(e.into())
+    }
+}
+
+impl Error {
+    /// A stable, machine-readable name for this error: a refusal's
+    /// [`code`](Refusal::code), else `"store_conflict"`, `"store_transient"`,
+    /// `"store_corrupt"`, `"contention"`, `"unknown_program"`...
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Refused(refusal) => refusal.code(),
             Error::Store(StoreError::Conflict { .. }) => "store_conflict",
             Error::Store(StoreError::DuplicateEvent(_)) => "store_duplicate_event",
             Error::Store(StoreError::Corrupt { .. }) => "store_corrupt",
             Error::Store(StoreError::Transient(_)) => "store_transient",
             Error::Store(_) => "store_failed",
             Error::UnknownProgram(_) => "unknown_program",
-            Error::ProgramNotActive { .. } => "program_not_active",
-            Error::OutsideProgramDates { .. } => "outside_program_dates",
-            Error::MalformedCode(_) => "malformed_code",
-            Error::UnknownCode(_) => "unknown_code",
-            Error::CodeAlreadyRedeemed(_) => "code_already_redeemed",
-            Error::CodeTaken(_) => "code_taken",
-            Error::SelfReferral(_) => "self_referral",
-            Error::AlreadyReferred { .. } => "already_referred",
-            Error::ReferralCycle { .. } => "referral_cycle",
-            Error::AttributionWindowPassed { .. } => "attribution_window_passed",
-            Error::InvalidAmount(_) => "invalid_amount",
-            Error::CurrencyMismatch { .. } => "currency_mismatch",
-            Error::RefundExceedsOrder { .. } => "refund_exceeds_order",
-            Error::UnknownOrder(_) => "unknown_order",
-            Error::DuplicateOrder(_) => "duplicate_order",
-            Error::DuplicateEnrollment(_) => "duplicate_enrollment",
-            Error::NotEligible(_) => "not_eligible",
-            Error::NotEnrolled(_) => "not_enrolled",
-            Error::NotInReview(_) => "not_in_review",
-            Error::InvalidSignal { .. } => "invalid_signal",
-            Error::UnknownParticipant(_) => "unknown_participant",
-            Error::KeyReused(_) => "key_reused",
-            Error::InvalidId(_) => "invalid_id",
-            Error::UnknownItem(_) => "unknown_item",
-            Error::OutOfStock(_) => "out_of_stock",
-            Error::InsufficientBalance { .. } => "insufficient_balance",
-            Error::DuplicatePayout(_) => "duplicate_payout",
-            Error::InvalidEvent(_) => "invalid_event",
-            Error::Value(_) => "value",
-            Error::Policy { .. } => "policy",
             Error::Program(_) => "program",
-            Error::Suspended(_) => "suspended",
-            Error::DateOutOfRange { .. } => "date_out_of_range",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::NoFreshCode(_) => "no_fresh_code",
             Error::Contention(_) => "contention",
@@ -267,12 +310,12 @@ impl Error {
     /// Whether this is a refusal, a passing failure or a lasting one.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Refused(_) => ErrorKind::Refused,
             Error::Contention(_)
             | Error::Store(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_)) => {
                 ErrorKind::Transient
             }
-            Error::Store(_) | Error::Program(_) | Error::UnknownProgram(_) | Error::NoFreshCode(_) => ErrorKind::Failed,
-            _ => ErrorKind::Refused,
+            _ => ErrorKind::Failed,
         }
     }
 
@@ -301,36 +344,44 @@ mod tests {
         let at = DateTime::<Utc>::default();
         vec![
             Error::UnknownProgram(p.clone()),
-            Error::ProgramNotActive { program: p.clone(), status: ProgramStatus::Paused },
-            Error::OutsideProgramDates { program: p, at },
-            Error::MalformedCode(ReferralCode::parse("!").unwrap_err()),
-            Error::UnknownCode(code.clone()),
-            Error::CodeAlreadyRedeemed(code.clone()),
-            Error::CodeTaken(code),
-            Error::SelfReferral(who.clone()),
-            Error::AlreadyReferred { referee: who.clone() },
-            Error::ReferralCycle { referee: who.clone(), referrer: who.clone() },
-            Error::AttributionWindowPassed { clicked_at: at, at, window_days: 1 },
-            Error::InvalidAmount(value.clone()),
-            Error::CurrencyMismatch { expected: usd.clone(), found: usd },
-            Error::RefundExceedsOrder { order: order.clone(), requested: Decimal::ONE, remaining: Decimal::ZERO },
-            Error::UnknownOrder(order.clone()),
-            Error::DuplicateOrder(order),
-            Error::DuplicateEnrollment(who.clone()),
-            Error::NotEligible(who.clone()),
-            Error::NotEnrolled(who.clone()),
-            Error::NotInReview(who.clone()),
-            Error::InvalidSignal { kind: SignalKind::Email, reason: "x" },
-            Error::UnknownParticipant(who.clone()),
-            Error::KeyReused(EventKey::new("e").unwrap()),
-            Error::InvalidId(ProgramId::new("").unwrap_err()),
-            Error::UnknownItem("i".into()),
-            Error::OutOfStock("i".into()),
-            Error::InsufficientBalance { participant: who.clone(), available: Decimal::ZERO, price: value },
-            Error::DuplicatePayout(PayoutId::new("x").unwrap()),
-            Error::InvalidEvent("x".into()),
-            Error::Value(ValueError::Overflow),
-            Error::Policy { rule: "r".into(), source: PolicyError::Other("x".into()) },
+            Error::Refused(Refusal::ProgramNotActive { program: p.clone(), status: ProgramStatus::Paused }),
+            Error::Refused(Refusal::OutsideProgramDates { program: p, at }),
+            Error::Refused(Refusal::MalformedCode(ReferralCode::parse("!").unwrap_err())),
+            Error::Refused(Refusal::UnknownCode(code.clone())),
+            Error::Refused(Refusal::CodeAlreadyRedeemed(code.clone())),
+            Error::Refused(Refusal::CodeTaken(code)),
+            Error::Refused(Refusal::SelfReferral(who.clone())),
+            Error::Refused(Refusal::AlreadyReferred { referee: who.clone() }),
+            Error::Refused(Refusal::ReferralCycle { referee: who.clone(), referrer: who.clone() }),
+            Error::Refused(Refusal::AttributionWindowPassed { clicked_at: at, at, window_days: 1 }),
+            Error::Refused(Refusal::InvalidAmount(value.clone())),
+            Error::Refused(Refusal::CurrencyMismatch { expected: usd.clone(), found: usd }),
+            Error::Refused(Refusal::RefundExceedsOrder {
+                order: order.clone(),
+                requested: Decimal::ONE,
+                remaining: Decimal::ZERO,
+            }),
+            Error::Refused(Refusal::UnknownOrder(order.clone())),
+            Error::Refused(Refusal::DuplicateOrder(order)),
+            Error::Refused(Refusal::DuplicateEnrollment(who.clone())),
+            Error::Refused(Refusal::NotEligible(who.clone())),
+            Error::Refused(Refusal::NotEnrolled(who.clone())),
+            Error::Refused(Refusal::NotInReview(who.clone())),
+            Error::Refused(Refusal::InvalidSignal { kind: SignalKind::Email, reason: "x" }),
+            Error::Refused(Refusal::UnknownParticipant(who.clone())),
+            Error::Refused(Refusal::KeyReused(EventKey::new("e").unwrap())),
+            Error::Refused(Refusal::InvalidId(ProgramId::new("").unwrap_err())),
+            Error::Refused(Refusal::UnknownItem("i".into())),
+            Error::Refused(Refusal::OutOfStock("i".into())),
+            Error::Refused(Refusal::InsufficientBalance {
+                participant: who.clone(),
+                available: Decimal::ZERO,
+                price: value,
+            }),
+            Error::Refused(Refusal::DuplicatePayout(PayoutId::new("x").unwrap())),
+            Error::Refused(Refusal::InvalidEvent("x".into())),
+            Error::Refused(Refusal::Value(ValueError::Overflow)),
+            Error::Refused(Refusal::Policy { rule: "r".into(), source: PolicyError::Other("x".into()) }),
             Error::Program(ProgramError::Invalid { field: "f".into(), reason: "r".into() }),
             Error::Store(StoreError::Transient("x".into())),
             Error::Store(StoreError::Backend("x".into())),
@@ -341,8 +392,8 @@ mod tests {
             }),
             Error::Store(StoreError::DuplicateEvent(EventKey::new("e").unwrap())),
             Error::Store(StoreError::Corrupt { key: "k".into(), reason: "r".into() }),
-            Error::Suspended(who),
-            Error::DateOutOfRange { what: "x" },
+            Error::Refused(Refusal::Suspended(who)),
+            Error::Refused(Refusal::DateOutOfRange { what: "x" }),
             Error::InvalidArgument("x"),
             Error::NoFreshCode(1),
             Error::Contention(1),
@@ -369,10 +420,11 @@ mod tests {
         );
         assert_eq!(
             of(ErrorKind::Failed),
-            ["unknown_program", "program", "store_failed", "store_corrupt", "no_fresh_code"]
+            ["unknown_program", "program", "store_failed", "store_corrupt", "invalid_argument", "no_fresh_code"]
         );
         assert!(
-            Error::Contention(1).is_retryable() && !Error::Suspended(ParticipantId::new("a").unwrap()).is_retryable()
+            Error::Contention(1).is_retryable()
+                && !Error::Refused(Refusal::Suspended(ParticipantId::new("a").unwrap())).is_retryable()
         );
     }
 }

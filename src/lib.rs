@@ -35,7 +35,7 @@ pub use domain::participant::{Attribute, Attributes, Participant, ReferrerStats}
 pub use domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
 pub use domain::value::{Asset, Currency, Rounding, Value, ValueError};
 pub use engine::Engine;
-pub use error::Error;
+pub use error::{Error, Refusal};
 pub use event::{Event, EventKind, LimitReason, Notice, Outcome};
 pub use program::{Program, ProgramError, ProgramSpec, ProgramStatus};
 pub use store::{MemoryStore, Store, StoreError};

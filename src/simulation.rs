@@ -137,7 +137,7 @@ impl Sim<'_> {
     fn send(&mut self, kind: EventKind) -> Result<crate::event::Outcome, Error> {
         self.events = self.events.saturating_add(1);
         let event = Event::new(&format!("sim-{}", self.events), &self.program, kind)?;
-        self.engine.handle(&event)
+        self.engine.handle(&event).and_then(|answer| answer.map_err(Error::from))
     }
 
     fn amount(&self, currency: &Asset) -> Value {

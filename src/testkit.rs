@@ -33,7 +33,7 @@ use crate::domain::code::SeededRandom;
 use crate::domain::id::{EventKey, ParticipantId, ProgramId};
 use crate::domain::value::{Asset, Currency, Value};
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::{Event, EventKind, Outcome};
 use crate::policy::{Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided};
 use crate::program::{Limits, Program, ProgramSpec, Qualification};
@@ -374,6 +374,11 @@ pub fn keys_read_as_absent_stay_absent_until_the_commit_ends<S: Store + 'static>
     }
 }
 
+/// An event's answer as one `Result`: a refusal becomes [`Error::Refused`].
+fn answer(handled: Result<Result<Outcome, Refusal>, Error>) -> Result<Outcome, Error> {
+    handled.and_then(|answer| answer.map_err(Error::from))
+}
+
 fn v(text: &str) -> Value {
     text.parse().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -488,7 +493,7 @@ fn run_scenario<S: Store>(engine: &Engine<S>, clock: &ManualClock) -> Vec<Result
                 program: program_id(),
                 kind,
             };
-            engine.handle(&event).map_err(|e| e.to_string())
+            answer(engine.handle(&event)).map_err(|e| e.to_string())
         })
         .collect()
 }
@@ -523,7 +528,7 @@ pub fn replay_returns_the_first_outcome<S: Store>(factory: &dyn Fn() -> S) {
         program: program_id(),
         kind: EventKind::Tick,
     };
-    assert!(matches!(engine.handle(&reused), Err(Error::KeyReused(_))));
+    assert!(matches!(engine.handle(&reused), Ok(Err(Refusal::KeyReused(_)))));
 }
 
 fn signup_events(referees: usize, prefix: &str, code: &str) -> Vec<Event> {
@@ -563,7 +568,7 @@ pub fn same_events_from_eight_threads_apply_once<S: Store + 'static>(factory: &d
                         program: program_id(),
                         kind,
                     };
-                    outs.push(engine.handle(&event).map_err(|e| e.to_string()));
+                    outs.push(answer(engine.handle(&event)).map_err(|e| e.to_string()));
                 }
                 outs
             })
@@ -637,12 +642,12 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     let clock = ManualClock::new(start());
     let serial = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(build());
     for e in enrolls.iter().chain(&stream) {
-        serial.handle(e).unwrap_or_else(|err| panic!("{err}"));
+        answer(serial.handle(e)).unwrap_or_else(|err| panic!("{err}"));
     }
 
     let engine = Arc::new(Engine::new(factory()).with_clock(clock).with_program(build()));
     for e in &enrolls {
-        engine.handle(e).unwrap_or_else(|err| panic!("{err}"));
+        answer(engine.handle(e)).unwrap_or_else(|err| panic!("{err}"));
     }
     let chunks: Vec<Vec<Event>> = stream.chunks(stream.len().div_ceil(8).max(1)).map(<[Event]>::to_vec).collect();
     let threads: Vec<_> = chunks
@@ -651,7 +656,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
             let engine = Arc::clone(&engine);
             thread::spawn(move || {
                 for e in chunk {
-                    engine.handle(&e).unwrap_or_else(|err| panic!("{err}"));
+                    answer(engine.handle(&e)).unwrap_or_else(|err| panic!("{err}"));
                 }
             })
         })
@@ -774,9 +779,9 @@ pub fn failed_commits_leave_nothing_and_retries_apply_once<S: Store>(factory: &d
                     program: program_id(),
                     kind,
                 };
-                let first = engine.handle(&event);
+                let first = answer(engine.handle(&event));
                 let out = match first {
-                    Err(Error::Store(StoreError::Backend(_))) => engine.handle(&event),
+                    Err(Error::Store(StoreError::Backend(_))) => answer(engine.handle(&event)),
                     other => other,
                 };
                 got.push(out.map_err(|e| e.to_string()));

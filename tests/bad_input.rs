@@ -3,6 +3,7 @@
 mod common;
 use chrono::Duration;
 use common::*;
+use referral_engine::Refusal;
 use referral_engine::{
     Engine, Error, Event, EventKind, IdError, ManualClock, MemoryStore, ParticipantId, ProgramStatus, ReferralCode,
     SeededRandom,
@@ -39,14 +40,18 @@ fn sign_up(referee: &str, code: &str) -> EventKind {
 #[test]
 fn unknown_code() {
     let (w, _) = world();
-    refused(&w, sign_up("carl", "ZZZZ-ZZZZ-ZZ"), |e| matches!(e, Error::UnknownCode(c) if c.as_str() == "ZZZZZZZZZZ"));
+    refused(
+        &w,
+        sign_up("carl", "ZZZZ-ZZZZ-ZZ"),
+        |e| matches!(e, Error::Refused(Refusal::UnknownCode(c)) if c.as_str() == "ZZZZZZZZZZ"),
+    );
 }
 
 #[test]
 fn malformed_code() {
     let (w, _) = world();
-    refused(&w, sign_up("carl", "no_such!"), |e| matches!(e, Error::MalformedCode(_)));
-    refused(&w, sign_up("carl", "ab"), |e| matches!(e, Error::MalformedCode(_)));
+    refused(&w, sign_up("carl", "no_such!"), |e| matches!(e, Error::Refused(Refusal::MalformedCode(_))));
+    refused(&w, sign_up("carl", "ab"), |e| matches!(e, Error::Refused(Refusal::MalformedCode(_))));
 }
 
 #[test]
@@ -58,14 +63,14 @@ fn code_of_another_program() {
         .with_random(SeededRandom::new(1))
         .with_program(program(PROGRAM))
         .with_program(other);
-    let enrolled = engine.handle(&Event::new("e1", "other", EventKind::enroll(pid("olga"))).unwrap()).unwrap();
+    let enrolled = flat(engine.handle(&Event::new("e1", "other", EventKind::enroll(pid("olga"))).unwrap())).unwrap();
     let code = enrolled.codes[0].to_string();
     let before = engine.store().dump();
-    let err = engine.handle(&Event::new("e2", "p", sign_up("carl", &code)).unwrap()).unwrap_err();
+    let err = flat(engine.handle(&Event::new("e2", "p", sign_up("carl", &code)).unwrap())).unwrap_err();
     assert!(
         // Codes are per program: another program's code is unknown here, and
         // the answer names no other program.
-        matches!(&err, Error::UnknownCode(_)),
+        matches!(&err, Error::Refused(Refusal::UnknownCode(_))),
         "{err:?}"
     );
     assert_eq!(engine.store().dump(), before);
@@ -77,7 +82,7 @@ fn program_not_active() {
         serde_json::from_str::<referral_engine::ProgramSpec>(PROGRAM).unwrap().with_status(ProgramStatus::Paused);
     let w = World::new(spec.build().unwrap());
     refused(&w, EventKind::enroll(pid("alice")), |e| {
-        matches!(e, Error::ProgramNotActive { status: ProgramStatus::Paused, .. })
+        matches!(e, Error::Refused(Refusal::ProgramNotActive { status: ProgramStatus::Paused, .. }))
     });
 }
 
@@ -85,13 +90,17 @@ fn program_not_active() {
 fn program_outside_its_dates() {
     let json = PROGRAM.replace(r#""currency": "USD","#, r#""currency": "USD", "starts_at": "2026-02-01T00:00:00Z","#);
     let w = World::new(program(&json));
-    refused(&w, EventKind::enroll(pid("alice")), |e| matches!(e, Error::OutsideProgramDates { .. }));
+    refused(&w, EventKind::enroll(pid("alice")), |e| matches!(e, Error::Refused(Refusal::OutsideProgramDates { .. })));
 }
 
 #[test]
 fn self_referral() {
     let (w, code) = world();
-    refused(&w, sign_up("alice", code.as_str()), |e| matches!(e, Error::SelfReferral(p) if p.as_str() == "alice"));
+    refused(
+        &w,
+        sign_up("alice", code.as_str()),
+        |e| matches!(e, Error::Refused(Refusal::SelfReferral(p)) if p.as_str() == "alice"),
+    );
 }
 
 #[test]
@@ -101,7 +110,7 @@ fn referee_already_referred_first_touch() {
     refused(
         &w,
         sign_up("bob", other.as_str()),
-        |e| matches!(e, Error::AlreadyReferred { referee } if referee.as_str() == "bob"),
+        |e| matches!(e, Error::Refused(Refusal::AlreadyReferred { referee }) if referee.as_str() == "bob"),
     );
 }
 
@@ -116,19 +125,21 @@ fn sign_up_after_the_attribution_window() {
         clicked_at: Some(clicked),
         signals: vec![],
     };
-    refused(&w, kind, |e| matches!(e, Error::AttributionWindowPassed { window_days: 30, .. }));
+    refused(&w, kind, |e| matches!(e, Error::Refused(Refusal::AttributionWindowPassed { window_days: 30, .. })));
 }
 
 #[test]
 fn zero_or_negative_amount() {
     let (w, _) = world();
     refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("0 USD")), |e| {
-        matches!(e, Error::InvalidAmount(_))
+        matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
     });
     refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("-5 USD")), |e| {
-        matches!(e, Error::InvalidAmount(_))
+        matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
     });
-    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("0 USD")), |e| matches!(e, Error::InvalidAmount(_)));
+    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("0 USD")), |e| {
+        matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
+    });
 }
 
 #[test]
@@ -137,10 +148,10 @@ fn currency_mismatch() {
     refused(
         &w,
         EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("10 EUR")),
-        |e| matches!(e, Error::CurrencyMismatch { expected, found } if expected.to_string() == "USD" && found.to_string() == "EUR"),
+        |e| matches!(e, Error::Refused(Refusal::CurrencyMismatch { expected, found }) if expected.to_string() == "USD" && found.to_string() == "EUR"),
     );
     refused(&w, EventKind::refund("o-1".parse().unwrap(), value("10 EUR")), |e| {
-        matches!(e, Error::CurrencyMismatch { .. })
+        matches!(e, Error::Refused(Refusal::CurrencyMismatch { .. }))
     });
 }
 
@@ -151,7 +162,7 @@ fn refund_larger_than_what_is_left() {
     refused(
         &w,
         EventKind::refund("o-1".parse().unwrap(), value("40.01 USD")),
-        |e| matches!(e, Error::RefundExceedsOrder { remaining, .. } if *remaining == dec("40.00")),
+        |e| matches!(e, Error::Refused(Refusal::RefundExceedsOrder { remaining, .. }) if *remaining == dec("40.00")),
     );
 }
 
@@ -161,7 +172,7 @@ fn refund_of_an_unknown_order() {
     refused(
         &w,
         EventKind::refund("nope".parse().unwrap(), value("1 USD")),
-        |e| matches!(e, Error::UnknownOrder(o) if o.as_str() == "nope"),
+        |e| matches!(e, Error::Refused(Refusal::UnknownOrder(o)) if o.as_str() == "nope"),
     );
 }
 
@@ -171,7 +182,7 @@ fn duplicate_enrollment() {
     refused(
         &w,
         EventKind::enroll(pid("alice")),
-        |e| matches!(e, Error::DuplicateEnrollment(p) if p.as_str() == "alice"),
+        |e| matches!(e, Error::Refused(Refusal::DuplicateEnrollment(p)) if p.as_str() == "alice"),
     );
 }
 
@@ -179,11 +190,11 @@ fn duplicate_enrollment() {
 fn idempotency_key_reused_with_another_payload() {
     let (w, _) = world();
     let first = Event::new("same-key", "p", EventKind::enroll(pid("zoe"))).unwrap();
-    w.engine.handle(&first).unwrap();
+    flat(w.engine.handle(&first)).unwrap();
     let before = w.engine.store().dump();
     let other = Event::new("same-key", "p", EventKind::enroll(pid("yan"))).unwrap();
-    let err = w.engine.handle(&other).unwrap_err();
-    assert!(matches!(&err, Error::KeyReused(k) if k.as_str() == "same-key"), "{err:?}");
+    let err = flat(w.engine.handle(&other)).unwrap_err();
+    assert!(matches!(&err, Error::Refused(Refusal::KeyReused(k)) if k.as_str() == "same-key"), "{err:?}");
     assert_eq!(w.engine.store().dump(), before);
 }
 

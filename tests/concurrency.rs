@@ -48,14 +48,14 @@ fn engine() -> Engine<Arc<MemoryStore>> {
 fn eight_threads_sending_the_same_events_take_effect_exactly_once() {
     let serial = engine();
     let events = events();
-    let outcomes: Vec<_> = events.iter().map(|e| serial.handle(e).unwrap()).collect();
+    let outcomes: Vec<_> = events.iter().map(|e| flat(serial.handle(e)).unwrap()).collect();
 
     let shared = Arc::new(engine());
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let engine = Arc::clone(&shared);
             let events = events.clone();
-            thread::spawn(move || events.iter().map(|e| engine.handle(e).unwrap()).collect::<Vec<_>>())
+            thread::spawn(move || events.iter().map(|e| flat(engine.handle(e)).unwrap()).collect::<Vec<_>>())
         })
         .collect();
     for h in handles {

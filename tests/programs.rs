@@ -2,6 +2,7 @@
 //! and the engine's limits.
 
 mod common;
+use referral_engine::Refusal;
 use std::sync::Arc;
 
 use common::*;
@@ -209,10 +210,10 @@ fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
         assert_eq!(r.referrer, pid("moleskine"));
     }
     let again = w.sign_up("buyer-x", &out.codes[0]);
-    assert!(matches!(again, Err(Error::CodeAlreadyRedeemed(_))));
+    assert!(matches!(again, Err(Error::Refused(Refusal::CodeAlreadyRedeemed(_)))));
     assert!(matches!(
         w.send(EventKind::IssuePartnerCodes { partner: pid("moleskine"), count: 0 }),
-        Err(Error::InvalidEvent(_))
+        Err(Error::Refused(Refusal::InvalidEvent(_)))
     ));
 }
 
@@ -229,7 +230,7 @@ fn vanity_codes_normalize_and_cannot_be_taken_twice() {
     assert_eq!(out.codes[0].as_str(), "ANN2026");
     w.sign_up("f", &"ann 2026".parse().unwrap()).unwrap();
     let taken = w.send(EventKind::IssueCode { participant: pid("ann"), vanity_code: Some("ANN-2026".into()) });
-    assert!(matches!(taken, Err(Error::CodeTaken(_))));
+    assert!(matches!(taken, Err(Error::Refused(Refusal::CodeTaken(_)))));
     let second = w.ok(EventKind::IssueCode { participant: pid("ann"), vanity_code: None });
     assert_eq!(w.engine.read(&w.program).resolve_code(second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
 }
@@ -246,7 +247,7 @@ fn last_touch_lets_a_later_code_take_over_until_qualification() {
     assert_eq!(w.engine.read(&w.program).referral(&pid("cy")).unwrap().unwrap().referrer, pid("bob"));
     w.purchase("cy", "o1", "100.00 USD").unwrap();
     // Locked once qualified: later codes are refused, later payments follow bob.
-    assert!(matches!(w.sign_up("cy", &a), Err(Error::AlreadyReferred { .. })));
+    assert!(matches!(w.sign_up("cy", &a), Err(Error::Refused(Refusal::AlreadyReferred { .. }))));
     w.purchase("cy", "o2", "100.00 USD").unwrap();
     assert_eq!(w.balance("bob", "USD").available, dec("20.00"));
     assert_eq!(w.balance("ann", "USD").available, dec("0"));
@@ -293,10 +294,10 @@ fn a_dry_run_returns_the_outcome_and_writes_nothing() {
     let code = w.enroll("ann");
     let before = w.engine.store().dump();
     let event = Event::new("dry", "lim", EventKind::sign_up(pid("f"), code.to_string())).unwrap();
-    let preview = w.engine.dry_run(&event).unwrap();
+    let preview = flat(w.engine.dry_run(&event)).unwrap();
     assert_eq!(preview.rewards.len(), 1);
     assert_eq!(w.engine.store().dump(), before);
-    assert_eq!(w.engine.handle(&event).unwrap(), preview);
+    assert_eq!(flat(w.engine.handle(&event)).unwrap(), preview);
 }
 
 #[test]
@@ -318,7 +319,7 @@ fn the_enrollment_rule_decides_who_may_refer() {
         })
     };
     assert!(enroll("fan", 9).is_ok());
-    assert!(matches!(enroll("meh", 8), Err(Error::NotEligible(_))));
+    assert!(matches!(enroll("meh", 8), Err(Error::Refused(Refusal::NotEligible(_)))));
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn by_snapshots(engine: &Engine<Counting>, event: &Event, rounds: &mut usize) ->
                 if let Some(commit) = commit {
                     engine.store().commit(&commit)?;
                 }
-                return answer;
+                return answer.map_err(Error::from);
             }
             other => panic!("a step this driver does not know: {other:?}"),
         }
@@ -172,7 +172,7 @@ fn by_snapshots(engine: &Engine<Counting>, event: &Event, rounds: &mut usize) ->
 #[test]
 fn a_decision_against_a_snapshot_calls_no_store_and_ends_where_handle_does() {
     let direct = engine(MemoryStore::new());
-    let expected = run(&mut |e| direct.handle(e));
+    let expected = run(&mut |e| flat(direct.handle(e)));
     let offline = engine(Counting::default());
     let mut rounds = 0;
     let answers = run(&mut |e| by_snapshots(&offline, e, &mut rounds));
@@ -186,10 +186,16 @@ fn a_decision_against_a_snapshot_calls_no_store_and_ends_where_handle_does() {
 fn an_event_reads_each_record_at_most_once_and_writes_it_at_most_once() {
     let engine = engine(Counting::default());
     let answers = run(&mut |e| {
-        let answer = engine.handle(e);
+        let answer = flat(engine.handle(e));
         let (reads, writes) = engine.store().again_and_reset();
         assert!(reads.is_empty() && writes.is_empty(), "{}: read again {reads:?}, written again {writes:?}", e.key);
         answer
     });
     assert!(answers.iter().filter(|a| a.is_ok()).count() > 8);
+}
+
+fn flat(
+    handled: Result<Result<referral_engine::Outcome, referral_engine::Refusal>, referral_engine::Error>,
+) -> Result<referral_engine::Outcome, referral_engine::Error> {
+    handled.and_then(|answer| answer.map_err(referral_engine::Error::from))
 }

@@ -199,7 +199,7 @@ impl Driver {
             Step::Reinstate(i) => EventKind::Reinstate { participant: person(*i) },
             Step::Replay(k) => {
                 let earlier = self.sent.get(k % self.sent.len().max(1))?.clone();
-                let result = self.engine.handle(&earlier).map_err(|e| e.to_string());
+                let result = flat(self.engine.handle(&earlier)).map_err(|e| e.to_string());
                 return Some((earlier, result));
             }
             Step::BadCode(code) => EventKind::sign_up(person(0), code.clone()),
@@ -209,7 +209,7 @@ impl Driver {
             },
         };
         let event = self.event(kind);
-        let result = self.engine.handle(&event).map_err(|e| e.to_string());
+        let result = flat(self.engine.handle(&event)).map_err(|e| e.to_string());
         if let (Ok(out), EventKind::Enroll { participant, .. }) = (&result, &event.kind) {
             if let (Some(code), Some(i)) =
                 (out.codes.first(), participant.as_str().strip_prefix('p').and_then(|n| n.parse().ok()))
@@ -245,7 +245,7 @@ proptest! {
         let before = d.engine.store().dump();
         for k in replays {
             let (event, first) = &firsts[k % firsts.len()];
-            let again = d.engine.handle(event).map_err(|e| e.to_string());
+            let again = flat(d.engine.handle(event)).map_err(|e| e.to_string());
             prop_assert_eq!(again.as_ref(), Ok(first));
             prop_assert_eq!(&d.engine.store().dump(), &before);
         }
@@ -372,7 +372,7 @@ proptest! {
                 if share <= Decimal::ZERO { continue; }
                 left -= share;
                 let kind = EventKind::refund(id.parse().unwrap(), value(&format!("{share} USD")));
-                d.engine.handle(&Event::new(&format!("final-{id}-{part}"), "spec", kind).unwrap()).unwrap();
+                flat(d.engine.handle(&Event::new(&format!("final-{id}-{part}"), "spec", kind).unwrap())).unwrap();
             }
             fully_refunded.push(id);
         }
@@ -399,7 +399,7 @@ proptest! {
         let balances = |d: &Driver| d.engine.read(&program).participants().unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
         let before = balances(&d);
         let amount = Decimal::new(cents, 2);
-        d.engine.handle(&Event::new("sym-buy", "spec", EventKind::purchase(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap()).unwrap();
+        flat(d.engine.handle(&Event::new("sym-buy", "spec", EventKind::purchase(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap())).unwrap();
         let total: u32 = parts.iter().sum();
         let mut left = amount;
         for (i, w) in parts.iter().enumerate() {
@@ -407,7 +407,7 @@ proptest! {
             if part.is_zero() { continue; }
             left -= part;
             let kind = EventKind::refund("sym".parse().unwrap(), value(&format!("{part} USD")));
-            d.engine.handle(&Event::new(&format!("sym-refund-{i}"), "spec", kind).unwrap()).unwrap();
+            flat(d.engine.handle(&Event::new(&format!("sym-refund-{i}"), "spec", kind).unwrap())).unwrap();
         }
         let after = balances(&d);
         for (who, b) in before {
@@ -425,15 +425,15 @@ proptest! {
     fn bad_input(code in any::<String>(), id in any::<String>(), amount in any::<String>(), json in any::<String>(), n in any::<i64>(), scale in 0u32..30) {
         let d = Driver::new();
         let before = d.engine.store().dump();
-        let _ = d.engine.handle(&Event::new("bad-1", "spec", EventKind::sign_up(person(1), code.clone())).unwrap());
+        let _ = flat(d.engine.handle(&Event::new("bad-1", "spec", EventKind::sign_up(person(1), code.clone())).unwrap()));
         if let Ok(p) = ParticipantId::new(id.clone()) {
-            let _ = d.engine.handle(&Event::new("bad-2", "spec", EventKind::Suspend { participant: p }).unwrap());
+            let _ = flat(d.engine.handle(&Event::new("bad-2", "spec", EventKind::Suspend { participant: p }).unwrap()));
         }
         if let Ok(v) = amount.parse::<referral_engine::Value>() {
-            let _ = d.engine.handle(&Event::new("bad-3", "spec", EventKind::refund("none".parse().unwrap(), v)).unwrap());
+            let _ = flat(d.engine.handle(&Event::new("bad-3", "spec", EventKind::refund("none".parse().unwrap(), v)).unwrap()));
         }
         let number = Decimal::try_new(n, scale.min(28)).unwrap_or_default();
-        let _ = d.engine.handle(&Event::new("bad-4", "spec", EventKind::refund("none".parse().unwrap(), value("1 USD").with_amount(number))).unwrap());
+        let _ = flat(d.engine.handle(&Event::new("bad-4", "spec", EventKind::refund("none".parse().unwrap(), value("1 USD").with_amount(number))).unwrap()));
         let _ = serde_json::from_str::<referral_engine::ProgramSpec>(&json).map(|s| s.build());
         let _ = serde_json::from_str::<Event>(&json);
         prop_assert_eq!(d.engine.store().dump(), before);
@@ -663,7 +663,7 @@ proptest! {
                 (None, Step::Replay(k)) => sent[k % sent.len()].clone(),
                 _ => Event::new(&key, "model", kind).unwrap(),
             };
-            let result = engine.handle(&event);
+            let result = flat(engine.handle(&event));
             if let Some(ok) = expected {
                 prop_assert_eq!(result.is_ok(), ok, "step {:?}: {:?}", s, result);
                 if let (Ok(out), Step::Enroll(i)) = (&result, s) {

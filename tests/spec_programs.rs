@@ -314,7 +314,7 @@ impl Run<MemoryStore> {
                 return Ok(());
             }
             let before = self.engine.store().dump();
-            let again = self.engine.handle(&event).map_err(|e| e.to_string());
+            let again = flat(self.engine.handle(&event)).map_err(|e| e.to_string());
             if let Ok(first) = first {
                 prop_assert_eq!(again.as_ref().ok(), Some(&first), "a replay returns the first outcome");
             }
@@ -328,7 +328,7 @@ impl Run<MemoryStore> {
         let Some(kind) = self.kind(step) else { return Ok(()) };
         let event = Event::new(&format!("e{}", self.sent.len()), "g", kind).unwrap();
         let before = self.engine.store().dump();
-        let result = self.engine.handle(&event);
+        let result = flat(self.engine.handle(&event));
         match &result {
             Ok(out) => {
                 if let (Step::Enroll(i), Some(code)) = (step, out.codes.first()) {
@@ -463,7 +463,7 @@ fn one_case(plan: &Plan, steps: &[Step]) -> Result<(), TestCaseError> {
         let sql = Run::new(store, plan);
         for ((event, _), at) in run.sent.iter().zip(&run.times) {
             sql.clock.set(*at);
-            let _ = sql.engine.handle(event);
+            let _ = flat(sql.engine.handle(event));
         }
         for p in run.engine.read(&run.program).participants().unwrap() {
             let theirs = sql.engine.read(&run.program).participant(&p.id).unwrap();

@@ -5,6 +5,7 @@
 mod common;
 use chrono::Duration;
 use common::*;
+use referral_engine::Refusal;
 use referral_engine::fraud::{Signal, SignalKey, SignalKind};
 use referral_engine::{
     Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice, ReferralStatus, RejectReason, RewardStatus,
@@ -107,7 +108,7 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     let out = sign_up_with(&w, "gus", &code, vec![Signal::ip("198.51.100.1")]);
     assert!(!out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
     // Approving what is not in review is an error that writes nothing.
-    assert!(matches!(w.send(EventKind::Approve { referee: pid("gus") }), Err(Error::NotInReview(_))));
+    assert!(matches!(w.send(EventKind::Approve { referee: pid("gus") }), Err(Error::Refused(Refusal::NotInReview(_)))));
 }
 
 #[test]
@@ -180,7 +181,7 @@ fn no_raw_email_phone_or_ip_is_ever_stored() {
         vanity_code: None,
         signals: vec![Signal::email("x@example.com")],
     });
-    assert!(matches!(err, Err(Error::InvalidSignal { .. })));
+    assert!(matches!(err, Err(Error::Refused(Refusal::InvalidSignal { .. }))));
 }
 
 const CHAIN: &str = r#"{
@@ -247,7 +248,7 @@ fn a_paid_then_refunded_reward_leaves_a_negative_balance_that_the_next_reward_pa
     w.ok(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: Some(dec("50")) });
     assert_eq!(w.buckets("c", "USD").1, dec("10.00"));
     let again = w.send(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: None });
-    assert!(matches!(again, Err(Error::DuplicatePayout(_))));
+    assert!(matches!(again, Err(Error::Refused(Refusal::DuplicatePayout(_)))));
     let statement = w.engine.read(&w.program).statement(&pid("c")).unwrap();
     assert!(statement.iter().all(|e| !e.explanation.is_empty()));
 }

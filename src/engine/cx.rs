@@ -14,7 +14,7 @@ use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::value::{Asset, Checked, Value, add_to};
 use crate::engine::tx::Tx;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::{Event, EventKind, Outcome};
 use crate::program::{Program, ProgramStatus};
 use crate::store::{COUNTER_SHARDS, Counters, Key, ProgramState, ReferrerDay};
@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 /// `at + span`, refused as an error when it leaves the dates the engine can
 /// store (years 1 to 9999: keys hold times as fixed-width text).
 pub(crate) fn later(at: DateTime<Utc>, span: Duration, what: &'static str) -> Result<DateTime<Utc>, Error> {
-    at.checked_add_signed(span).filter(|t| in_key_range(*t)).ok_or(Error::DateOutOfRange { what })
+    at.checked_add_signed(span).filter(|t| in_key_range(*t)).ok_or_else(|| Refusal::DateOutOfRange { what }.into())
 }
 
 /// `at - span`, where a time before the engine's dates means "since ever".
@@ -125,7 +125,7 @@ impl<'a, 's> Cx<'a, 's> {
     }
 
     pub(crate) fn known_participant(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
-        self.participant(id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))
+        Ok(self.participant(id)?.ok_or_else(|| Refusal::UnknownParticipant(id.clone()))?)
     }
 
     pub(crate) fn save_participant(&mut self, p: Participant) -> Result<(), Error> {
@@ -246,10 +246,10 @@ impl<'a, 's> Cx<'a, 's> {
     pub(crate) fn require_open(&self) -> Result<(), Error> {
         let spec = self.program.spec();
         if spec.status != ProgramStatus::Active {
-            return Err(Error::ProgramNotActive { program: spec.id.clone(), status: spec.status });
+            return Err(Refusal::ProgramNotActive { program: spec.id.clone(), status: spec.status }.into());
         }
         if spec.starts_at.is_some_and(|s| self.now < s) || spec.ends_at.is_some_and(|e| self.now >= e) {
-            return Err(Error::OutsideProgramDates { program: spec.id.clone(), at: self.now });
+            return Err(Refusal::OutsideProgramDates { program: spec.id.clone(), at: self.now }.into());
         }
         Ok(())
     }
@@ -257,17 +257,17 @@ impl<'a, 's> Cx<'a, 's> {
     pub(crate) fn require_enrolled(&mut self, id: &ParticipantId) -> Result<Participant, Error> {
         match self.participant(id)? {
             Some(p) if p.enrolled_at.is_some() => Ok(p),
-            _ => Err(Error::NotEnrolled(id.clone())),
+            _ => Err(Refusal::NotEnrolled(id.clone()).into()),
         }
     }
 
     pub(crate) fn program_money(&self, amount: &Value) -> Result<(), Error> {
         let expected = Asset::Money(self.program.terms().currency);
         if amount.asset() != &expected {
-            return Err(Error::CurrencyMismatch { expected, found: amount.asset().clone() });
+            return Err(Refusal::CurrencyMismatch { expected, found: amount.asset().clone() }.into());
         }
         if !amount.is_positive() {
-            return Err(Error::InvalidAmount(amount.clone()));
+            return Err(Refusal::InvalidAmount(amount.clone()).into());
         }
         amount.check_bounds()?;
         Ok(())

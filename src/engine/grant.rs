@@ -11,7 +11,7 @@ use crate::domain::referral::{PaidOnce, Referral, ReferralStatus};
 use crate::domain::value::{Value, add_to, inc};
 use crate::engine::cx::*;
 use crate::engine::ledger;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::{EventKind, LimitReason, Notice};
 use crate::policy::{Grant, PolicyContext, Trigger};
 use crate::program::BudgetMode;
@@ -73,7 +73,7 @@ pub(crate) fn reward(
             };
         for policy in cx.program.policies().iter().chain(variant) {
             let asked =
-                policy.grants(&ctx).map_err(|source| Error::Policy { rule: policy.name().to_owned(), source })?;
+                policy.grants(&ctx).map_err(|source| Refusal::Policy { rule: policy.name().to_owned(), source })?;
             for g in asked {
                 let rule = match &g.rule_suffix {
                     Some(s) => format!("{}/{s}", policy.name()),

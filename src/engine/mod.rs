@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource};
 use crate::domain::id::{EventKey, ProgramId};
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::{Event, EventKind, Outcome};
 use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
@@ -64,7 +64,7 @@ pub enum Step {
     Needs(Needs),
     /// Decided: the answer, and the commit that makes it so (none for a
     /// refusal or a replay).
-    Done(Result<Outcome, Error>, Option<Commit>),
+    Done(Result<Outcome, Refusal>, Option<Commit>),
 }
 
 /// How many times an event is decided again after conflicting commits.
@@ -142,10 +142,16 @@ impl<S: Store> Engine<S> {
     /// Handles one event: decides and commits its effects atomically, exactly once.
     ///
     /// The same key again returns the first outcome and writes nothing; the
-    /// same key with another payload is [`Error::KeyReused`]. A refused event
+    /// same key with another payload is [`Refusal::KeyReused`]. A refused event
     /// writes nothing.
-    pub fn handle(&self, event: &Event) -> Result<Outcome, Error> {
-        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))?
+    ///
+    /// The answer is two-layered: `Ok(Ok(outcome))`, the event took effect;
+    /// `Ok(Err(refusal))`, the event was refused, a business answer to show
+    /// (see [`Refusal::code`]); `Err(error)`, the call failed (the store, the
+    /// configuration, contention; [`Error::is_retryable`] says whether to try
+    /// again).
+    pub fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
+        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -176,10 +182,10 @@ impl<S: Store> Engine<S> {
     /// ];
     /// let results = engine.handle_batch(&events).unwrap();
     /// assert!(results[0].is_ok() && results[1].is_ok());
-    /// assert!(results[2].is_err()); // refused: wrote nothing
+    /// assert_eq!(results[2].as_ref().unwrap_err().code(), "unknown_code"); // refused: wrote nothing
     /// assert_eq!(engine.read(&"p".parse().unwrap()).balance(&ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
-    pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Error>>, Error> {
+    pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Refusal>>, Error> {
         self.attempt(Tx::for_batch, |tx, batch| {
             events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect()
         })
@@ -204,9 +210,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// The outcome `event` would have now; writes nothing.
-    pub fn dry_run(&self, event: &Event) -> Result<Outcome, Error> {
+    pub fn dry_run(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
         let batch = &mut Batch { look_up_keys: true, ..Batch::default() };
-        self.decide(&mut Tx::new(&self.store), event, batch, self.inputs())?
+        self.decide(&mut Tx::new(&self.store), event, batch, self.inputs())
     }
 
     /// Decides one event on top of `tx`. The outer error aborts the whole
@@ -217,14 +223,14 @@ impl<S: Store> Engine<S> {
         event: &Event,
         batch: &mut Batch,
         (now, random): (DateTime<Utc>, &dyn RandomSource),
-    ) -> Result<Result<Outcome, Error>, Error> {
+    ) -> Result<Result<Outcome, Refusal>, Error> {
         let event = match self.hash_signals(event) {
             Ok(e) => e,
             Err(refused) => return Ok(Err(refused)),
         };
         let event = event.as_ref();
         let Some(program) = self.programs.get(&event.program) else {
-            return Ok(Err(Error::UnknownProgram(event.program.clone())));
+            return Err(Error::UnknownProgram(event.program.clone()));
         };
         if let Some(earlier) = batch.index.get(&event.key).and_then(|&i| batch.accepted.get(i)) {
             return Ok(replay(earlier, event));
@@ -246,8 +252,7 @@ impl<S: Store> Engine<S> {
                 batch.accepted.push(StoredEvent { event: event.clone(), outcome: outcome.clone() });
                 Ok(Ok(outcome))
             }
-            Err(Error::Store(failed)) => Err(Error::Store(failed)),
-            Err(refused) => {
+            Err(Error::Refused(refused)) => {
                 tx.undo(mark);
                 // The records read may already hold this very event's effects,
                 // committed earlier or by a concurrent twin: then the answer
@@ -257,6 +262,7 @@ impl<S: Store> Engine<S> {
                     None => Err(refused),
                 })
             }
+            Err(failed) => Err(failed),
         }
     }
 
@@ -322,7 +328,7 @@ impl<S: Store> Engine<S> {
 
     /// The event with every raw signal replaced by its keyed hash, so that no
     /// raw value is compared or stored.
-    fn hash_signals<'e>(&self, event: &'e Event) -> Result<Cow<'e, Event>, Error> {
+    fn hash_signals<'e>(&self, event: &'e Event) -> Result<Cow<'e, Event>, Refusal> {
         let signals = match &event.kind {
             EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } => signals,
             _ => return Ok(Cow::Borrowed(event)),
@@ -331,18 +337,20 @@ impl<S: Store> Engine<S> {
             return Ok(Cow::Borrowed(event));
         }
         if let Some(s) = signals.iter().find(|s| s.hash().is_some()) {
-            return Err(Error::InvalidSignal {
+            return Err(Refusal::InvalidSignal {
                 kind: s.kind,
                 reason: "arrived hashed; the engine takes raw values only",
             });
         }
         let Some(key) = &self.signal_key else {
             let kind = signals.first().map_or(SignalKind::Email, |s| s.kind);
-            return Err(Error::InvalidSignal { kind, reason: "the engine has no signal key to hash it with" });
+            return Err(Refusal::InvalidSignal { kind, reason: "the engine has no signal key to hash it with" });
         };
         let hashed = signals
             .iter()
-            .map(|s| key.hash(s).ok_or(Error::InvalidSignal { kind: s.kind, reason: "not a valid value of its kind" }))
+            .map(|s| {
+                key.hash(s).ok_or(Refusal::InvalidSignal { kind: s.kind, reason: "not a valid value of its kind" })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut owned = event.clone();
         if let EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } = &mut owned.kind {
@@ -380,9 +388,9 @@ struct Batch {
 }
 
 /// The answer to an event whose key was used before: the first outcome for
-/// the same event, [`Error::KeyReused`] for another.
-fn replay(stored: &StoredEvent, event: &Event) -> Result<Outcome, Error> {
-    if &stored.event == event { Ok(stored.outcome.clone()) } else { Err(Error::KeyReused(event.key.clone())) }
+/// the same event, [`Refusal::KeyReused`] for another.
+fn replay(stored: &StoredEvent, event: &Event) -> Result<Outcome, Refusal> {
+    if &stored.event == event { Ok(stored.outcome.clone()) } else { Err(Refusal::KeyReused(event.key.clone())) }
 }
 
 fn backoff(attempt: u32) {

@@ -13,7 +13,7 @@ use crate::domain::ledger::{Balance, LedgerEntry, Reward};
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::value::Asset;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::insight::{Dashboard, Report};
 use crate::store::{
     AuditEntry, CodeRecord, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind, ReviewItem,
@@ -100,7 +100,7 @@ impl<S: Store> Reader<'_, S> {
         links: Option<&ShareLink>,
         channels: &[Channel],
     ) -> Result<Dashboard, Error> {
-        let p = self.participant(id)?.ok_or_else(|| Error::UnknownParticipant(id.clone()))?;
+        let p = self.participant(id)?.ok_or_else(|| Refusal::UnknownParticipant(id.clone()))?;
         let definition =
             self.engine.programs.get(self.program).ok_or_else(|| Error::UnknownProgram(self.program.clone()))?;
         Ok(Dashboard::build(definition, &p, links, channels))

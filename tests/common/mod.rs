@@ -10,6 +10,11 @@ use referral_engine::{
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// An event's answer as one `Result`: a refusal becomes [`Error::Refused`].
+pub fn flat(handled: Result<Result<Outcome, referral_engine::Refusal>, Error>) -> Result<Outcome, Error> {
+    handled.and_then(|answer| answer.map_err(Error::from))
+}
+
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().expect("valid date")
 }
@@ -66,8 +71,9 @@ impl<S: Store> World<S> {
         Event::new(&format!("e{n}"), self.program.as_str(), kind).expect("valid event")
     }
 
+    /// Sends an event; a refusal comes back as [`Error::Refused`].
     pub fn send(&self, kind: EventKind) -> Result<Outcome, Error> {
-        self.engine.handle(&self.event(kind))
+        flat(self.engine.handle(&self.event(kind)))
     }
 
     pub fn ok(&self, kind: EventKind) -> Outcome {

@@ -9,7 +9,7 @@ use crate::domain::participant::Participant;
 use crate::domain::value::{Asset, Value, inc, negated};
 use crate::engine::cx::*;
 use crate::engine::ledger;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::store::Key;
 
@@ -29,18 +29,20 @@ pub(crate) fn set_suspended(cx: &mut Cx<'_, '_>, id: &ParticipantId, suspended: 
 }
 
 pub(crate) fn redeem(cx: &mut Cx<'_, '_>, id: &ParticipantId, item_id: &str) -> Result<(), Error> {
-    let item = cx.program.catalog_item(item_id).ok_or_else(|| Error::UnknownItem(item_id.to_owned()))?.clone();
+    let item = cx.program.catalog_item(item_id).ok_or_else(|| Refusal::UnknownItem(item_id.to_owned()))?.clone();
     let p = cx.known_participant(id)?;
     if p.suspended {
-        return Err(Error::Suspended(id.clone()));
+        return Err(Refusal::Suspended(id.clone()).into());
     }
     let taken = cx.state_mut()?.redeemed_items.get(item_id).copied().unwrap_or(0);
     if item.stock.is_some_and(|s| taken >= s) {
-        return Err(Error::OutOfStock(item_id.to_owned()));
+        return Err(Refusal::OutOfStock(item_id.to_owned()).into());
     }
     let available = p.balance(item.price.asset()).available;
     if available < item.price.amount() {
-        return Err(Error::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() });
+        return Err(
+            Refusal::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() }.into()
+        );
     }
     inc(cx.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default());
     let why = format!("redeemed {} for {item_id:?}", item.price);
@@ -76,17 +78,17 @@ pub(crate) fn payout(
     // are redeemed, not paid.
     let currency = Asset::Money(cx.program.terms().currency);
     if asset != &currency {
-        return Err(Error::CurrencyMismatch { expected: currency, found: asset.clone() });
+        return Err(Refusal::CurrencyMismatch { expected: currency, found: asset.clone() }.into());
     }
     if let Some(m) = minimum {
         let floor = Value::new(asset.clone(), m);
         if m < Decimal::ZERO {
-            return Err(Error::InvalidAmount(floor));
+            return Err(Refusal::InvalidAmount(floor).into());
         }
         floor.check_bounds()?;
     }
     if !cx.state_mut()?.payouts.insert(payout.clone()) {
-        return Err(Error::DuplicatePayout(payout.clone()));
+        return Err(Refusal::DuplicatePayout(payout.clone()).into());
     }
     let floor = minimum.unwrap_or(Decimal::ZERO);
     let everyone = cx.tx.scan::<Participant>(&Key::participants(cx.program.id()), usize::MAX)?;

@@ -8,7 +8,7 @@ use crate::domain::participant::{Attributes, Participant};
 use crate::domain::value::inc;
 use crate::engine::cx::*;
 use crate::engine::handle::screen::merge_signals;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::fraud::Signal;
 use crate::store::{CodeRecord, CodeUse, Key};
@@ -28,7 +28,7 @@ pub(crate) fn new_code(
         Some(v) => {
             let code = ReferralCode::parse(v)?;
             if cx.tx.get::<CodeRecord>(&Key::code(cx.program.id(), &code))?.is_some() {
-                return Err(Error::CodeTaken(code));
+                return Err(Refusal::CodeTaken(code).into());
             }
             code
         }
@@ -70,19 +70,19 @@ pub(crate) fn enroll(
     cx.require_open()?;
     let mut p = match cx.participant(id)? {
         Some(p) if p.enrolled_at.is_some() => {
-            return Err(Error::DuplicateEnrollment(id.clone()));
+            return Err(Refusal::DuplicateEnrollment(id.clone()).into());
         }
         Some(p) => p,
         None => Participant::new(cx.program.id().clone(), id.clone(), cx.now),
     };
     if let Some(rule) = &cx.program.spec().enrollment {
         if !rule.matches(attributes) {
-            return Err(Error::NotEligible(id.clone()));
+            return Err(Refusal::NotEligible(id.clone()).into());
         }
     }
     if let Some(s) = segment {
         if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
-            return Err(Error::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")));
+            return Err(Refusal::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")).into());
         }
     }
     p.enrolled_at = Some(cx.now);
@@ -117,7 +117,9 @@ pub(crate) fn issue_code(cx: &mut Cx<'_, '_>, id: &ParticipantId, vanity: Option
 pub(crate) fn issue_partner_codes(cx: &mut Cx<'_, '_>, partner: &ParticipantId, count: u32) -> Result<(), Error> {
     cx.require_open()?;
     if count == 0 || count > MAX_PARTNER_CODES {
-        return Err(Error::InvalidEvent(format!("partner code count {count} is not in 1..={MAX_PARTNER_CODES}")));
+        return Err(
+            Refusal::InvalidEvent(format!("partner code count {count} is not in 1..={MAX_PARTNER_CODES}")).into()
+        );
     }
     cx.require_enrolled(partner)?;
     for _ in 0..count {

@@ -11,7 +11,7 @@ use crate::domain::referral::ReferralStatus;
 use crate::domain::value::{Checked, Value, add_to, inc, negated};
 use crate::engine::cx::*;
 use crate::engine::{grant, ledger};
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::policy::Trigger;
 use crate::program::Qualification;
@@ -28,7 +28,7 @@ pub(crate) fn purchase(
     cx.require_open()?;
     let order_key = Key::order(cx.program.id(), order_id);
     if cx.tx.get::<Order>(&order_key)?.is_some() {
-        return Err(Error::DuplicateOrder(order_id.clone()));
+        return Err(Refusal::DuplicateOrder(order_id.clone()).into());
     }
     if let Some(code) = coupon {
         if cx.referral_of(customer)?.is_none() {
@@ -101,16 +101,22 @@ pub(crate) fn redeem_coupon(cx: &mut Cx<'_, '_>, customer: &ParticipantId, code:
 pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
     amount.check_bounds()?;
     let key = Key::order(cx.program.id(), order_id);
-    let mut order: Order = cx.tx.get(&key)?.ok_or_else(|| Error::UnknownOrder(order_id.clone()))?;
+    let mut order: Order = cx.tx.get(&key)?.ok_or_else(|| Refusal::UnknownOrder(order_id.clone()))?;
     if amount.asset() != order.amount.asset() {
-        return Err(Error::CurrencyMismatch { expected: order.amount.asset().clone(), found: amount.asset().clone() });
+        return Err(Refusal::CurrencyMismatch {
+            expected: order.amount.asset().clone(),
+            found: amount.asset().clone(),
+        }
+        .into());
     }
     if !amount.is_positive() {
-        return Err(Error::InvalidAmount(amount.clone()));
+        return Err(Refusal::InvalidAmount(amount.clone()).into());
     }
     let remaining = order.amount.amount().minus(order.refunded)?;
     if amount.amount() > remaining {
-        return Err(Error::RefundExceedsOrder { order: order_id.clone(), requested: amount.amount(), remaining });
+        return Err(
+            Refusal::RefundExceedsOrder { order: order_id.clone(), requested: amount.amount(), remaining }.into()
+        );
     }
     add_to(&mut order.refunded, amount.amount())?;
     let full = order.refunded == order.amount.amount();

@@ -8,7 +8,7 @@ use crate::domain::referral::{Referral, ReferralStatus};
 use crate::domain::value::inc;
 use crate::engine::cx::*;
 use crate::engine::grant;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::policy::Trigger;
 use crate::program::Qualification;
@@ -61,7 +61,7 @@ pub(crate) fn expire(cx: &mut Cx<'_, '_>, mut referral: Referral) -> Result<(), 
 
 pub(crate) fn action(cx: &mut Cx<'_, '_>, participant: &ParticipantId, name: &str) -> Result<(), Error> {
     if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::InvalidEvent(format!("action name {name:?} is not 1 to 64 printable characters")));
+        return Err(Refusal::InvalidEvent(format!("action name {name:?} is not 1 to 64 printable characters")).into());
     }
     cx.require_open()?;
     cx.known_participant(participant)?;

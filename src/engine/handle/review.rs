@@ -8,13 +8,13 @@ use crate::domain::ledger::{Reward, RewardStatus};
 use crate::domain::referral::{ReferralStatus, RejectReason};
 use crate::engine::cx::*;
 use crate::engine::ledger;
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::store::{Due, Key, ReviewItem};
 
 /// A reviewer's decision on a flagged referral: approve (`None`) or reject with a reason.
 pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Option<&String>) -> Result<(), Error> {
-    let not_in_review = || Error::NotInReview(referee.clone());
+    let not_in_review = || Refusal::NotInReview(referee.clone());
     let mut referral = cx.referral_of(referee)?.ok_or_else(not_in_review)?;
     let key = Key::review(cx.program.id(), referee, &referral.id);
     let item: ReviewItem = cx.tx.get(&key)?.ok_or_else(not_in_review)?;
@@ -43,7 +43,7 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
         }
         Some(words) => {
             if words.trim().is_empty() || words.len() > 500 {
-                return Err(Error::InvalidEvent("a rejection needs a reason of 1 to 500 characters".into()));
+                return Err(Refusal::InvalidEvent("a rejection needs a reason of 1 to 500 characters".into()).into());
             }
             // A referral that expired while in review keeps its end: the
             // rejection only reverses the rewards the review held.

@@ -14,7 +14,7 @@ use crate::domain::value::inc;
 use crate::engine::cx::*;
 use crate::engine::handle::screen::{Screen, merge_signals};
 use crate::engine::{grant, ledger};
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::fraud::Signal;
 use crate::policy::Trigger;
@@ -25,7 +25,7 @@ use crate::store::{CodeRecord, CodeUse, Due, Key, ReviewItem};
 const CYCLE_SEARCH: usize = 256;
 
 pub(crate) fn invite(cx: &mut Cx<'_, '_>, referrer: &ParticipantId, channel: &Channel) -> Result<(), Error> {
-    channel.check().map_err(|e| Error::InvalidEvent(e.into()))?;
+    channel.check().map_err(|e| Refusal::InvalidEvent(e.into()))?;
     cx.require_open()?;
     let mut p = cx.require_enrolled(referrer)?;
     inc(&mut p.stats.invites);
@@ -44,23 +44,23 @@ pub(crate) fn sign_up(
     clicked_at: Option<DateTime<Utc>>,
     signals: &[Signal],
 ) -> Result<(), Error> {
-    channel.check().map_err(|e| Error::InvalidEvent(e.into()))?;
+    channel.check().map_err(|e| Refusal::InvalidEvent(e.into()))?;
     let code = ReferralCode::parse(typed)?;
     let record: CodeRecord =
-        cx.tx.get(&Key::code(cx.program.id(), &code))?.ok_or_else(|| Error::UnknownCode(code.clone()))?;
+        cx.tx.get(&Key::code(cx.program.id(), &code))?.ok_or_else(|| Refusal::UnknownCode(code.clone()))?;
     cx.require_open()?;
     let referrer = record.owner.clone();
     cx.prefetch_referrer(&referrer)?;
     if &referrer == referee {
-        return Err(Error::SelfReferral(referee.clone()));
+        return Err(Refusal::SelfReferral(referee.clone()).into());
     }
     if let (Some(clicked), Some(days)) = (clicked_at, cx.program.spec().attribution.window_days) {
         if clicked < earlier(cx.now, Duration::days(i64::from(days))) {
-            return Err(Error::AttributionWindowPassed { clicked_at: clicked, at: cx.now, window_days: days });
+            return Err(Refusal::AttributionWindowPassed { clicked_at: clicked, at: cx.now, window_days: days }.into());
         }
     }
     if let CodeUse::SingleUse(Some(_)) = record.usage {
-        return Err(Error::CodeAlreadyRedeemed(code));
+        return Err(Refusal::CodeAlreadyRedeemed(code).into());
     }
     // Only someone who has referred others can sit above the referrer.
     if cx.participant(referee)?.is_some_and(|p| p.stats.signups > 0) {
@@ -70,7 +70,7 @@ pub(crate) fn sign_up(
     if let Some(existing) = cx.referral_of(referee)? {
         let last_touch = cx.program.spec().attribution.model == AttributionModel::LastTouch;
         if !(last_touch && existing.status == ReferralStatus::Attributed) || existing.referrer == referrer {
-            return Err(Error::AlreadyReferred { referee: referee.clone() });
+            return Err(Refusal::AlreadyReferred { referee: referee.clone() }.into());
         }
         paid_once = supersede(cx, existing)?;
     }
@@ -234,7 +234,7 @@ pub(crate) fn check_cycle(cx: &mut Cx<'_, '_>, referee: &ParticipantId, referrer
         };
         match p.referred_by {
             Some(up) if &up == referee => {
-                return Err(Error::ReferralCycle { referee: referee.clone(), referrer: referrer.clone() });
+                return Err(Refusal::ReferralCycle { referee: referee.clone(), referrer: referrer.clone() }.into());
             }
             Some(up) => current = up,
             None => return Ok(()),
