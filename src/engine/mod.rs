@@ -6,7 +6,7 @@
 //!   │                      ── same payload → the first outcome; other payload → KeyReused
 //!   ├─ handle::run(Cx)     ── pure: reads through Tx (versions recorded), applies
 //!   │                         policies and limits, collects writes and an Outcome;
-//!   │                         a refusal takes its writes back (Tx::undo)
+//!   │                         in a write layer of its own, dropped whole if refused
 //! then once
 //!   └─ store.commit(Commit)── atomic: no event key used, every read version current
 //!        ├─ Conflict       → decide again (bounded)
@@ -186,9 +186,7 @@ impl<S: Store> Engine<S> {
     /// assert_eq!(engine.read(&"p".parse().unwrap()).balance(&ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
     pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Refusal>>, Error> {
-        self.attempt(Tx::for_batch, |tx, batch| {
-            events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect()
-        })
+        self.attempt(Tx::new, |tx, batch| events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect())
     }
 
     /// Decides with `decide` on a fresh read/write set from `new_tx` and
@@ -240,7 +238,7 @@ impl<S: Store> Engine<S> {
                 return Ok(replay(&stored, event));
             }
         }
-        let mark = tx.mark();
+        let layer = tx.begin();
         let mut cx = Cx::new(program, event, now, tx, random);
         match handle::run(&mut cx)
             .and_then(|()| handle::outbox::publish(&mut cx, self.outbox))
@@ -248,12 +246,13 @@ impl<S: Store> Engine<S> {
         {
             Ok(()) => {
                 let outcome = cx.out;
+                tx.keep(layer);
                 batch.index.insert(event.key.clone(), batch.accepted.len());
                 batch.accepted.push(StoredEvent { event: event.clone(), outcome: outcome.clone() });
                 Ok(Ok(outcome))
             }
             Err(Error::Refused(refused)) => {
-                tx.undo(mark);
+                tx.drop_to(layer);
                 // The records read may already hold this very event's effects,
                 // committed earlier or by a concurrent twin: then the answer
                 // is the first outcome, not the refusal.

@@ -12,27 +12,26 @@ use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError,
 /// Records are shared (`Arc`) between the store, the read set and the write
 /// set; a decision takes its own copy of a record only when it reads it.
 ///
-/// In a batch, each event decides on top of the writes of the events before
-/// it; [`Tx::mark`] and [`Tx::undo`] take back the writes of one that is
-/// refused. Its reads stay in the read set: they can only make the commit
-/// stricter.
+/// The writes are kept in layers. In a batch, each event decides in a layer
+/// of its own on top of the writes of the events before it
+/// ([`Tx::begin`]); an accepted event's layer is folded into the one below
+/// ([`Tx::keep`]), a refused one's is dropped whole ([`Tx::drop_to`]), so
+/// there is nothing to undo. Its reads stay in the read set: they can only
+/// make the commit stricter. A single event needs no layer of its own: if it
+/// is refused, nothing is committed.
 pub(crate) struct Tx<'s> {
     store: &'s dyn Store,
     seen: BTreeMap<Key, (u64, Option<Arc<Record>>)>,
     /// Fetched ahead by [`Tx::prefetch`]: a record joins the read set only
     /// when it is read, so fetching one that goes unused adds no condition.
     ahead: HashMap<Key, Option<Versioned>>,
-    writes: BTreeMap<Key, Option<Arc<Record>>>,
-    /// For each write since the batch began, what the key held before it.
-    undo: Option<Vec<Undo>>,
+    /// The write layers, the newest last; never empty.
+    layers: Vec<BTreeMap<Key, Option<Arc<Record>>>>,
 }
 
-/// A key written and what the write set held for it before: nothing, or a
-/// record or a deletion.
-type Undo = (Key, Option<Option<Arc<Record>>>);
-
-/// A point in a batch's writes to go back to.
-pub(crate) struct Mark(usize);
+/// A layer of writes to keep or drop: see [`Tx::begin`].
+#[must_use]
+pub(crate) struct Layer(usize);
 
 fn wrong_kind(key: &Key) -> Error {
     Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
@@ -40,7 +39,7 @@ fn wrong_kind(key: &Key) -> Error {
 
 impl<'s> Tx<'s> {
     pub(crate) fn new(store: &'s dyn Store) -> Self {
-        Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), writes: BTreeMap::new(), undo: Some(Vec::new()) }
+        Self { store, seen: BTreeMap::new(), ahead: HashMap::new(), layers: vec![BTreeMap::new()] }
     }
 
     /// Where this set reads.
@@ -48,42 +47,46 @@ impl<'s> Tx<'s> {
         self.store
     }
 
-    /// A read/write set for a batch: every write can be taken back.
-    pub(crate) fn for_batch(store: &'s dyn Store) -> Self {
-        Self { undo: Some(Vec::new()), ..Self::new(store) }
+    /// Starts a layer: the writes from here on can be kept or dropped whole.
+    pub(crate) fn begin(&mut self) -> Layer {
+        self.layers.push(BTreeMap::new());
+        Layer(self.layers.len().saturating_sub(1))
     }
 
-    /// The point to [`undo`](Self::undo) back to.
-    pub(crate) fn mark(&self) -> Mark {
-        Mark(self.undo.as_ref().map_or(0, Vec::len))
-    }
-
-    /// Takes back every write made since `mark`.
-    pub(crate) fn undo(&mut self, mark: Mark) {
-        let Some(log) = &mut self.undo else { return };
-        while log.len() > mark.0 {
-            let Some((key, before)) = log.pop() else { break };
-            match before {
-                Some(record) => self.writes.insert(key, record),
-                None => self.writes.remove(&key),
-            };
+    /// Keeps the writes of `layer` (and of any begun after it): they join
+    /// the layer below.
+    pub(crate) fn keep(&mut self, layer: Layer) {
+        while self.layers.len() > layer.0.max(1) {
+            let Some(top) = self.layers.pop() else { break };
+            if let Some(below) = self.layers.last_mut() {
+                if below.is_empty() {
+                    *below = top;
+                } else {
+                    below.extend(top);
+                }
+            }
         }
     }
 
+    /// Drops the writes of `layer` (and of any begun after it).
+    pub(crate) fn drop_to(&mut self, layer: Layer) {
+        self.layers.truncate(layer.0.max(1));
+    }
+
+    /// The write this set holds for `key`, newest layer first: `Some(None)`
+    /// is a deletion.
+    fn written(&self, key: &Key) -> Option<&Option<Arc<Record>>> {
+        self.layers.iter().rev().find_map(|layer| layer.get(key))
+    }
+
     fn write(&mut self, key: Key, record: Option<Arc<Record>>) {
-        match &mut self.undo {
-            Some(log) => {
-                let before = self.writes.insert(key.clone(), record);
-                log.push((key, before));
-            }
-            None => {
-                self.writes.insert(key, record);
-            }
+        if let Some(top) = self.layers.last_mut() {
+            top.insert(key, record);
         }
     }
 
     fn load(&mut self, key: &Key) -> Result<Option<Arc<Record>>, Error> {
-        if let Some(w) = self.writes.get(key) {
+        if let Some(w) = self.written(key) {
             return Ok(w.clone());
         }
         if let Some((_, r)) = self.seen.get(key) {
@@ -103,7 +106,7 @@ impl<'s> Tx<'s> {
     pub(crate) fn prefetch(&mut self, keys: impl IntoIterator<Item = Key>) -> Result<(), Error> {
         let wanted: Vec<Key> = keys
             .into_iter()
-            .filter(|k| !self.seen.contains_key(k) && !self.writes.contains_key(k) && !self.ahead.contains_key(k))
+            .filter(|k| !self.seen.contains_key(k) && self.written(k).is_none() && !self.ahead.contains_key(k))
             .collect();
         if wanted.len() < 2 {
             return Ok(());
@@ -174,9 +177,12 @@ impl<'s> Tx<'s> {
         // Records this set created in the range, which the store does not hold
         // yet (an earlier event of the batch wrote them): merged in, in key
         // order, so that a batch sees what the same events one by one would.
-        let created: Vec<(Key, Arc<Record>)> = self
-            .writes
-            .range(range.start.clone()..range.end.clone())
+        let mut in_range: BTreeMap<&Key, &Option<Arc<Record>>> = BTreeMap::new();
+        for layer in &self.layers {
+            in_range.extend(layer.range(range.start.clone()..range.end.clone()));
+        }
+        let created: Vec<(Key, Arc<Record>)> = in_range
+            .into_iter()
             .filter(|(k, _)| found.binary_search_by(|(stored, _)| stored.cmp(k)).is_err())
             .filter_map(|(k, r)| r.as_ref().map(|r| (k.clone(), Arc::clone(r))))
             .collect();
@@ -198,7 +204,7 @@ impl<'s> Tx<'s> {
                 continue;
             }
             let Some((key, v)) = found.next() else { break };
-            let current = match self.writes.get(&key) {
+            let current = match self.written(&key) {
                 Some(None) => None,
                 Some(Some(r)) => Some(Arc::clone(r)),
                 None => Some(Arc::clone(&v.record)),
@@ -213,10 +219,13 @@ impl<'s> Tx<'s> {
         Ok(stored)
     }
 
-    pub(crate) fn into_commit(self, events: Vec<StoredEvent>) -> Commit {
+    pub(crate) fn into_commit(mut self, events: Vec<StoredEvent>) -> Commit {
+        self.keep(Layer(1));
         let reads = self.seen.into_iter().map(|(k, (v, _))| (k, v)).collect();
         let writes = self
-            .writes
+            .layers
+            .pop()
+            .unwrap_or_default()
             .into_iter()
             .map(|(k, r)| match r {
                 Some(r) => Write::Put(k, r),
@@ -241,21 +250,28 @@ mod tests {
     }
 
     #[test]
-    fn undo_takes_back_the_writes_since_the_mark_and_only_those() {
+    fn a_dropped_layer_takes_back_its_writes_and_only_those() {
         let store = MemoryStore::new();
-        let mut tx = Tx::for_batch(&store);
-        let (a, b) = (Key::from_stored("a".into()), Key::from_stored("b".into()));
+        let mut tx = Tx::new(&store);
+        let (a, b, c) = (Key::from_stored("a".into()), Key::from_stored("b".into()), Key::from_stored("c".into()));
         tx.put_new(a.clone(), counters(1));
-        let mark = tx.mark();
+        let kept = tx.begin();
+        tx.put_new(c.clone(), counters(5));
+        tx.keep(kept);
+        let dropped = tx.begin();
         tx.put(a.clone(), counters(2)).unwrap();
         tx.put_new(b.clone(), counters(3));
+        let inner = tx.begin();
         tx.delete(a.clone()).unwrap();
         assert_eq!(signups(&mut tx, &a), None);
-        tx.undo(mark);
+        tx.keep(inner);
+        assert_eq!(signups(&mut tx, &a), None);
+        tx.drop_to(dropped);
         assert_eq!(signups(&mut tx, &a), Some(1));
         assert_eq!(signups(&mut tx, &b), None);
+        assert_eq!(signups(&mut tx, &c), Some(5));
         let commit = tx.into_commit(vec![]);
-        assert_eq!(commit.writes.len(), 1);
+        assert_eq!(commit.writes.iter().map(|w| w.key().clone()).collect::<Vec<_>>(), vec![a, c]);
     }
 
     #[test]

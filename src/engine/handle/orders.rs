@@ -84,17 +84,20 @@ pub(crate) fn purchase(
 /// that cannot (unknown, own, already used, a cycle...) is ignored with a
 /// notice, and the purchase is recorded all the same.
 pub(crate) fn redeem_coupon(cx: &mut Cx<'_, '_>, customer: &ParticipantId, code: &str) -> Result<(), Error> {
-    let mark = (cx.out.clone(), cx.totals.clone(), cx.day.clone(), cx.tx.mark());
+    let before = (cx.out.clone(), cx.totals.clone(), cx.day.clone());
+    let layer = cx.tx.begin();
     match sign_up::sign_up(cx, customer, code, &Channel::Coupon, None, &[]) {
-        Ok(()) => Ok(()),
-        Err(Error::Store(failed)) => Err(Error::Store(failed)),
-        Err(refused) => {
-            let (out, totals, day, writes) = mark;
-            (cx.out, cx.totals, cx.day) = (out, totals, day);
-            cx.tx.undo(writes);
+        Ok(()) => {
+            cx.tx.keep(layer);
+            Ok(())
+        }
+        Err(Error::Refused(refused)) => {
+            cx.tx.drop_to(layer);
+            (cx.out, cx.totals, cx.day) = before;
             cx.out.notices.push(Notice::CouponIgnored { customer: customer.clone(), reason: refused.to_string() });
             Ok(())
         }
+        Err(failed) => Err(failed),
     }
 }
 
