@@ -6,8 +6,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use referral_engine::domain::code::SeededRandom;
 use referral_engine::store::Store;
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
 use rust_decimal::Decimal;
 
 const TWO_SIDED: &str = r#"{

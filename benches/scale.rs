@@ -6,7 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec, SeededRandom};
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
 
 /// Counts live heap bytes.
 struct Counting;

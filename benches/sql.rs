@@ -9,9 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use referral_engine::domain::code::SeededRandom;
 use referral_engine::store::Store;
 use referral_engine::store::sqlite::{SqliteStore, Synchronous};
-use referral_engine::{Engine, Event, EventKind, ManualClock, ParticipantId, ProgramSpec, SeededRandom};
+use referral_engine::{Engine, Event, EventKind, ManualClock, ParticipantId, ProgramSpec};
 
 const PROGRAM: &str = r#"{
     "id": "bench", "name": "Bench", "currency": "USD",

@@ -11,8 +11,9 @@
 use std::error::Error;
 use std::sync::Arc;
 
+use referral_engine::clock::SystemClock;
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, Refusal, SystemClock};
+use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, Refusal};
 
 const PROGRAM: &str = r#"{
     "id": "app", "name": "App referrals", "currency": "USD",

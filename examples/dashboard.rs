@@ -7,9 +7,8 @@ use std::error::Error;
 use std::fmt::Write as _;
 
 use chrono::{Duration, NaiveDate};
-use referral_engine::{
-    Channel, Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec, RandomSource, SeededRandom, ShareLink,
-};
+use referral_engine::domain::code::{Channel, RandomSource, SeededRandom, ShareLink};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
 
 const PROGRAM: &str = r#"{
     "id": "app", "name": "App referrals", "currency": "USD",

@@ -9,7 +9,8 @@
 use std::error::Error;
 use std::fmt::Write as _;
 
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, Notice, ProgramSpec, ReferralStatus};
+use referral_engine::domain::referral::ReferralStatus;
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, Notice, ProgramSpec};
 
 const PROGRAM: &str = r#"{
     "id": "dropbox", "name": "Dropbox Space Race", "currency": "USD",

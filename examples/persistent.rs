@@ -10,8 +10,9 @@ use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use referral_engine::clock::SystemClock;
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{Engine, Event, EventKind, ParticipantId, ProgramSpec, SystemClock};
+use referral_engine::{Engine, Event, EventKind, ParticipantId, ProgramSpec};
 
 const PROGRAM: &str = r#"{
     "id": "persistent", "name": "Bring a friend", "currency": "USD",

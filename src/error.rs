@@ -227,7 +227,8 @@ impl Refusal {
     /// It never changes for a given variant.
     ///
     /// ```
-    /// use referral_engine::{Refusal, ReferralCode};
+    /// use referral_engine::Refusal;
+    /// use referral_engine::domain::code::ReferralCode;
     /// let refused = Refusal::UnknownCode(ReferralCode::parse("SVMMER26").unwrap());
     /// assert_eq!(refused.code(), "unknown_code");
     /// ```

@@ -26,16 +26,11 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use domain::catalog::CatalogItem;
-pub use domain::code::{Channel, CodeError, OsRandom, RandomSource, ReferralCode, SeededRandom, ShareLink};
-pub use domain::id::{EntryId, EventKey, IdError, OrderId, ParticipantId, PayoutId, ProgramId, ReferralId, RewardId};
-pub use domain::ledger::{Balance, Bucket, EntryKind, LedgerEntry, Reversal, Reward, RewardStatus, Role};
-pub use domain::participant::{Attribute, Attributes, Participant, ReferrerStats};
-pub use domain::referral::{Referral, ReferralStatus, RejectReason, Transition};
-pub use domain::value::{Asset, Currency, Rounding, Value, ValueError};
+pub use clock::{Clock, ManualClock};
+pub use domain::id::ParticipantId;
+pub use domain::value::Value;
 pub use engine::Engine;
 pub use error::{Error, Refusal};
-pub use event::{Event, EventKind, LimitReason, Notice, Outcome};
-pub use program::{Program, ProgramError, ProgramSpec, ProgramStatus};
-pub use store::{MemoryStore, Store, StoreError};
+pub use event::{Event, EventKind, Notice, Outcome};
+pub use program::{Program, ProgramSpec};
+pub use store::{MemoryStore, Store};

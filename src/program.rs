@@ -143,9 +143,9 @@ impl Limits {
 /// let rule: Rule = serde_json::from_str(
 ///     r#"{"all": [{"equals": ["segment", "customer"]}, {"at_least": ["nps", 9]}]}"#,
 /// ).unwrap();
-/// let mut attrs = referral_engine::Attributes::new();
-/// attrs.insert("segment".into(), referral_engine::Attribute::Text("customer".into()));
-/// attrs.insert("nps".into(), referral_engine::Attribute::Number(10.into()));
+/// let mut attrs = referral_engine::domain::participant::Attributes::new();
+/// attrs.insert("segment".into(), referral_engine::domain::participant::Attribute::Text("customer".into()));
+/// attrs.insert("nps".into(), referral_engine::domain::participant::Attribute::Number(10.into()));
 /// assert!(rule.matches(&attrs));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -257,7 +257,8 @@ pub fn batches_agree_with_events_one_by_one<S: Store>(factory: &dyn Fn() -> S) {
         let n = batch.len();
         // A replay of the day's first event, and an event that is refused.
         batch.push(batch.first().cloned().unwrap_or_else(|| panic!("an empty day")));
-        let refused_kind = EventKind::InviteSent { referrer: pid("nobody"), channel: crate::Channel::Email };
+        let refused_kind =
+            EventKind::InviteSent { referrer: pid("nobody"), channel: crate::domain::code::Channel::Email };
         let refused = Event {
             key: EventKey::new(format!("x{n}")).unwrap_or_else(|e| panic!("{e}")),
             program: program_id(),

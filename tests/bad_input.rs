@@ -4,10 +4,10 @@ mod common;
 use chrono::Duration;
 use common::*;
 use referral_engine::Refusal;
-use referral_engine::{
-    Engine, Error, Event, EventKind, IdError, ManualClock, MemoryStore, ParticipantId, ProgramStatus, ReferralCode,
-    SeededRandom,
-};
+use referral_engine::domain::code::{ReferralCode, SeededRandom};
+use referral_engine::domain::id::IdError;
+use referral_engine::program::ProgramStatus;
+use referral_engine::{Engine, Error, Event, EventKind, ManualClock, MemoryStore, ParticipantId};
 
 const PROGRAM: &str = r#"{
     "id": "p", "name": "P", "currency": "USD",

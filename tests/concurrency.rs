@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::thread;
 
 use common::*;
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::id::EventKey;
 use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
-use referral_engine::{Engine, Event, EventKey, EventKind, ManualClock, MemoryStore, SeededRandom};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore};
 
 const PROGRAM: &str = r#"{
     "id": "p", "name": "P", "currency": "USD",

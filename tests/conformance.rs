@@ -31,7 +31,7 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::common::DropSchema;
-    use referral_engine::EventKey;
+    use referral_engine::domain::id::EventKey;
     use referral_engine::store::postgres::PostgresStore;
     use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
 

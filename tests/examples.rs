@@ -4,7 +4,9 @@
 #[path = "../examples/dropbox.rs"]
 mod dropbox;
 
-use referral_engine::{ParticipantId, ProgramId, ReferralStatus};
+use referral_engine::ParticipantId;
+use referral_engine::domain::id::ProgramId;
+use referral_engine::domain::referral::ReferralStatus;
 use rust_decimal::Decimal;
 
 fn pid(s: &str) -> ParticipantId {

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::*;
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::participant::Attribute;
 use referral_engine::fraud::{Signal, SignalKey};
 use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
 use referral_engine::{
-    Attribute, Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice, ParticipantId, ProgramSpec,
-    SeededRandom, Value,
+    Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice, ParticipantId, ProgramSpec, Value,
 };
 
 const USD: &str = "USD";
@@ -184,7 +185,7 @@ fn m2_a_review_acts_on_the_referral_it_was_opened_for() {
     assert!(w.send(EventKind::Reject { referee: pid("cy"), reason: "x".into() }).is_err());
     let r = w.engine.read(&w.program).referral(&pid("cy")).unwrap().unwrap();
     assert_eq!(r.referrer, pid("bob"));
-    assert!(!matches!(r.status, referral_engine::ReferralStatus::Rejected(_)), "{:?}", r.status);
+    assert!(!matches!(r.status, referral_engine::domain::referral::ReferralStatus::Rejected(_)), "{:?}", r.status);
 }
 
 #[test]
@@ -206,7 +207,7 @@ fn m3_text_that_looks_like_a_number_stays_text_and_a_retry_replays() {
     let store = SqliteStore::open_in_memory().unwrap();
     store.migrate().unwrap();
     let w = World::with_store(store, program(BOUNTY));
-    let mut attributes = referral_engine::Attributes::new();
+    let mut attributes = referral_engine::domain::participant::Attributes::new();
     attributes.insert("zip".into(), Attribute::Text("02139".into()));
     let enroll = Event::new(
         "e1",
@@ -233,7 +234,7 @@ impl Store for FlakyOnce {
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
         self.inner.scan(range, limit)
     }
-    fn stored_event(&self, key: &referral_engine::EventKey) -> Result<Option<StoredEvent>, StoreError> {
+    fn stored_event(&self, key: &referral_engine::domain::id::EventKey) -> Result<Option<StoredEvent>, StoreError> {
         self.inner.stored_event(key)
     }
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -301,7 +302,7 @@ fn m10_channel_names_are_checked_and_counters_stay_small() {
         w.send(EventKind::SignUp {
             referee: pid(who),
             code: code.clone(),
-            channel: referral_engine::Channel::Other(channel.into()),
+            channel: referral_engine::domain::code::Channel::Other(channel.into()),
             clicked_at: None,
             signals: vec![],
         })
@@ -360,10 +361,10 @@ fn m13_sqlite_is_durable_on_power_loss_by_default() {
 
 #[test]
 fn l1_generated_codes_use_every_character_in_every_place() {
-    let random = referral_engine::OsRandom;
+    let random = referral_engine::domain::code::OsRandom;
     let mut third = std::collections::BTreeSet::new();
     for _ in 0..400 {
-        let code = referral_engine::ReferralCode::generate(&random);
+        let code = referral_engine::domain::code::ReferralCode::generate(&random);
         third.insert(code.as_str().chars().nth(2).unwrap());
     }
     assert!(third.len() > 16, "third character took only {third:?}");
@@ -547,7 +548,7 @@ fn l13_extreme_assumptions_and_a_repeating_random_source_are_errors() {
 
     #[derive(Debug)]
     struct Same;
-    impl referral_engine::RandomSource for Same {
+    impl referral_engine::domain::code::RandomSource for Same {
         fn next_u64(&self) -> u64 {
             7
         }

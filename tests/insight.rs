@@ -3,8 +3,9 @@
 mod common;
 use chrono::NaiveDate;
 use common::*;
+use referral_engine::domain::code::{Channel, ShareLink};
 use referral_engine::store::NotificationId;
-use referral_engine::{Channel, EventKind, Notice, ShareLink};
+use referral_engine::{EventKind, Notice};
 
 const PROGRAM: &str = r#"{
     "id": "shop", "name": "Shop", "currency": "USD",

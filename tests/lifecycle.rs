@@ -3,7 +3,9 @@
 
 mod common;
 use common::*;
-use referral_engine::{Bucket, EntryKind, EventKind, ReferralStatus, RejectReason, RewardStatus};
+use referral_engine::EventKind;
+use referral_engine::domain::ledger::{Bucket, EntryKind, RewardStatus};
+use referral_engine::domain::referral::{ReferralStatus, RejectReason};
 
 const PROGRAM: &str = r#"{
     "id": "life", "name": "Lifecycle", "currency": "USD",

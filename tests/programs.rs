@@ -6,10 +6,12 @@ use referral_engine::Refusal;
 use std::sync::Arc;
 
 use common::*;
+use referral_engine::domain::ledger::Role;
+use referral_engine::domain::referral::{ReferralStatus, RejectReason};
+use referral_engine::event::LimitReason;
 use referral_engine::policy::{Grant, PolicyContext, PolicyError, RewardPolicy, Trigger};
-use referral_engine::{
-    Error, Event, EventKind, LimitReason, Notice, ProgramError, ProgramSpec, ReferralStatus, RejectReason, Role,
-};
+use referral_engine::program::ProgramError;
+use referral_engine::{Error, Event, EventKind, Notice, ProgramSpec};
 
 const COMBINED_TOML: &str = r#"
 id = "combo"
@@ -307,9 +309,9 @@ fn the_enrollment_rule_decides_who_may_refer() {
         "policies": [{"type": "one_sided", "name": "b", "on": "qualified", "reward": {"fixed": "1.00 USD"}}]}"#;
     let w = World::new(program(json));
     let enroll = |who: &str, nps: i64| {
-        let mut attributes = referral_engine::Attributes::new();
-        attributes.insert("plan".into(), referral_engine::Attribute::Text("pro".into()));
-        attributes.insert("nps".into(), referral_engine::Attribute::Number(nps.into()));
+        let mut attributes = referral_engine::domain::participant::Attributes::new();
+        attributes.insert("plan".into(), referral_engine::domain::participant::Attribute::Text("pro".into()));
+        attributes.insert("nps".into(), referral_engine::domain::participant::Attribute::Number(nps.into()));
         w.send(EventKind::Enroll {
             participant: pid(who),
             segment: None,

@@ -9,12 +9,13 @@ use chrono::{TimeZone, Utc};
 use referral_engine::Engine;
 use referral_engine::Error;
 use referral_engine::ManualClock;
+use referral_engine::ParticipantId;
 use referral_engine::ProgramSpec;
-use referral_engine::SeededRandom;
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::id::{EventKey, OrderId};
 use referral_engine::engine::{Snapshot, Step};
 use referral_engine::store::{Commit, Key, KeyRange, MemoryStore, Store, StoreError, StoredEvent, Versioned};
 use referral_engine::{Event, EventKind, Outcome};
-use referral_engine::{EventKey, OrderId, ParticipantId};
 
 /// A store that counts, per key, the records it hands out and takes in.
 #[derive(Default)]

@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use common::*;
 use proptest::prelude::*;
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::id::ProgramId;
+use referral_engine::domain::ledger::{Bucket, Role};
+use referral_engine::domain::referral::ReferralStatus;
 use referral_engine::fraud::{Signal, SignalKey};
-use referral_engine::{
-    Bucket, Engine, Event, EventKind, ManualClock, MemoryStore, Notice, Outcome, ParticipantId, ProgramId,
-    ReferralStatus, Role, SeededRandom,
-};
+use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, Notice, Outcome, ParticipantId};
 use rust_decimal::Decimal;
 
 /// Two-sided, multi-level and revenue-share rules under every limit.
@@ -413,7 +414,7 @@ proptest! {
         for (who, b) in before {
             let a = after.get(&who).cloned().unwrap_or_default();
             for (asset, bal) in b {
-                let now = a.get(&asset).cloned().unwrap_or_else(|| referral_engine::Balance::zero(asset.clone()));
+                let now = a.get(&asset).cloned().unwrap_or_else(|| referral_engine::domain::ledger::Balance::zero(asset.clone()));
                 prop_assert_eq!(bal.total().unwrap(), now.total().unwrap(), "{} {}", who, asset);
             }
         }
@@ -715,8 +716,8 @@ proptest! {
         let program = d.program();
         let totals = d.engine.read(&program).totals().unwrap();
         let referrals = d.engine.read(&program).referrals().unwrap();
-        let velocity = |r: &referral_engine::Referral| {
-            r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::RejectReason::Velocity))
+        let velocity = |r: &referral_engine::domain::referral::Referral| {
+            r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::domain::referral::RejectReason::Velocity))
         };
         prop_assert_eq!(totals.invites, invites);
         prop_assert_eq!(totals.signups, referrals.iter().filter(|r| !velocity(r)).count() as u64);
@@ -728,7 +729,7 @@ proptest! {
         let mut granted: BTreeMap<String, Decimal> = BTreeMap::new();
         for p in d.engine.read(&program).participants().unwrap() {
             for e in d.engine.read(&program).statement(&p.id).unwrap() {
-                if let (referral_engine::EntryKind::Grant, Some(id)) = (&e.kind, e.reward) {
+                if let (referral_engine::domain::ledger::EntryKind::Grant, Some(id)) = (&e.kind, e.reward) {
                     let r = d.engine.read(&program).reward(&id).unwrap().unwrap();
                     *granted.entry(r.value.asset().to_string()).or_default() += r.value.amount() - r.reversed;
                 }

@@ -29,11 +29,12 @@ use chrono::Duration;
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::id::ProgramId;
+use referral_engine::domain::ledger::{Reward, Role};
 use referral_engine::fraud::{Signal, SignalKey};
 use referral_engine::store::{Record, Store};
-use referral_engine::{
-    Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome, ProgramId, Reward, Role, SeededRandom,
-};
+use referral_engine::{Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome};
 use rust_decimal::Decimal;
 
 /// A generated program, with what the checks need to know about it.

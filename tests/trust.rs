@@ -6,11 +6,11 @@ mod common;
 use chrono::Duration;
 use common::*;
 use referral_engine::Refusal;
+use referral_engine::domain::code::SeededRandom;
+use referral_engine::domain::ledger::RewardStatus;
+use referral_engine::domain::referral::{ReferralStatus, RejectReason};
 use referral_engine::fraud::{Signal, SignalKey, SignalKind};
-use referral_engine::{
-    Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice, ReferralStatus, RejectReason, RewardStatus,
-    SeededRandom,
-};
+use referral_engine::{Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice};
 
 const PROGRAM: &str = r#"{
     "id": "safe", "name": "Safe", "currency": "USD",

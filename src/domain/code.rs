@@ -22,7 +22,7 @@ pub const MAX_CODE_LEN: usize = 32;
 /// A referral code in its normalized form.
 ///
 /// ```
-/// use referral_engine::ReferralCode;
+/// use referral_engine::domain::code::ReferralCode;
 /// let typed: ReferralCode = " abcd-efgh-jk ".parse().unwrap();
 /// assert_eq!(typed.as_str(), "ABCDEFGHJK");
 /// // look-alikes fold onto the alphabet
@@ -230,7 +230,7 @@ impl Channel {
 /// Builds share links that carry a code and the channel they were shared on.
 ///
 /// ```
-/// use referral_engine::{Channel, ReferralCode, ShareLink};
+/// use referral_engine::domain::code::{Channel, ReferralCode, ShareLink};
 /// let code: ReferralCode = "ABCDE-FGHJK".parse().unwrap();
 /// let link = ShareLink::new("https://example.com/join")
 ///     .with_param("utm_campaign", "spring sale")

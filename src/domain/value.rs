@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// An ISO 4217 currency: its three-letter code and the number of its minor units.
 ///
 /// ```
-/// use referral_engine::Currency;
+/// use referral_engine::domain::value::Currency;
 /// let usd: Currency = "usd".parse().unwrap();
 /// assert_eq!(usd.code(), "USD");
 /// assert_eq!(usd.minor_units(), 2);
@@ -223,7 +223,8 @@ impl Rounding {
 /// `"500 unit:MB"`, `"12.50 USD"`, `"10 points"`, `"10 discount"`.
 ///
 /// ```
-/// use referral_engine::{Asset, Value};
+/// use referral_engine::Value;
+/// use referral_engine::domain::value::Asset;
 /// use rust_decimal::Decimal;
 /// let a = Value::money("USD", Decimal::new(1050, 2)).unwrap();
 /// let b = Value::money("USD", Decimal::new(250, 2)).unwrap();

@@ -43,7 +43,8 @@ use crate::program::ProgramError;
 ///
 /// ```
 /// use referral_engine::policy::{Grant, PolicyContext, PolicyError, RewardPolicy, Trigger};
-/// use referral_engine::{Role, Value};
+/// use referral_engine::Value;
+/// use referral_engine::domain::ledger::Role;
 ///
 /// /// One point to the referrer on every sign-up.
 /// #[derive(Debug)]

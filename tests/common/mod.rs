@@ -2,10 +2,13 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use referral_engine::domain::code::{ReferralCode, SeededRandom};
+use referral_engine::domain::id::ProgramId;
+use referral_engine::domain::ledger::Balance;
+use referral_engine::domain::value::Asset;
 use referral_engine::store::Store;
 use referral_engine::{
-    Asset, Balance, Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome, ParticipantId, Program,
-    ProgramId, ProgramSpec, ReferralCode, SeededRandom, Value,
+    Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome, ParticipantId, Program, ProgramSpec, Value,
 };
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, Ordering};
