@@ -46,7 +46,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let mb = "unit:MB".parse()?;
     let mut report = String::new();
     writeln!(report, "{:<10} {:<10} {:>10}", "referee", "status", "their MB")?;
-    for r in engine.read(&program).referrals()? {
+    for r in engine.read(&program).referrals().all()? {
         let status = match r.status {
             ReferralStatus::Rewarded => "rewarded",
             ReferralStatus::Qualified => "over cap",

@@ -43,7 +43,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = "shop".parse()?;
     let mut report = String::new();
     for (who, asset) in [("mia", "EUR"), ("leo", "discount")] {
-        for entry in engine.read(&program).statement(&who.parse()?)? {
+        for entry in engine.read(&program).statement(&who.parse()?).all()? {
             if entry.value.asset() == &asset.parse()? {
                 writeln!(report, "{who:<4} {:>12}  {}", entry.value.to_string(), entry.explanation)?;
             }

@@ -471,11 +471,11 @@ fn observe<S: Store>(engine: &Engine<S>) -> String {
         out.push('\n');
     };
     add(format!("{:?}", engine.read(&program).program_state()));
-    for p in engine.read(&program).participants().unwrap_or_else(|e| panic!("{e}")) {
+    for p in engine.read(&program).participants().all().unwrap_or_else(|e| panic!("{e}")) {
         add(format!("{p:?}"));
-        add(format!("{:?}", engine.read(&program).statement(&p.id)));
+        add(format!("{:?}", engine.read(&program).statement(&p.id).all()));
     }
-    add(format!("{:?}", engine.read(&program).referrals()));
+    add(format!("{:?}", engine.read(&program).referrals().all()));
     out
 }
 
@@ -684,8 +684,8 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
         figures(&|| {
             (
                 e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).participants().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).referrals().unwrap_or_else(|x| panic!("{x}")).len(),
+                e.read(&program).participants().all().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).referrals().all().unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };
@@ -693,8 +693,8 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
         figures(&|| {
             (
                 e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).participants().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).referrals().unwrap_or_else(|x| panic!("{x}")).len(),
+                e.read(&program).participants().all().unwrap_or_else(|x| panic!("{x}")),
+                e.read(&program).referrals().all().unwrap_or_else(|x| panic!("{x}")).len(),
             )
         })
     };

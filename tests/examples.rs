@@ -23,7 +23,7 @@ fn dropbox_pays_32_referrals_and_records_8_over_the_cap() {
     let program: ProgramId = "dropbox".parse().unwrap();
     let mb = "unit:MB".parse().unwrap();
     assert_eq!(engine.read(&program).balance(&pid("alice"), &mb).unwrap().available, dec("16000"));
-    let referrals = engine.read(&program).referrals().unwrap();
+    let referrals = engine.read(&program).referrals().all().unwrap();
     assert_eq!(referrals.len(), 40);
     assert_eq!(referrals.iter().filter(|r| r.status == ReferralStatus::Rewarded).count(), 32);
     assert_eq!(referrals.iter().filter(|r| r.status == ReferralStatus::Qualified).count(), 8);
@@ -124,7 +124,7 @@ fn dashboard_prints_figures_that_agree_with_the_records() {
         )),
         "{out}"
     );
-    let referrals = engine.read(&program).referrals().unwrap();
+    let referrals = engine.read(&program).referrals().all().unwrap();
     let qualified = referrals.iter().filter(|r| r.qualified_at.is_some()).count();
     assert!(out.contains(&format!("-> {} sign-ups", referrals.len())), "{out}");
     assert!(out.contains(&format!("-> {qualified} qualified")), "{out}");

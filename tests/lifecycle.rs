@@ -32,7 +32,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     w.sign_up("bob", &code).unwrap();
     assert_eq!(statuses(&w, "bob"), vec![ReferralStatus::Attributed]);
     assert_eq!(w.buckets("alice", "USD"), (dec("0"), dec("0"), dec("0")));
-    assert!(w.engine.read(&w.program).statement(&pid("alice")).unwrap().is_empty());
+    assert!(w.engine.read(&w.program).statement(&pid("alice")).all().unwrap().is_empty());
 
     // A purchase under the minimum does not qualify.
     w.purchase("bob", "o-1", "19.99 USD").unwrap();
@@ -49,7 +49,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     assert!(out.rewards.iter().all(|r| matches!(r.status, RewardStatus::Pending(_))));
     assert_eq!(w.buckets("alice", "USD"), (dec("25.00"), dec("0"), dec("0")));
     assert_eq!(w.buckets("bob", "USD"), (dec("10.00"), dec("0"), dec("0")));
-    let alice = w.engine.read(&w.program).statement(&pid("alice")).unwrap();
+    let alice = w.engine.read(&w.program).statement(&pid("alice")).all().unwrap();
     assert_eq!(alice.len(), 1);
     assert_eq!(alice[0].kind, EntryKind::Grant);
     assert_eq!(alice[0].bucket, Bucket::Pending);
@@ -76,7 +76,7 @@ fn attributed_qualified_rewarded_available_then_reversed() {
     );
     assert_eq!(w.buckets("alice", "USD"), (dec("0.00"), dec("0.00"), dec("0")));
     assert_eq!(w.buckets("bob", "USD"), (dec("0.00"), dec("0.00"), dec("0")));
-    let alice = w.engine.read(&w.program).statement(&pid("alice")).unwrap();
+    let alice = w.engine.read(&w.program).statement(&pid("alice")).all().unwrap();
     let kinds: Vec<_> = alice.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(kinds, vec![EntryKind::Grant, EntryKind::Release, EntryKind::Release, EntryKind::Reversal]);
     let sum: rust_decimal::Decimal = alice.iter().map(|e| e.value.amount()).sum();

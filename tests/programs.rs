@@ -129,7 +129,7 @@ fn a_policy_defined_outside_the_crate_plugs_into_a_program() {
     assert_eq!(out.rewards.iter().filter(|r| r.rule == "kicker").count(), 2);
     assert_eq!(w.balance("bo", "points").available, dec("2"));
     assert_eq!(w.balance("ann", "points").available, dec("2"));
-    let statement = w.engine.read(&w.program).statement(&pid("ann")).unwrap();
+    let statement = w.engine.read(&w.program).statement(&pid("ann")).all().unwrap();
     assert_eq!(statement[0].explanation, "2 points for a big order");
 }
 

@@ -267,9 +267,9 @@ proptest! {
         let mut d = Driver::new();
         for s in &steps {
             d.apply(s);
-            for p in d.engine.read(&d.program()).participants().unwrap() {
+            for p in d.engine.read(&d.program()).participants().all().unwrap() {
                 let mut sums: BTreeMap<(String, Bucket), Decimal> = BTreeMap::new();
-                for e in d.engine.read(&d.program()).statement(&p.id).unwrap() {
+                for e in d.engine.read(&d.program()).statement(&p.id).all().unwrap() {
                     *sums.entry((e.value.asset().to_string(), e.bucket)).or_default() += e.value.amount();
                 }
                 for (asset, b) in &p.balances {
@@ -293,7 +293,7 @@ proptest! {
             let state = d.engine.read(&d.program()).totals().unwrap();
             prop_assert!(state.granted_in(&asset("USD")) <= dec("60.00"));
             prop_assert!(state.granted_in(&asset("points")) <= dec("300"));
-            for p in d.engine.read(&d.program()).participants().unwrap() {
+            for p in d.engine.read(&d.program()).participants().all().unwrap() {
                 prop_assert!(p.stats.earned_in(&asset("USD")) <= dec("40.00"), "{} earned {}", p.id, p.stats.earned_in(&asset("USD")));
                 prop_assert!(p.stats.rewarded_referrals <= 3);
             }
@@ -319,14 +319,14 @@ proptest! {
             }
         }
         let program = d.program();
-        for r in d.engine.read(&program).referrals().unwrap() {
+        for r in d.engine.read(&program).referrals().all().unwrap() {
             let earned: Decimal = r.earned.iter().map(|e| e.value.amount()).sum();
             if matches!(r.status, ReferralStatus::Rejected(_) | ReferralStatus::Expired) {
                 prop_assert_eq!(earned, Decimal::ZERO, "{:?}", r);
             }
         }
-        for p in d.engine.read(&program).participants().unwrap() {
-            for e in d.engine.read(&program).statement(&p.id).unwrap() {
+        for p in d.engine.read(&program).participants().all().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).all().unwrap() {
                 if let Some(id) = e.reward {
                     let reward = d.engine.read(&program).reward(&id).unwrap().unwrap();
                     if reward.role != Role::Referee {
@@ -377,8 +377,8 @@ proptest! {
             }
             fully_refunded.push(id);
         }
-        for p in d.engine.read(&program).participants().unwrap() {
-            for e in d.engine.read(&program).statement(&p.id).unwrap() {
+        for p in d.engine.read(&program).participants().all().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).all().unwrap() {
                 let Some(id) = e.reward else { continue };
                 let r = d.engine.read(&program).reward(&id).unwrap().unwrap();
                 if r.order.as_ref().is_some_and(|o| fully_refunded.contains(&o.to_string())) {
@@ -395,9 +395,9 @@ proptest! {
         let mut d = Driver::new();
         d.run(&steps);
         let program = d.program();
-        let referred = d.engine.read(&program).referrals().unwrap().into_iter().find(|r| r.status.is_qualified());
+        let referred = d.engine.read(&program).referrals().all().unwrap().into_iter().find(|r| r.status.is_qualified());
         let Some(referral) = referred else { return Ok(()) };
-        let balances = |d: &Driver| d.engine.read(&program).participants().unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
+        let balances = |d: &Driver| d.engine.read(&program).participants().all().unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
         let before = balances(&d);
         let amount = Decimal::new(cents, 2);
         flat(d.engine.handle(&Event::new("sym-buy", "spec", EventKind::purchase(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap())).unwrap();
@@ -715,7 +715,7 @@ proptest! {
         let invites = invites.len() as u64;
         let program = d.program();
         let totals = d.engine.read(&program).totals().unwrap();
-        let referrals = d.engine.read(&program).referrals().unwrap();
+        let referrals = d.engine.read(&program).referrals().all().unwrap();
         let velocity = |r: &referral_engine::domain::referral::Referral| {
             r.history.iter().any(|t| t.to == ReferralStatus::Rejected(referral_engine::domain::referral::RejectReason::Velocity))
         };
@@ -727,8 +727,8 @@ proptest! {
         prop_assert_eq!(totals.rewarded, referrals.iter().filter(|r| r.history.iter().any(|t| t.to == ReferralStatus::Rewarded)).count() as u64);
         prop_assert_eq!(totals.rejected.get("velocity").copied().unwrap_or(0), referrals.iter().filter(|r| velocity(r)).count() as u64);
         let mut granted: BTreeMap<String, Decimal> = BTreeMap::new();
-        for p in d.engine.read(&program).participants().unwrap() {
-            for e in d.engine.read(&program).statement(&p.id).unwrap() {
+        for p in d.engine.read(&program).participants().all().unwrap() {
+            for e in d.engine.read(&program).statement(&p.id).all().unwrap() {
                 if let (referral_engine::domain::ledger::EntryKind::Grant, Some(id)) = (&e.kind, e.reward) {
                     let r = d.engine.read(&program).reward(&id).unwrap().unwrap();
                     *granted.entry(r.value.asset().to_string()).or_default() += r.value.amount() - r.reversed;

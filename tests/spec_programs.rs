@@ -392,9 +392,9 @@ fn net(r: &Reward) -> Decimal {
 /// Rules 3 to 7 on the state a run left.
 fn check_money(run: &Run<MemoryStore>, plan: &Plan) -> Result<(), TestCaseError> {
     let usd = asset("USD");
-    for p in run.engine.read(&run.program).participants().unwrap() {
+    for p in run.engine.read(&run.program).participants().all().unwrap() {
         let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
-        for e in run.engine.read(&run.program).statement(&p.id).unwrap() {
+        for e in run.engine.read(&run.program).statement(&p.id).all().unwrap() {
             *sums.entry(format!("{:?}", e.bucket)).or_default() += e.value.amount();
         }
         let b = p.balance(&usd);
@@ -466,7 +466,7 @@ fn one_case(plan: &Plan, steps: &[Step]) -> Result<(), TestCaseError> {
             sql.clock.set(*at);
             let _ = flat(sql.engine.handle(event));
         }
-        for p in run.engine.read(&run.program).participants().unwrap() {
+        for p in run.engine.read(&run.program).participants().all().unwrap() {
             let theirs = sql.engine.read(&run.program).participant(&p.id).unwrap();
             prop_assert_eq!(Some(&p.balances), theirs.as_ref().map(|t| &t.balances), "{} on SQLite", p.id);
         }

@@ -95,7 +95,7 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     let out = sign_up_with(&w, "fay", &code, vec![Signal::ip("203.0.113.7")]);
     assert!(out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
     assert_eq!(status(&w, "fay"), ReferralStatus::Rewarded);
-    let queue = w.engine.read(&w.program).review_queue().unwrap();
+    let queue = w.engine.read(&w.program).review_queue().all().unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].reason, "ip shared with another participant");
     // Its rewards stay unavailable until approved.
@@ -103,7 +103,7 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     assert_eq!(w.buckets("fay", "USD"), (dec("5.00"), dec("0"), dec("0")));
     w.ok(EventKind::Approve { referee: pid("fay") });
     assert_eq!(w.buckets("fay", "USD"), (dec("0.00"), dec("5.00"), dec("0")));
-    assert!(w.engine.read(&w.program).review_queue().unwrap().is_empty());
+    assert!(w.engine.read(&w.program).review_queue().all().unwrap().is_empty());
     // Near miss: another IP is not flagged.
     let out = sign_up_with(&w, "gus", &code, vec![Signal::ip("198.51.100.1")]);
     assert!(!out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
@@ -134,7 +134,7 @@ fn too_many_sign_ups_on_one_ip_are_refused_until_the_window_passes() {
     let ip = || vec![Signal::ip("198.51.100.9")];
     sign_up_with(&w, "v0", &code, ip());
     sign_up_with(&w, "v1", &code, ip()); // a shared IP: flagged, not refused
-    assert_eq!(w.engine.read(&w.program).review_queue().unwrap().len(), 1);
+    assert_eq!(w.engine.read(&w.program).review_queue().all().unwrap().len(), 1);
     // Caught: the third sign-up from one IP within 24 hours.
     sign_up_with(&w, "v2", &code, ip());
     assert_eq!(status(&w, "v2"), ReferralStatus::Rejected(RejectReason::SignalVelocity));
@@ -142,7 +142,7 @@ fn too_many_sign_ups_on_one_ip_are_refused_until_the_window_passes() {
     w.advance(1);
     sign_up_with(&w, "v3", &code, ip());
     assert_eq!(status(&w, "v3"), ReferralStatus::Rewarded);
-    assert_eq!(w.engine.read(&w.program).review_queue().unwrap().len(), 2);
+    assert_eq!(w.engine.read(&w.program).review_queue().all().unwrap().len(), 2);
     let totals = w.engine.read(&w.program).totals().unwrap();
     assert_eq!(totals.rejected.get("signal_velocity"), Some(&1));
 }
@@ -249,7 +249,7 @@ fn a_paid_then_refunded_reward_leaves_a_negative_balance_that_the_next_reward_pa
     assert_eq!(w.buckets("c", "USD").1, dec("10.00"));
     let again = w.send(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: None });
     assert!(matches!(again, Err(Error::Refused(Refusal::DuplicatePayout(_)))));
-    let statement = w.engine.read(&w.program).statement(&pid("c")).unwrap();
+    let statement = w.engine.read(&w.program).statement(&pid("c")).all().unwrap();
     assert!(statement.iter().all(|e| !e.explanation.is_empty()));
 }
 
@@ -266,7 +266,7 @@ fn stale_referrals_are_listed_for_follow_up_and_expire() {
     w2.sign_up("slow", &c2).unwrap();
     w2.advance(10);
     w2.sign_up("fresh", &c2).unwrap();
-    let stale = w2.engine.read(&w2.program).stale_referrals(Duration::days(7)).unwrap();
+    let stale = w2.engine.read(&w2.program).stale_referrals(Duration::days(7)).unwrap().all().unwrap();
     assert_eq!(stale.iter().map(|r| r.referee.as_str()).collect::<Vec<_>>(), vec!["slow"]);
     w2.advance(21);
     w2.tick();

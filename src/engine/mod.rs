@@ -28,6 +28,7 @@ mod cx;
 mod grant;
 mod handle;
 mod ledger;
+pub mod page;
 mod read;
 pub mod snapshot;
 mod tx;

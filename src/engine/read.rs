@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 
 use super::Engine;
 use super::cx;
+use super::page::Listing;
 use super::tx::Tx;
 use crate::domain::code::{Channel, ReferralCode, ShareLink};
 use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
@@ -16,8 +17,8 @@ use crate::domain::value::Asset;
 use crate::error::{Error, Refusal};
 use crate::insight::{Dashboard, Report};
 use crate::store::{
-    AuditEntry, CodeRecord, Counters, Key, Notification, Order, OutboxEntry, ProgramState, RecordKind, ReviewItem,
-    Store,
+    AuditEntry, CodeRecord, Counters, Key, KeyRange, Notification, Order, OutboxEntry, ProgramState, RecordKind,
+    ReviewItem, Store,
 };
 
 /// One program's read side: see [`Engine::read`].
@@ -48,25 +49,23 @@ impl<S: Store> Reader<'_, S> {
         self.get(&Key::referral(self.program, referee))
     }
 
-    /// Every referral of a program, by referee.
-    pub fn referrals(&self) -> Result<Vec<Referral>, Error> {
-        Tx::new(&self.engine.store)
-            .scan(&Key::referrals(self.program), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    fn listing<T: RecordKind + Clone>(&self, range: KeyRange) -> Listing<'_, T> {
+        Listing::new(&self.engine.store, range, |r| T::from_ref(r).cloned())
     }
 
-    /// Every participant of a program.
-    pub fn participants(&self) -> Result<Vec<Participant>, Error> {
-        Tx::new(&self.engine.store)
-            .scan(&Key::participants(self.program), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    /// The referrals of a program, by referee, in pages.
+    pub fn referrals(&self) -> Listing<'_, Referral> {
+        self.listing(Key::referrals(self.program))
     }
 
-    /// A participant's ledger entries, oldest first: their statement.
-    pub fn statement(&self, id: &ParticipantId) -> Result<Vec<LedgerEntry>, Error> {
-        Tx::new(&self.engine.store)
-            .scan(&Key::entries(self.program, id), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    /// The participants of a program, in pages.
+    pub fn participants(&self) -> Listing<'_, Participant> {
+        self.listing(Key::participants(self.program))
+    }
+
+    /// A participant's ledger entries, oldest first, in pages: their statement.
+    pub fn statement(&self, id: &ParticipantId) -> Listing<'_, LedgerEntry> {
+        self.listing(Key::entries(self.program, id))
     }
 
     /// A reward.
@@ -129,11 +128,9 @@ impl<S: Store> Reader<'_, S> {
         Ok(Report::build(definition, from, to, days, referrer_days)?)
     }
 
-    /// The review queue: flagged referrals awaiting a decision, by referee.
-    pub fn review_queue(&self) -> Result<Vec<ReviewItem>, Error> {
-        Tx::new(&self.engine.store)
-            .scan(&Key::reviews(self.program), usize::MAX)
-            .map(|v| v.into_iter().map(|(_, r)| r).collect())
+    /// The review queue, in pages: flagged referrals awaiting a decision, by referee.
+    pub fn review_queue(&self) -> Listing<'_, ReviewItem> {
+        self.listing(Key::reviews(self.program))
     }
 
     /// The audit trail, oldest first: every rejection, flag, approval,
@@ -145,19 +142,17 @@ impl<S: Store> Reader<'_, S> {
             .map(|v| v.into_iter().map(|(_, a)| a).collect())
     }
 
-    /// Referrals still waiting to qualify after `older_than`: the follow-up
-    /// list for nurturing. Reads every referral of the program.
-    pub fn stale_referrals(&self, older_than: chrono::Duration) -> Result<Vec<Referral>, Error> {
+    /// Referrals still waiting to qualify after `older_than`, in pages: the
+    /// follow-up list for nurturing.
+    pub fn stale_referrals(&self, older_than: chrono::Duration) -> Result<Listing<'_, Referral>, Error> {
         if older_than < chrono::Duration::zero() {
             return Err(Error::InvalidArgument("`older_than` is negative"));
         }
         // A span longer than the calendar reaches back before every referral.
         let cutoff = cx::earlier(self.engine.clock.now(), older_than);
-        Ok(self
-            .referrals()?
-            .into_iter()
-            .filter(|r| r.status == crate::domain::referral::ReferralStatus::Attributed && r.attributed_at <= cutoff)
-            .collect())
+        Ok(self.referrals().filter(move |r| {
+            r.status == crate::domain::referral::ReferralStatus::Attributed && r.attributed_at <= cutoff
+        }))
     }
 
     /// A program's catalog stock used and payout ids.
