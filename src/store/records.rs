@@ -197,6 +197,33 @@ impl Counters {
         Ok(())
     }
 
+    /// Counts an enrolled referrer, and in their variant.
+    pub(crate) fn count_enrolled(&mut self, variant: Option<&str>) {
+        inc(&mut self.enrolled);
+        if let Some(v) = variant {
+            inc(&mut self.variant(v).referrers);
+        }
+    }
+
+    /// Counts a sign-up through `channel`, and in the referrer's variant.
+    pub(crate) fn count_signup(&mut self, channel: &str, variant: Option<&str>) {
+        inc(&mut self.signups);
+        inc(&mut self.channel(channel).signups);
+        if let Some(v) = variant {
+            inc(&mut self.variant(v).signups);
+        }
+    }
+
+    /// Counts a qualified referral that came through `channel`, and in the
+    /// referrer's variant.
+    pub(crate) fn count_qualified(&mut self, channel: &str, variant: Option<&str>) {
+        inc(&mut self.qualified);
+        inc(&mut self.channel(channel).qualified);
+        if let Some(v) = variant {
+            inc(&mut self.variant(v).qualified);
+        }
+    }
+
     /// Counts one rejection for `reason`.
     pub(crate) fn count_rejected(&mut self, reason: &str) {
         match self.rejected.get_mut(reason) {

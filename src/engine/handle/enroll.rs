@@ -5,7 +5,6 @@ use super::screen;
 use crate::domain::code::ReferralCode;
 use crate::domain::id::ParticipantId;
 use crate::domain::participant::{Attributes, Participant};
-use crate::domain::value::inc;
 use crate::engine::cx::*;
 use crate::engine::handle::screen::merge_signals;
 use crate::error::{Error, Refusal};
@@ -89,12 +88,7 @@ pub(crate) fn enroll(
     p.segment = segment.map(str::to_owned);
     p.variant = cx.program.assign_variant(id).map(str::to_owned);
     let variant = p.variant.clone();
-    cx.count(|c| {
-        inc(&mut c.enrolled);
-        if let Some(v) = &variant {
-            inc(&mut c.variant(v).referrers);
-        }
-    })?;
+    cx.count(|c| c.count_enrolled(variant.as_deref()))?;
     p.attributes = attributes.clone();
     screen::index_signals(cx, id, signals, false)?;
     merge_signals(&mut p.signals, signals);

@@ -34,13 +34,7 @@ pub(crate) fn qualify(cx: &mut Cx<'_, '_>, referee: &ParticipantId) -> Result<bo
     inc(&mut referrer.stats.qualified);
     cx.save_participant(referrer)?;
     let (channel, variant) = (referral.channel.tag().to_owned(), cx.variant_above(referee)?);
-    cx.count(|c| {
-        inc(&mut c.qualified);
-        inc(&mut c.channel(&channel).qualified);
-        if let Some(v) = &variant {
-            inc(&mut c.variant(v).qualified);
-        }
-    })?;
+    cx.count(|c| c.count_qualified(&channel, variant.as_deref()))?;
     cx.count_referrer_day(&referral.referrer, |d| inc(&mut d.qualified))?;
     cx.out.notices.push(Notice::ReferralQualified {
         referral: referral.id,

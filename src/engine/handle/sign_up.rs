@@ -143,13 +143,7 @@ pub(crate) fn sign_up(
     cx.save_participant(referrer_p)?;
     cx.save_participant(referee_p)?;
     let variant = referrer_variant.clone();
-    cx.count(|c| {
-        inc(&mut c.signups);
-        inc(&mut c.channel(channel.tag()).signups);
-        if let Some(v) = &variant {
-            inc(&mut c.variant(v).signups);
-        }
-    })?;
+    cx.count(|c| c.count_signup(channel.tag(), variant.as_deref()))?;
     cx.out.notices.push(Notice::ReferralAttributed {
         referral: id,
         referrer: referrer.clone(),
