@@ -426,6 +426,13 @@ pub enum Notice {
         /// How much.
         value: Value,
     },
+    /// A payout paid one page of participants (see
+    /// [`PAYOUT_PAGE`](crate::engine::PAYOUT_PAGE)) and has more to pay: send
+    /// the same `Payout` again, under a new event key, to go on.
+    PayoutContinues {
+        /// The batch.
+        payout: PayoutId,
+    },
     /// A participant was suspended.
     Suspended {
         /// Who.

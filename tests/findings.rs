@@ -352,6 +352,40 @@ fn m11_a_signals_sign_up_history_stays_bounded() {
 
 #[cfg(feature = "sqlite")]
 #[test]
+fn m12_a_payout_pays_a_page_per_event_and_goes_on_where_it_stopped() {
+    use referral_engine::engine::PAYOUT_PAGE;
+    let w = World::new(program(BOUNTY));
+    let referrers = PAYOUT_PAGE + 5;
+    for i in 0..referrers {
+        let code = w.enroll(&format!("a{i:05}"));
+        sign_up_with(&w, &format!("z{i:05}"), &code.to_string()).unwrap();
+    }
+    let payout = || EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset(USD), minimum: None };
+    let paid =
+        |out: &referral_engine::Outcome| out.notices.iter().filter(|n| matches!(n, Notice::PaidOut { .. })).count();
+    let goes_on =
+        |out: &referral_engine::Outcome| out.notices.iter().any(|n| matches!(n, Notice::PayoutContinues { .. }));
+    // 2,010 participants: the referrers ("a...") first, then their friends
+    // ("z...", nothing to pay): three events, each reading at most a page.
+    let mut pages = Vec::new();
+    loop {
+        let out = w.ok(payout());
+        pages.push(paid(&out));
+        if !goes_on(&out) {
+            break;
+        }
+    }
+    assert_eq!(pages, [PAYOUT_PAGE, 5, 0]);
+    assert!(matches!(w.send(payout()), Err(Error::Refused(Refusal::DuplicatePayout(_)))));
+    let read = w.engine.read(&w.program);
+    let everyone = read.participants().all().unwrap();
+    let usd = asset(USD);
+    assert!(everyone.iter().all(|p| p.balance(&usd).available.is_zero()), "somebody was left unpaid");
+    let total: rust_decimal::Decimal = everyone.iter().map(|p| p.balance(&usd).paid).sum();
+    assert_eq!(total, dec("5.00") * rust_decimal::Decimal::from(referrers as u64));
+}
+
+#[test]
 fn m13_sqlite_is_durable_on_power_loss_by_default() {
     assert_eq!(
         referral_engine::store::sqlite::Synchronous::default(),

@@ -50,6 +50,7 @@ use crate::program::Program;
 use crate::store::{Commit, Store, StoreError, StoredEvent};
 
 use cx::Cx;
+pub use handle::account::PAYOUT_PAGE;
 pub use handle::enroll::MAX_PARTNER_CODES;
 pub use handle::time::TICK_BATCH;
 pub use read::Reader;

@@ -1,6 +1,6 @@
 //! The records the engine keeps, besides the domain types themselves.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use litemap::LiteMap;
 
@@ -279,8 +279,12 @@ fn add_each<K: Ord + Clone, V: Default>(
 pub struct ProgramState {
     /// Catalog items redeemed, by id.
     pub redeemed_items: LiteMap<String, u64>,
-    /// Payout batch ids used.
+    /// Payout batch ids used (paid to the end).
     pub payouts: BTreeSet<PayoutId>,
+    /// Payout batches under way, paid a page at a time: the key of the last
+    /// participant each has reached.
+    #[serde(default)]
+    pub payout_cursors: BTreeMap<PayoutId, String>,
 }
 
 /// A notification waiting in the outbox for the host to send.

@@ -61,7 +61,7 @@ spaces! {
     ORDER: "o" ["program", "order"] => "Order",
         "amount, refunded so far, rewards it earned";
     PROGRAM: "s" ["program"] => "ProgramState",
-        "catalog stock used, payout ids";
+        "catalog stock used, payout ids, where payouts under way stopped";
     TOTALS: "t" ["program", "shard"] => "Counters",
         "one shard of the lifetime counters (budget use among them)";
     DUE: "d" ["program", "time", "id"] => "Due",

@@ -68,6 +68,10 @@ pub(crate) fn redeem(cx: &mut Cx<'_, '_>, id: &ParticipantId, item_id: &str) -> 
     Ok(())
 }
 
+/// The most participants one `Payout` event reads and pays; a batch with
+/// more goes on in the next `Payout` event of the same id.
+pub const PAYOUT_PAGE: usize = 1_000;
+
 pub(crate) fn payout(
     cx: &mut Cx<'_, '_>,
     payout: &PayoutId,
@@ -87,12 +91,26 @@ pub(crate) fn payout(
         }
         floor.check_bounds()?;
     }
-    if !cx.state_mut()?.payouts.insert(payout.clone()) {
+    if cx.state_mut()?.payouts.contains(payout) {
         return Err(Refusal::DuplicatePayout(payout.clone()).into());
     }
+    // One page of participants per event, from where this batch stopped.
+    let mut range = Key::participants(cx.program.id());
+    let after = cx.state_mut()?.payout_cursors.get(payout).map(|k| Key::from_stored(k.clone()));
+    if let Some(after) = &after {
+        range.start = after.clone();
+    }
+    let mut page = cx.tx.scan::<Participant>(&range, PAYOUT_PAGE.saturating_add(2))?;
+    if let (Some(after), Some((first, _))) = (&after, page.first())
+        && first == after
+    {
+        page.remove(0);
+    }
+    let more = page.len() > PAYOUT_PAGE;
+    page.truncate(PAYOUT_PAGE);
+    let last = page.last().map(|(k, _)| k.as_str().to_owned());
     let floor = minimum.unwrap_or(Decimal::ZERO);
-    let everyone = cx.tx.scan::<Participant>(&Key::participants(cx.program.id()), usize::MAX)?;
-    for (_, p) in everyone {
+    for (_, p) in page {
         // A suspended participant keeps their balance until reinstated.
         if p.suspended {
             continue;
@@ -114,6 +132,17 @@ pub(crate) fn payout(
         )?;
         ledger::post(cx, &p.id, &value, Bucket::Paid, EntryKind::Payout(payout.clone()), None, &why)?;
         cx.out.notices.push(Notice::PaidOut { participant: p.id.clone(), payout: payout.clone(), value });
+    }
+    let state = cx.state_mut()?;
+    match last.filter(|_| more) {
+        Some(last) => {
+            state.payout_cursors.insert(payout.clone(), last);
+            cx.out.notices.push(Notice::PayoutContinues { payout: payout.clone() });
+        }
+        None => {
+            state.payout_cursors.remove(payout);
+            state.payouts.insert(payout.clone());
+        }
     }
     Ok(())
 }
