@@ -270,23 +270,18 @@ impl Refusal {
     }
 }
 
-impl From<CodeError> for Error {
-    fn from(e: CodeError) -> Self {
-        Error::Refused(e.into())
-    }
+/// Errors of the input's own types are refusals wherever `?` meets them.
+macro_rules! refused_from {
+    ($($source:ty),*) => {$(
+        impl From<$source> for Error {
+            fn from(e: $source) -> Self {
+                Error::Refused(e.into())
+            }
+        }
+    )*};
 }
 
-impl From<IdError> for Error {
-    fn from(e: IdError) -> Self {
-        Error::Refused(e.into())
-    }
-}
-
-impl From<ValueError> for Error {
-    fn from(e: ValueError) -> Self {
-        Error::Refused(e.into())
-    }
-}
+refused_from!(CodeError, IdError, ValueError);
 
 impl Error {
     /// A stable, machine-readable name for this error: a refusal's

@@ -118,8 +118,9 @@ fn h4_a_large_partial_refund_does_not_overflow_and_huge_amounts_are_refused() {
     w.engine.read(&w.program).report(day, day).unwrap();
 }
 
-#[test]
-fn m1_a_superseded_referrals_expiry_does_not_expire_the_new_one() {
+/// A last-touch program that pays on qualification (a first purchase within
+/// 30 days), with two enrolled referrers: ann's code and bob's.
+fn last_touch_with_two_referrers() -> (World, String, String) {
     let w = World::new(program(
         r#"{"id":"p","name":"P","currency":"USD","attribution":{"model":"last_touch"},
         "qualification":{"first_purchase":{}},"qualification_window_days":30,
@@ -127,6 +128,12 @@ fn m1_a_superseded_referrals_expiry_does_not_expire_the_new_one() {
     ));
     let a = w.enroll("ann").to_string();
     let b = w.enroll("bob").to_string();
+    (w, a, b)
+}
+
+#[test]
+fn m1_a_superseded_referrals_expiry_does_not_expire_the_new_one() {
+    let (w, a, b) = last_touch_with_two_referrers();
     sign_up_with(&w, "cy", &a).unwrap();
     w.advance(20);
     sign_up_with(&w, "cy", &b).unwrap();
@@ -533,13 +540,7 @@ fn l9_errors_do_not_echo_input_or_name_other_people() {
 
 #[test]
 fn l11_a_re_attribution_at_the_same_instant_commits() {
-    let w = World::new(program(
-        r#"{"id":"p","name":"P","currency":"USD","attribution":{"model":"last_touch"},
-        "qualification":{"first_purchase":{}},"qualification_window_days":30,
-        "policies":[{"type":"one_sided","name":"b","on":"qualified","reward":{"fixed":"7.00 USD"}}]}"#,
-    ));
-    let a = w.enroll("ann").to_string();
-    let b = w.enroll("bob").to_string();
+    let (w, a, b) = last_touch_with_two_referrers();
     sign_up_with(&w, "cy", &a).unwrap();
     sign_up_with(&w, "cy", &b).unwrap();
     sign_up_with(&w, "cy", &a).unwrap();

@@ -9,12 +9,18 @@ use referral_engine::engine::page::{Cursor, MAX_PAGE};
 const BOUNTY: &str = r#"{"id":"p","name":"P","currency":"USD",
     "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#;
 
-#[test]
-fn participants_come_in_pages_that_add_up_to_all_of_them() {
+/// A program with `n` enrolled participants, `p00`, `p01`...
+fn with_participants(n: usize) -> World {
     let w = World::new(program(BOUNTY));
-    for i in 0..25 {
+    for i in 0..n {
         w.enroll(&format!("p{i:02}"));
     }
+    w
+}
+
+#[test]
+fn participants_come_in_pages_that_add_up_to_all_of_them() {
+    let w = with_participants(25);
     let read = w.engine.read(&w.program);
     let listing = read.participants();
     let mut seen = Vec::new();
@@ -42,10 +48,7 @@ fn participants_come_in_pages_that_add_up_to_all_of_them() {
 
 #[test]
 fn a_page_is_at_least_one_and_at_most_max_page_records() {
-    let w = World::new(program(BOUNTY));
-    for i in 0..3 {
-        w.enroll(&format!("p{i}"));
-    }
+    let w = with_participants(3);
     let read = w.engine.read(&w.program);
     assert_eq!(read.participants().page(None, 0).unwrap().items.len(), 1);
     assert_eq!(read.participants().page(None, usize::MAX).unwrap().items.len(), 3);

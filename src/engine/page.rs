@@ -27,6 +27,45 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Reading a key range a page at a time, from after a key: the one rule
+/// listings and payouts share.
+pub(crate) struct Resume {
+    /// The range to scan: from the key to resume after, itself included (no
+    /// key is greater by a byte that every store can hold).
+    pub(crate) range: KeyRange,
+    skip: Option<Key>,
+    limit: usize,
+}
+
+impl Resume {
+    /// `limit` records of `range` after `after` (from its start without one).
+    pub(crate) fn new(mut range: KeyRange, after: Option<Key>, limit: usize) -> Self {
+        let skip = after.filter(|after| *after >= range.start);
+        if let Some(after) = &skip {
+            range.start = after.clone();
+        }
+        Self { range, skip, limit }
+    }
+
+    /// How many records to scan: the page, the key resumed after (if it is
+    /// still there) and one more, to know whether another page follows.
+    pub(crate) fn fetch(&self) -> usize {
+        self.limit.saturating_add(2)
+    }
+
+    /// Cuts what the scan found to the page; whether more records follow.
+    pub(crate) fn cut<T>(&self, found: &mut Vec<(Key, T)>) -> bool {
+        if let (Some(skip), Some((first, _))) = (&self.skip, found.first())
+            && first == skip
+        {
+            found.remove(0);
+        }
+        let more = found.len() > self.limit;
+        found.truncate(self.limit);
+        more
+    }
+}
+
 /// A listing of one kind of record of a program, read in pages: see
 /// [`page`](Self::page) and [`all`](Self::all).
 pub struct Listing<'r, T> {
@@ -57,32 +96,13 @@ impl<'r, T> Listing<'r, T> {
     /// Up to `limit` records (at most [`MAX_PAGE`]) after `after`, or from
     /// the start.
     pub fn page(&self, after: Option<&Cursor>, limit: usize) -> Result<Page<T>, Error> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let mut range = self.range.clone();
-        // From the cursor's key itself (no key is greater by a byte every
-        // store can hold), one more, and that key skipped if still there.
-        let mut skip = None;
-        if let Some(Cursor(last)) = after {
-            let last = Key::from_stored(last.clone());
-            if last >= range.start {
-                range.start = last.clone();
-                skip = Some(last);
-            }
-        }
-        if range.start >= range.end {
+        let after = after.map(|Cursor(last)| Key::from_stored(last.clone()));
+        let resume = Resume::new(self.range.clone(), after, limit.clamp(1, MAX_PAGE));
+        if resume.range.start >= resume.range.end {
             return Ok(Page { items: Vec::new(), next: None });
         }
-        // One more than the page, to know whether another follows; and the
-        // cursor's own key, when it is still there.
-        let extra = if skip.is_some() { 2 } else { 1 };
-        let mut found = self.store.scan(&range, limit.saturating_add(extra))?;
-        if let (Some(skip), Some((first, _))) = (&skip, found.first())
-            && first == skip
-        {
-            found.remove(0);
-        }
-        let more = found.len() > limit;
-        found.truncate(limit);
+        let mut found = self.store.scan(&resume.range, resume.fetch())?;
+        let more = resume.cut(&mut found);
         let next = more.then(|| found.last().map(|(k, _)| Cursor(k.as_str().to_owned()))).flatten();
         let items = found
             .iter()

@@ -9,6 +9,7 @@ use crate::domain::participant::Participant;
 use crate::domain::value::{Asset, Value, inc, negated};
 use crate::engine::cx::*;
 use crate::engine::ledger;
+use crate::engine::page::Resume;
 use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::store::Key;
@@ -95,19 +96,10 @@ pub(crate) fn payout(
         return Err(Refusal::DuplicatePayout(payout.clone()).into());
     }
     // One page of participants per event, from where this batch stopped.
-    let mut range = Key::participants(cx.program.id());
     let after = cx.state_mut()?.payout_cursors.get(payout).map(|k| Key::from_stored(k.clone()));
-    if let Some(after) = &after {
-        range.start = after.clone();
-    }
-    let mut page = cx.tx.scan::<Participant>(&range, PAYOUT_PAGE.saturating_add(2))?;
-    if let (Some(after), Some((first, _))) = (&after, page.first())
-        && first == after
-    {
-        page.remove(0);
-    }
-    let more = page.len() > PAYOUT_PAGE;
-    page.truncate(PAYOUT_PAGE);
+    let resume = Resume::new(Key::participants(cx.program.id()), after, PAYOUT_PAGE);
+    let mut page = cx.tx.scan::<Participant>(&resume.range, resume.fetch())?;
+    let more = resume.cut(&mut page);
     let last = page.last().map(|(k, _)| k.as_str().to_owned());
     let floor = minimum.unwrap_or(Decimal::ZERO);
     for (_, p) in page {
