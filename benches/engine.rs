@@ -1,6 +1,7 @@
 //! Per-event cost of the engine, each beside a baseline doing the least work
 //! the same job takes, in the same run. See BENCHMARKS.md.
 
+use referral_engine::event::{Enroll, Purchase, SignUp};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -38,22 +39,16 @@ fn p(s: String) -> ParticipantId {
 /// Sends a sign-up and a qualifying purchase for referee `n` of `referrer`.
 pub fn signup_and_purchase<S: Store>(engine: &Engine<S>, program: &str, code: &str, n: u64) {
     let referee = p(format!("friend-{n}"));
-    engine.handle(&ev(format!("s{n}"), program, EventKind::sign_up(referee.clone(), code))).unwrap().unwrap();
+    engine.handle(&ev(format!("s{n}"), program, SignUp::new(referee.clone(), code).into())).unwrap().unwrap();
     let order = format!("o{n}").parse().unwrap();
     engine
-        .handle(&ev(format!("b{n}"), program, EventKind::purchase(referee, order, "25.00 USD".parse().unwrap())))
+        .handle(&ev(format!("b{n}"), program, Purchase::new(referee, order, "25.00 USD".parse().unwrap()).into()))
         .unwrap()
         .unwrap();
 }
 
 fn enroll<S: Store>(engine: &Engine<S>, program: &str, who: &str, code: &str) {
-    let kind = EventKind::Enroll {
-        participant: p(who.into()),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some(code.into()),
-        signals: vec![],
-    };
+    let kind: EventKind = Enroll::new(p(who.into())).with_vanity_code(code).into();
     engine.handle(&ev(format!("enroll-{who}"), program, kind)).unwrap().unwrap();
 }
 
@@ -131,7 +126,7 @@ fn multi_level(c: &mut Criterion) {
                 .handle(&ev(
                     format!("chain-{i}"),
                     "ml",
-                    EventKind::sign_up(p(format!("r{i}")), format!("CODE{}", i - 1)),
+                    SignUp::new(p(format!("r{i}")), format!("CODE{}", i - 1)).into(),
                 ))
                 .unwrap()
                 .unwrap();
@@ -143,7 +138,7 @@ fn multi_level(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 engine
-                    .handle(&ev(format!("x{n}"), "ml", EventKind::sign_up(p(format!("leaf-{n}")), code.as_str())))
+                    .handle(&ev(format!("x{n}"), "ml", SignUp::new(p(format!("leaf-{n}")), code.as_str()).into()))
                     .unwrap()
                     .unwrap();
             })

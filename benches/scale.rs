@@ -2,6 +2,7 @@
 //! 1 million revenue-share payments, and the memory footprint of 1 million
 //! participants in MemoryStore. See BENCHMARKS.md.
 
+use referral_engine::event::{Enroll, Purchase, SignUp};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
@@ -44,24 +45,14 @@ fn revshare_payments(n: usize) {
         r#"{"id": "rs", "name": "RS", "currency": "USD", "qualification": {"first_purchase": {}},
             "policies": [{"type": "revenue_share", "name": "share", "percent": "2.5"}]}"#,
     );
-    let kind = EventKind::Enroll {
-        participant: "r".parse().unwrap(),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some("RRRR".into()),
-        signals: vec![],
-    };
+    let kind: EventKind = Enroll::new("r".parse().unwrap()).with_vanity_code("RRRR").into();
     engine.handle(&Event::new("enroll", "rs", kind).unwrap()).unwrap().unwrap();
     let customers = 1_000;
     for c in 0..customers {
         engine
             .handle(
-                &Event::new(
-                    &format!("s{c}"),
-                    "rs",
-                    EventKind::sign_up(ParticipantId::new(format!("c{c}")).unwrap(), "RRRR"),
-                )
-                .unwrap(),
+                &Event::new(&format!("s{c}"), "rs", SignUp::new(ParticipantId::new(format!("c{c}")).unwrap(), "RRRR"))
+                    .unwrap(),
             )
             .unwrap()
             .unwrap();
@@ -69,7 +60,7 @@ fn revshare_payments(n: usize) {
     let start = Instant::now();
     for i in 0..n {
         let customer = ParticipantId::new(format!("c{}", i % customers)).unwrap();
-        let kind = EventKind::purchase(customer, format!("o{i}").parse().unwrap(), "19.99 USD".parse().unwrap());
+        let kind = Purchase::new(customer, format!("o{i}").parse().unwrap(), "19.99 USD".parse().unwrap());
         engine.handle(&Event::new(&format!("p{i}"), "rs", kind).unwrap()).unwrap().unwrap();
     }
     let took = start.elapsed();
@@ -87,13 +78,7 @@ fn footprint(n: usize) {
     let before = LIVE.load(Ordering::Relaxed);
     let engine = engine(r#"{"id": "fp", "name": "FP", "currency": "USD", "policies": []}"#);
     let enroll = |who: String, key: String| {
-        let kind = EventKind::Enroll {
-            participant: ParticipantId::new(who).unwrap(),
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: None,
-            signals: vec![],
-        };
+        let kind: EventKind = Enroll::new(ParticipantId::new(who).unwrap()).into();
         engine.handle(&Event::new(&key, "fp", kind).unwrap()).unwrap().unwrap().codes[0].to_string()
     };
     let mut code = enroll("root".into(), "e-root".into());
@@ -105,7 +90,7 @@ fn footprint(n: usize) {
                 &Event::new(
                     &format!("s{i}"),
                     "fp",
-                    EventKind::sign_up(ParticipantId::new(who.clone()).unwrap(), code.clone()),
+                    SignUp::new(ParticipantId::new(who.clone()).unwrap(), code.clone()),
                 )
                 .unwrap(),
             )

@@ -2,6 +2,7 @@
 //! writes, with prepared statements in one transaction, only the rows the same
 //! event minimally needs. See BENCHMARKS.md.
 
+use referral_engine::event::{Enroll, SignUp};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,13 +42,7 @@ fn engine_over<S: Store>(store: S) -> Engine<S> {
     let enrolments: Vec<Event> = (0..REFERRERS)
         .map(|i| {
             let who = referrer_of(i, REFERRERS);
-            let kind = EventKind::Enroll {
-                participant: who.parse().unwrap(),
-                segment: None,
-                attributes: Default::default(),
-                vanity_code: Some(who.to_uppercase()),
-                signals: vec![],
-            };
+            let kind: EventKind = Enroll::new(who.parse().unwrap()).with_vanity_code(who.to_uppercase()).into();
             Event::new(&format!("enroll-{who}"), "bench", kind).unwrap()
         })
         .collect();
@@ -61,7 +56,7 @@ const BATCH: u64 = 100;
 fn signup_event(run: &str, n: u64, referrers: u64) -> Event {
     let referee = ParticipantId::new(format!("{run}-{n}")).unwrap();
     let code = referrer_of(n, referrers).to_uppercase();
-    Event::new(&format!("{run}-{n}"), "bench", EventKind::sign_up(referee, code)).unwrap()
+    Event::new(&format!("{run}-{n}"), "bench", SignUp::new(referee, code)).unwrap()
 }
 
 /// One qualifying sign-up (qualification on sign-up): referral, two rewards.

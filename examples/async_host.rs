@@ -8,12 +8,13 @@
 //!
 //! Run: `cargo run --example async_host --features sqlite`
 
+use referral_engine::event::{Enroll, SignUp};
 use std::error::Error;
 use std::sync::Arc;
 
 use referral_engine::clock::SystemClock;
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{Engine, Error as EngineError, Event, EventKind, Outcome, ProgramSpec, Refusal};
+use referral_engine::{Engine, Error as EngineError, Event, Outcome, ProgramSpec, Refusal};
 
 const PROGRAM: &str = r#"{
     "id": "app", "name": "App referrals", "currency": "USD",
@@ -52,14 +53,14 @@ pub fn referrals(path: &std::path::Path) -> Result<Referrals, Box<dyn Error>> {
 
 /// 100 concurrent sign-up "requests", each sent twice, as retrying clients do.
 pub async fn serve(referrals: Referrals) -> Result<String, Box<dyn Error>> {
-    let enrolled = referrals.handle(Event::new("enroll-ada", "app", EventKind::enroll("ada".parse()?))?).await??;
+    let enrolled = referrals.handle(Event::new("enroll-ada", "app", Enroll::new("ada".parse()?))?).await??;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let (referrals, code) = (referrals.clone(), code.clone());
         let friend = format!("friend-{}", i % 100);
         tasks.push(tokio::spawn(async move {
-            let event = Event::new(&format!("signup-{friend}"), "app", EventKind::sign_up(friend.parse()?, code))?;
+            let event = Event::new(&format!("signup-{friend}"), "app", SignUp::new(friend.parse()?, code))?;
             let answer = referrals.handle(event).await.map_err(Box::<dyn Error + Send + Sync>::from)?;
             answer.map_err(Box::<dyn Error + Send + Sync>::from)
         }));

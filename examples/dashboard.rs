@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo run --example dashboard`
 
+use referral_engine::event::{Enroll, InviteSent, Purchase, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -44,7 +45,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let referrers = ["maya", "noah", "olly", "pia", "quinn"];
     let mut codes = Vec::new();
     for r in referrers {
-        codes.push(send(EventKind::enroll(r.parse()?))?.codes.first().ok_or("no code")?.to_string());
+        codes.push(send(Enroll::new(r.parse()?).into())?.codes.first().ok_or("no code")?.to_string());
     }
     let channels = [Channel::Email, Channel::Social, Channel::Sms, Channel::Link];
     let mut friends = 0;
@@ -54,22 +55,16 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
             let invites = if i == 0 { 3 } else { dice.next_u64() % 2 };
             for _ in 0..invites {
                 let channel = channels[(dice.next_u64() % 4) as usize].clone();
-                send(EventKind::InviteSent { referrer: r.parse()?, channel: channel.clone() })?;
+                send(InviteSent::new(r.parse()?).via(channel.clone()).into())?;
                 if dice.next_u64() % 100 < 40 {
                     friends += 1;
                     let friend = format!("friend-{friends}");
                     let code = codes[i].clone();
-                    send(EventKind::SignUp {
-                        referee: friend.parse()?,
-                        code,
-                        channel,
-                        clicked_at: None,
-                        signals: vec![],
-                    })?;
+                    send(SignUp::new(friend.parse()?, code).via(channel).into())?;
                     if dice.next_u64() % 100 < 60 {
                         let cents = 500 + (dice.next_u64() % 9000) as i64;
                         let amount = format!("{}.{:02} USD", cents / 100, cents % 100).parse()?;
-                        send(EventKind::purchase(friend.parse()?, format!("order-{friends}").parse()?, amount))?;
+                        send(Purchase::new(friend.parse()?, format!("order-{friends}").parse()?, amount).into())?;
                     }
                 }
             }

@@ -6,6 +6,7 @@
 //!
 //! Run: `cargo run --example dropbox`
 
+use referral_engine::event::{Action, Enroll, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -32,13 +33,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "dropbox", kind)?)?.map_err(referral_engine::Error::from)
     };
 
-    let enrolled = send(EventKind::enroll("alice".parse()?))?;
+    let enrolled = send(Enroll::new("alice".parse()?).into())?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let mut over_cap = 0;
     for i in 1..=40 {
         let friend = format!("friend-{i:02}");
-        send(EventKind::sign_up(friend.parse()?, code.clone()))?;
-        let installed = send(EventKind::action(friend.parse()?, "installed"))?;
+        send(SignUp::new(friend.parse()?, code.clone()).into())?;
+        let installed = send(Action::new(friend.parse()?, "installed").into())?;
         over_cap += installed.notices.iter().filter(|n| matches!(n, Notice::RewardWithheld { .. })).count();
     }
 

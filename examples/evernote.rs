@@ -5,6 +5,7 @@
 //!
 //! Run: `cargo run --example evernote`
 
+use referral_engine::event::{Enroll, Redeem, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -29,18 +30,12 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "evernote", kind)?)?.map_err(referral_engine::Error::from)
     };
 
-    let enrolled = send(EventKind::Enroll {
-        participant: "ana".parse()?,
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some("ANA-NOTES".into()),
-        signals: vec![],
-    })?;
+    let enrolled = send(Enroll::new("ana".parse()?).with_vanity_code("ANA-NOTES").into())?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for friend in ["ben", "cai", "dee"] {
-        send(EventKind::sign_up(friend.parse()?, code.clone()))?;
+        send(SignUp::new(friend.parse()?, code.clone()).into())?;
     }
-    send(EventKind::redeem("ana".parse()?, "premium_month"))?;
+    send(Redeem::new("ana".parse()?, "premium_month").into())?;
 
     let program = "evernote".parse()?;
     let points = "points".parse()?;

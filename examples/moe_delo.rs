@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo run --example moe_delo`
 
+use referral_engine::event::{Enroll, Purchase, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -31,13 +32,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "moe_delo", kind)?)?.map_err(referral_engine::Error::from)
     };
     let mut enroll = |who: &str| -> Result<String, Box<dyn Error>> {
-        let out = send(EventKind::enroll(who.parse()?))?;
+        let out = send(Enroll::new(who.parse()?).into())?;
         Ok(out.codes.first().ok_or("no code issued")?.to_string())
     };
     let olga = enroll("olga")?;
     let mut report = String::new();
     let mut lead = |referee: &str, code: &str, report: &mut String| -> Result<(), Box<dyn Error>> {
-        let out = send(EventKind::sign_up(referee.parse()?, code))?;
+        let out = send(SignUp::new(referee.parse()?, code).into())?;
         for r in &out.rewards {
             writeln!(report, "{:<8} {:>8}  {}", r.beneficiary, r.value.to_string(), r.explanation)?;
         }
@@ -45,7 +46,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     };
     lead("ivan", &olga, &mut report)?;
     let code = {
-        let out = engine.handle(&Event::new("enroll-ivan", "moe_delo", EventKind::enroll("ivan".parse()?))?)??;
+        let out = engine.handle(&Event::new("enroll-ivan", "moe_delo", Enroll::new("ivan".parse()?))?)??;
         out.codes.first().ok_or("no code issued")?.to_string()
     };
     for i in 1..=5 {
@@ -54,7 +55,7 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     engine.handle(&Event::new(
         "order-1",
         "moe_delo",
-        EventKind::purchase("firm-1".parse()?, "inv-1".parse()?, "9900 RUB".parse()?),
+        Purchase::new("firm-1".parse()?, "inv-1".parse()?, "9900 RUB".parse()?),
     )?)??;
     writeln!(report, "-- firm-1 buys: ivan's conversion is now 1 sale / 5 leads = 20% --")?;
     for i in 6..=7 {

@@ -6,13 +6,14 @@
 //!
 //! `cargo run --example persistent --features sqlite -- /tmp/referrals.db`
 
+use referral_engine::event::{Enroll, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use referral_engine::clock::SystemClock;
 use referral_engine::store::sqlite::SqliteStore;
-use referral_engine::{Engine, Event, EventKind, ParticipantId, ProgramSpec};
+use referral_engine::{Engine, Event, ParticipantId, ProgramSpec};
 
 const PROGRAM: &str = r#"{
     "id": "persistent", "name": "Bring a friend", "currency": "USD",
@@ -31,15 +32,11 @@ pub fn run(path: &Path) -> Result<String, Box<dyn Error>> {
     let host: ParticipantId = "host".parse()?;
 
     // Enrolling is idempotent by its key: the second run gets the first outcome back.
-    let enrolled = engine.handle(&Event::new("enroll-host", "persistent", EventKind::enroll(host.clone()))?)??;
+    let enrolled = engine.handle(&Event::new("enroll-host", "persistent", Enroll::new(host.clone()))?)??;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     let friends = engine.read(&program).participant(&host)?.map_or(0, |p| p.stats.signups);
     let friend = format!("friend-{}", friends + 1);
-    engine.handle(&Event::new(
-        &format!("signup-{friend}"),
-        "persistent",
-        EventKind::sign_up(friend.parse()?, code),
-    )?)??;
+    engine.handle(&Event::new(&format!("signup-{friend}"), "persistent", SignUp::new(friend.parse()?, code))?)??;
 
     let mut report = String::new();
     let host_now = engine.read(&program).participant(&host)?.ok_or("host unknown")?;

@@ -7,6 +7,7 @@
 //!
 //! Run: `cargo run --example revshare`
 
+use referral_engine::event::{Enroll, Purchase, Refund, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -29,18 +30,9 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(key, "revshare", kind)?)?.map_err(referral_engine::Error::from)
     };
 
-    let enrolled = send("enroll", EventKind::enroll("rita".parse()?))?;
+    let enrolled = send("enroll", Enroll::new("rita".parse()?).into())?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send(
-        "signup",
-        EventKind::SignUp {
-            referee: "acme".parse()?,
-            code,
-            channel: Default::default(),
-            clicked_at: None,
-            signals: vec![],
-        },
-    )?;
+    send("signup", SignUp::new("acme".parse()?, code).into())?;
 
     let program = "revshare".parse()?;
     let (rita, usd) = ("rita".parse()?, "USD".parse()?);
@@ -50,13 +42,13 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         clock.set(start.checked_add_months(Months::new(month)).ok_or("date out of range")?);
         let out = send(
             &format!("payment-{month}"),
-            EventKind::purchase("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?),
+            Purchase::new("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?).into(),
         )?;
         let earned = out.rewards.first().map_or("-".to_owned(), |r| r.value.to_string());
         let total = engine.read(&program).balance(&rita, &usd)?.available;
         writeln!(report, "{:<8} {:<12} {:>12} {:>14}", month + 1, "100.00 USD", earned, total)?;
     }
-    send("refund-3", EventKind::Refund { order: "inv-3".parse()?, amount: "100.00 USD".parse()? })?;
+    send("refund-3", Refund::new("inv-3".parse()?, "100.00 USD".parse()?).into())?;
     let after = engine.read(&program).balance(&rita, &usd)?.available;
     writeln!(report, "refund of month 4 reverses 40.00 USD: rita has {after} USD")?;
     Ok((engine, report))

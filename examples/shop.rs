@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo run --example shop`
 
+use referral_engine::event::{Enroll, Purchase, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -25,20 +26,11 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         engine.handle(&Event::new(key, "shop", kind)?)?.map_err(referral_engine::Error::from)
     };
 
-    let enrolled = send("enroll", EventKind::enroll("mia".parse()?))?;
+    let enrolled = send("enroll", Enroll::new("mia".parse()?).into())?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send(
-        "signup",
-        EventKind::SignUp {
-            referee: "leo".parse()?,
-            code,
-            channel: Default::default(),
-            clicked_at: None,
-            signals: vec![],
-        },
-    )?;
-    send("order-1", EventKind::purchase("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?))?;
-    send("order-2", EventKind::purchase("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?))?;
+    send("signup", SignUp::new("leo".parse()?, code).into())?;
+    send("order-1", Purchase::new("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?).into())?;
+    send("order-2", Purchase::new("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?).into())?;
 
     let program = "shop".parse()?;
     let mut report = String::new();

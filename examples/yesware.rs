@@ -6,6 +6,7 @@
 //!
 //! Run: `cargo run --example yesware`
 
+use referral_engine::event::{Enroll, Redeem, SignUp};
 use std::error::Error;
 use std::fmt::Write as _;
 
@@ -31,23 +32,23 @@ pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
         engine.handle(&Event::new(&format!("event-{n}"), "yesware", kind)?)?.map_err(referral_engine::Error::from)
     };
 
-    let enrolled = send(EventKind::enroll("sam".parse()?))?;
+    let enrolled = send(Enroll::new("sam".parse()?).into())?;
     let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
     for i in 1..=13 {
-        send(EventKind::sign_up(format!("friend-{i}").parse()?, code.clone()))?;
+        send(SignUp::new(format!("friend-{i}").parse()?, code.clone()).into())?;
     }
     let program = "yesware".parse()?;
     let points = "points".parse()?;
     let sam = "sam".parse()?;
     let mut report = String::new();
     writeln!(report, "sam earned {} points from 13 friends", engine.read(&program).balance(&sam, &points)?.available)?;
-    send(EventKind::redeem(sam.clone(), "amazon_gift_card"))?;
+    send(Redeem::new(sam.clone(), "amazon_gift_card").into())?;
     writeln!(
         report,
         "redeemed amazon_gift_card: {} points left",
         engine.read(&program).balance(&sam, &points)?.available
     )?;
-    let refused = match send(EventKind::redeem(sam.clone(), "tshirt")) {
+    let refused = match send(Redeem::new(sam.clone(), "tshirt").into()) {
         Ok(_) => return Err("the T-shirt should not be affordable".into()),
         Err(e) => e.to_string(),
     };

@@ -5,6 +5,7 @@
 //! The same seed gives the same result. Rates are probabilities drawn from
 //! the seeded generator; money stays decimal.
 
+use crate::event::{Action, Enroll, Payout, Purchase, Refund, SignUp};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -134,7 +135,8 @@ impl Sim<'_> {
         (whole as u64).saturating_add(u64::from(self.chance(mean - whole)))
     }
 
-    fn send(&mut self, kind: EventKind) -> Result<crate::event::Outcome, Error> {
+    fn send(&mut self, kind: impl Into<EventKind>) -> Result<crate::event::Outcome, Error> {
+        let kind = kind.into();
         self.events = self.events.saturating_add(1);
         let event = Event::new(&format!("sim-{}", self.events), &self.program, kind)?;
         self.engine.handle(&event).and_then(|answer| answer.map_err(Error::from))
@@ -222,7 +224,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
     let mut customers: Vec<String> = Vec::new();
     for i in 0..assumptions.starting_referrers {
         let who = format!("r{i}");
-        let out = sim.send(EventKind::enroll(pid(who.clone())?))?;
+        let out = sim.send(Enroll::new(pid(who.clone())?))?;
         if let Some(code) = out.codes.first() {
             referrers.push((who, code.to_string(), 0));
         }
@@ -248,9 +250,9 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                 orders = orders.saturating_add(1);
                 let amount = sim.amount(&currency);
                 let order: crate::domain::id::OrderId = format!("o{orders}").parse()?;
-                sim.send(EventKind::purchase(pid(c.clone())?, order.clone(), amount.clone()))?;
+                sim.send(Purchase::new(pid(c.clone())?, order.clone(), amount.clone()))?;
                 if sim.chance(assumptions.refund_rate) {
-                    sim.send(EventKind::refund(order, amount))?;
+                    sim.send(Refund::new(order, amount))?;
                 }
             }
         }
@@ -265,7 +267,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                 users = users.saturating_add(1);
                 new_users = new_users.saturating_add(1);
                 let who = format!("u{users}");
-                let out = sim.send(EventKind::sign_up(pid(who.clone())?, code.clone()));
+                let out = sim.send(SignUp::new(pid(who.clone())?, code.clone()));
                 if out.is_err() {
                     continue;
                 }
@@ -278,10 +280,10 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                             if let Some(m) = minimum {
                                 amount = amount.with_amount(amount.amount().max(*m));
                             }
-                            sim.send(EventKind::purchase(pid(who.clone())?, format!("o{orders}").parse()?, amount))?;
+                            sim.send(Purchase::new(pid(who.clone())?, format!("o{orders}").parse()?, amount))?;
                         }
                         Qualification::Action(name) => {
-                            sim.send(EventKind::action(pid(who.clone())?, name.clone()))?;
+                            sim.send(Action::new(pid(who.clone())?, name.clone()))?;
                         }
                     }
                     customers.push(who.clone());
@@ -292,7 +294,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
             }
         }
         for who in joined {
-            if let Ok(out) = sim.send(EventKind::enroll(pid(who.clone())?)) {
+            if let Ok(out) = sim.send(Enroll::new(pid(who.clone())?)) {
                 if let Some(code) = out.codes.first() {
                     referrers.push((who, code.to_string(), number));
                 }
@@ -301,7 +303,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
         sim.clock.advance(Duration::days(i64::from(assumptions.period_days.max(1))));
         sim.send(EventKind::Tick)?;
         let payout: PayoutId = format!("period-{number}").parse()?;
-        let paid_out = sim.send(EventKind::Payout { payout, asset: currency.clone(), minimum: None })?;
+        let paid_out = sim.send(Payout::new(payout, currency.clone()))?;
         let mut paid = Decimal::ZERO;
         for n in &paid_out.notices {
             if let crate::event::Notice::PaidOut { value, .. } = n {

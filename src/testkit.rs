@@ -19,6 +19,7 @@
 // Test code: a failed check panics with what went wrong.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use crate::event::{Chargeback, Enroll, InviteSent, Payout, Purchase, Redeem, Refund, Reinstate, SignUp, Suspend};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -257,8 +258,7 @@ pub fn batches_agree_with_events_one_by_one<S: Store>(factory: &dyn Fn() -> S) {
         let n = batch.len();
         // A replay of the day's first event, and an event that is refused.
         batch.push(batch.first().cloned().unwrap_or_else(|| panic!("an empty day")));
-        let refused_kind =
-            EventKind::InviteSent { referrer: pid("nobody"), channel: crate::domain::code::Channel::Email };
+        let refused_kind = InviteSent::new(pid("nobody")).via(crate::domain::code::Channel::Email).into();
         let refused = Event {
             key: EventKey::new(format!("x{n}")).unwrap_or_else(|e| panic!("{e}")),
             program: program_id(),
@@ -417,48 +417,42 @@ pub fn scenario_program() -> Program {
 /// The scenario's events, each with the days to advance the clock before it.
 pub fn scenario_events() -> Vec<(i64, EventKind)> {
     let purchase = |who: &str, order: &str, amount: &str| {
-        EventKind::purchase(pid(who), order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount))
+        Purchase::new(pid(who), order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount))
     };
-    let refund =
-        |order: &str, amount: &str| EventKind::refund(order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount));
-    let enroll = |who: &str, code: &str| EventKind::Enroll {
-        participant: pid(who),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some(code.into()),
-        signals: vec![],
-    };
+    let refund = |order: &str, amount: &str| Refund::new(order.parse().unwrap_or_else(|e| panic!("{e}")), v(amount));
+    let enroll = |who: &str, code: &str| Enroll::new(pid(who)).with_vanity_code(code).into();
     vec![
         (0, enroll("ann", "ANN1")),
-        (0, EventKind::InviteSent { referrer: pid("ann"), channel: Default::default() }),
-        (0, EventKind::sign_up(pid("bea"), "ann1")),
+        (0, InviteSent::new(pid("ann")).into()),
+        (0, SignUp::new(pid("bea"), "ann1").into()),
         (0, enroll("bea", "BEA1")),
-        (0, EventKind::sign_up(pid("cy"), "BEA1")),
+        (0, SignUp::new(pid("cy"), "BEA1").into()),
         (0, enroll("cy", "CY01")),
-        (1, EventKind::sign_up(pid("dan"), "CY01")),
-        (1, purchase("bea", "o1", "50.00 USD")),
-        (1, purchase("cy", "o2", "99.99 USD")),
-        (1, purchase("dan", "o3", "33.33 USD")),
-        (2, refund("o3", "11.11 USD")),
-        (0, refund("o3", "11.11 USD")),
-        (0, EventKind::Chargeback { order: "o3".parse().unwrap_or_else(|e| panic!("{e}")), amount: v("5.00 USD") }),
+        (1, SignUp::new(pid("dan"), "CY01").into()),
+        (1, purchase("bea", "o1", "50.00 USD").into()),
+        (1, purchase("cy", "o2", "99.99 USD").into()),
+        (1, purchase("dan", "o3", "33.33 USD").into()),
+        (2, refund("o3", "11.11 USD").into()),
+        (0, refund("o3", "11.11 USD").into()),
+        (0, Chargeback::new("o3".parse().unwrap_or_else(|e| panic!("{e}")), v("5.00 USD")).into()),
         (5, EventKind::Tick),
         (2, EventKind::Tick),
-        (0, EventKind::redeem(pid("ann"), "mug")),
-        (0, EventKind::Suspend { participant: pid("cy") }),
-        (0, purchase("dan", "o4", "40.00 USD")),
-        (0, EventKind::Reinstate { participant: pid("cy") }),
-        (31, purchase("dan", "o5", "40.00 USD")),
+        (0, Redeem::new(pid("ann"), "mug").into()),
+        (0, Suspend::new(pid("cy")).into()),
+        (0, purchase("dan", "o4", "40.00 USD").into()),
+        (0, Reinstate::new(pid("cy")).into()),
+        (31, purchase("dan", "o5", "40.00 USD").into()),
         (8, EventKind::Tick),
         (
             0,
-            EventKind::Payout {
-                payout: "batch-1".parse().unwrap_or_else(|e| panic!("{e}")),
-                asset: "USD".parse().unwrap_or_else(|e| panic!("{e}")),
-                minimum: Some(Decimal::from(5)),
-            },
+            Payout::new(
+                "batch-1".parse().unwrap_or_else(|e| panic!("{e}")),
+                "USD".parse().unwrap_or_else(|e| panic!("{e}")),
+            )
+            .at_least(Decimal::from(5))
+            .into(),
         ),
-        (0, refund("o1", "50.00 USD")),
+        (0, refund("o1", "50.00 USD").into()),
     ]
 }
 
@@ -537,7 +531,7 @@ fn signup_events(referees: usize, prefix: &str, code: &str) -> Vec<Event> {
         .map(|i| Event {
             key: EventKey::new(format!("{prefix}-{i}")).unwrap_or_else(|e| panic!("{e}")),
             program: program_id(),
-            kind: EventKind::sign_up(pid(&format!("{prefix}-{i}")), code),
+            kind: SignUp::new(pid(&format!("{prefix}-{i}")), code).into(),
         })
         .collect()
 }
@@ -612,13 +606,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
         events.push(Event {
             key: EventKey::new(format!("enroll-{r}")).unwrap_or_else(|e| panic!("{e}")),
             program: program_id(),
-            kind: EventKind::Enroll {
-                participant: pid(r),
-                segment: None,
-                attributes: Default::default(),
-                vanity_code: Some(format!("CODE{i}X")),
-                signals: vec![],
-            },
+            kind: Enroll::new(pid(r)).with_vanity_code(format!("CODE{i}X")).into(),
         });
     }
     let hot_share = unique / 2;
@@ -628,7 +616,7 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
         events.extend(chunk.iter().map(|n| Event {
             key: EventKey::new(format!("o-{n}")).unwrap_or_else(|e| panic!("{e}")),
             program: program_id(),
-            kind: EventKind::sign_up(pid(&format!("o-{n}")), code.as_str()),
+            kind: SignUp::new(pid(&format!("o-{n}")), code.as_str()).into(),
         }));
     }
     let enrolls: Vec<Event> = events.drain(..referrers.len()).collect();

@@ -6,6 +6,7 @@ use common::*;
 use referral_engine::Refusal;
 use referral_engine::domain::code::{ReferralCode, SeededRandom};
 use referral_engine::domain::id::IdError;
+use referral_engine::event::{Enroll, Purchase, Refund, SignUp};
 use referral_engine::program::ProgramStatus;
 use referral_engine::{Engine, Error, Event, EventKind, ManualClock, MemoryStore, ParticipantId};
 
@@ -34,7 +35,7 @@ fn refused(w: &World, kind: EventKind, check: impl FnOnce(&Error) -> bool) {
 }
 
 fn sign_up(referee: &str, code: &str) -> EventKind {
-    EventKind::sign_up(pid(referee), code)
+    SignUp::new(pid(referee), code).into()
 }
 
 #[test]
@@ -63,7 +64,7 @@ fn code_of_another_program() {
         .with_random(SeededRandom::new(1))
         .with_program(program(PROGRAM))
         .with_program(other);
-    let enrolled = flat(engine.handle(&Event::new("e1", "other", EventKind::enroll(pid("olga"))).unwrap())).unwrap();
+    let enrolled = flat(engine.handle(&Event::new("e1", "other", Enroll::new(pid("olga"))).unwrap())).unwrap();
     let code = enrolled.codes[0].to_string();
     let before = engine.store().dump();
     let err = flat(engine.handle(&Event::new("e2", "p", sign_up("carl", &code)).unwrap())).unwrap_err();
@@ -81,7 +82,7 @@ fn program_not_active() {
     let spec =
         serde_json::from_str::<referral_engine::ProgramSpec>(PROGRAM).unwrap().with_status(ProgramStatus::Paused);
     let w = World::new(spec.build().unwrap());
-    refused(&w, EventKind::enroll(pid("alice")), |e| {
+    refused(&w, Enroll::new(pid("alice")).into(), |e| {
         matches!(e, Error::Refused(Refusal::ProgramNotActive { status: ProgramStatus::Paused, .. }))
     });
 }
@@ -90,7 +91,7 @@ fn program_not_active() {
 fn program_outside_its_dates() {
     let json = PROGRAM.replace(r#""currency": "USD","#, r#""currency": "USD", "starts_at": "2026-02-01T00:00:00Z","#);
     let w = World::new(program(&json));
-    refused(&w, EventKind::enroll(pid("alice")), |e| matches!(e, Error::Refused(Refusal::OutsideProgramDates { .. })));
+    refused(&w, Enroll::new(pid("alice")).into(), |e| matches!(e, Error::Refused(Refusal::OutsideProgramDates { .. })));
 }
 
 #[test]
@@ -118,26 +119,20 @@ fn referee_already_referred_first_touch() {
 fn sign_up_after_the_attribution_window() {
     let (w, code) = world();
     let clicked = w.clock.now_for_tests() - Duration::days(31);
-    let kind = EventKind::SignUp {
-        referee: pid("carl"),
-        code: code.to_string(),
-        channel: Default::default(),
-        clicked_at: Some(clicked),
-        signals: vec![],
-    };
+    let kind: EventKind = SignUp::new(pid("carl"), code.to_string()).clicked_at(clicked).into();
     refused(&w, kind, |e| matches!(e, Error::Refused(Refusal::AttributionWindowPassed { window_days: 30, .. })));
 }
 
 #[test]
 fn zero_or_negative_amount() {
     let (w, _) = world();
-    refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("0 USD")), |e| {
+    refused(&w, Purchase::new(pid("bob"), "o-2".parse().unwrap(), value("0 USD")).into(), |e| {
         matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
     });
-    refused(&w, EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("-5 USD")), |e| {
+    refused(&w, Purchase::new(pid("bob"), "o-2".parse().unwrap(), value("-5 USD")).into(), |e| {
         matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
     });
-    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("0 USD")), |e| {
+    refused(&w, Refund::new("o-1".parse().unwrap(), value("0 USD")).into(), |e| {
         matches!(e, Error::Refused(Refusal::InvalidAmount(_)))
     });
 }
@@ -147,10 +142,10 @@ fn currency_mismatch() {
     let (w, _) = world();
     refused(
         &w,
-        EventKind::purchase(pid("bob"), "o-2".parse().unwrap(), value("10 EUR")),
+        Purchase::new(pid("bob"), "o-2".parse().unwrap(), value("10 EUR")).into(),
         |e| matches!(e, Error::Refused(Refusal::CurrencyMismatch { expected, found }) if expected.to_string() == "USD" && found.to_string() == "EUR"),
     );
-    refused(&w, EventKind::refund("o-1".parse().unwrap(), value("10 EUR")), |e| {
+    refused(&w, Refund::new("o-1".parse().unwrap(), value("10 EUR")).into(), |e| {
         matches!(e, Error::Refused(Refusal::CurrencyMismatch { .. }))
     });
 }
@@ -161,7 +156,7 @@ fn refund_larger_than_what_is_left() {
     w.refund("o-1", "60.00 USD").unwrap();
     refused(
         &w,
-        EventKind::refund("o-1".parse().unwrap(), value("40.01 USD")),
+        Refund::new("o-1".parse().unwrap(), value("40.01 USD")).into(),
         |e| matches!(e, Error::Refused(Refusal::RefundExceedsOrder { remaining, .. }) if *remaining == dec("40.00")),
     );
 }
@@ -171,7 +166,7 @@ fn refund_of_an_unknown_order() {
     let (w, _) = world();
     refused(
         &w,
-        EventKind::refund("nope".parse().unwrap(), value("1 USD")),
+        Refund::new("nope".parse().unwrap(), value("1 USD")).into(),
         |e| matches!(e, Error::Refused(Refusal::UnknownOrder(o)) if o.as_str() == "nope"),
     );
 }
@@ -181,7 +176,7 @@ fn duplicate_enrollment() {
     let (w, _) = world();
     refused(
         &w,
-        EventKind::enroll(pid("alice")),
+        Enroll::new(pid("alice")).into(),
         |e| matches!(e, Error::Refused(Refusal::DuplicateEnrollment(p)) if p.as_str() == "alice"),
     );
 }
@@ -189,10 +184,10 @@ fn duplicate_enrollment() {
 #[test]
 fn idempotency_key_reused_with_another_payload() {
     let (w, _) = world();
-    let first = Event::new("same-key", "p", EventKind::enroll(pid("zoe"))).unwrap();
+    let first = Event::new("same-key", "p", Enroll::new(pid("zoe"))).unwrap();
     flat(w.engine.handle(&first)).unwrap();
     let before = w.engine.store().dump();
-    let other = Event::new("same-key", "p", EventKind::enroll(pid("yan"))).unwrap();
+    let other = Event::new("same-key", "p", Enroll::new(pid("yan"))).unwrap();
     let err = flat(w.engine.handle(&other)).unwrap_err();
     assert!(matches!(&err, Error::Refused(Refusal::KeyReused(k)) if k.as_str() == "same-key"), "{err:?}");
     assert_eq!(w.engine.store().dump(), before);

@@ -3,6 +3,7 @@
 //! of different referrers do not contend for program-wide records.
 
 mod common;
+use referral_engine::event::{Enroll, Purchase, SignUp};
 use std::sync::Arc;
 use std::thread;
 
@@ -21,20 +22,12 @@ const PROGRAM: &str = r#"{
 }"#;
 
 fn events() -> Vec<Event> {
-    let mut kinds = vec![EventKind::Enroll {
-        participant: pid("alice"),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some("ALICE-2026".into()),
-        signals: vec![],
-    }];
+    let mut kinds: Vec<EventKind> = vec![Enroll::new(pid("alice")).with_vanity_code("ALICE-2026").into()];
     for i in 0..40 {
-        kinds.push(EventKind::sign_up(pid(&format!("friend-{i}")), "alice-2026"));
-        kinds.push(EventKind::purchase(
-            pid(&format!("friend-{i}")),
-            format!("o-{i}").parse().unwrap(),
-            value("30.00 USD"),
-        ));
+        kinds.push(SignUp::new(pid(&format!("friend-{i}")), "alice-2026").into());
+        kinds.push(
+            Purchase::new(pid(&format!("friend-{i}")), format!("o-{i}").parse().unwrap(), value("30.00 USD")).into(),
+        );
     }
     kinds.into_iter().enumerate().map(|(i, k)| Event::new(&format!("e{i}"), "p", k).unwrap()).collect()
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use referral_engine::Refusal;
+use referral_engine::event::{Approve, Enroll, InviteSent, Payout, Purchase, Redeem, Reject, SignUp, Suspend};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
@@ -23,7 +24,7 @@ const BOUNTY: &str = r#"{"id":"p","name":"P","currency":"USD",
     "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#;
 
 fn sign_up_with(w: &World<impl Store>, referee: &str, code: &str) -> Result<referral_engine::Outcome, Error> {
-    w.send(EventKind::sign_up(pid(referee), code))
+    w.send(SignUp::new(pid(referee), code).into())
 }
 
 fn available(w: &World<impl Store>, who: &str) -> rust_decimal::Decimal {
@@ -158,24 +159,12 @@ fn flagged_world() -> World {
 }
 
 fn enroll_with_ip(w: &World, who: &str, ip: &str) -> String {
-    let out = w.ok(EventKind::Enroll {
-        participant: pid(who),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-        signals: vec![Signal::ip(ip)],
-    });
+    let out = w.ok(Enroll::new(pid(who)).with_signals(vec![Signal::ip(ip)]).into());
     out.codes[0].to_string()
 }
 
 fn sign_up_with_ip(w: &World, referee: &str, code: &str, ip: Option<&str>) {
-    w.ok(EventKind::SignUp {
-        referee: pid(referee),
-        code: code.into(),
-        channel: Default::default(),
-        clicked_at: None,
-        signals: ip.map(Signal::ip).into_iter().collect(),
-    });
+    w.ok(SignUp::new(pid(referee), code).with_signals(ip.map(Signal::ip)).into());
 }
 
 #[test]
@@ -189,7 +178,7 @@ fn m2_a_review_acts_on_the_referral_it_was_opened_for() {
     // The held reward of the superseded referral is not stuck in review.
     assert_eq!(pending(&w, "ann"), dec("0"));
     // A rejection no longer reaches bob's clean referral.
-    assert!(w.send(EventKind::Reject { referee: pid("cy"), reason: "x".into() }).is_err());
+    assert!(w.send(Reject::new(pid("cy"), "x").into()).is_err());
     let r = w.engine.read(&w.program).referral(&pid("cy")).unwrap().unwrap();
     assert_eq!(r.referrer, pid("bob"));
     assert!(!matches!(r.status, referral_engine::domain::referral::ReferralStatus::Rejected(_)), "{:?}", r.status);
@@ -203,7 +192,7 @@ fn m2_a_second_flagged_attribution_does_not_strand_the_first_ones_held_rewards()
     sign_up_with_ip(&w, "cy", &a, Some("10.0.0.1"));
     sign_up_with_ip(&w, "cy", &b, Some("10.0.0.1"));
     assert_eq!(pending(&w, "ann"), dec("0"), "ann's held 5.00 must not stay pending for ever");
-    w.ok(EventKind::Approve { referee: pid("cy") });
+    w.ok(Approve::new(pid("cy")).into());
     assert_eq!(available(&w, "bob"), dec("5.00"));
 }
 
@@ -216,12 +205,7 @@ fn m3_text_that_looks_like_a_number_stays_text_and_a_retry_replays() {
     let w = World::with_store(store, program(BOUNTY));
     let mut attributes = referral_engine::domain::participant::Attributes::new();
     attributes.insert("zip".into(), Attribute::Text("02139".into()));
-    let enroll = Event::new(
-        "e1",
-        "p",
-        EventKind::Enroll { participant: pid("ann"), segment: None, attributes, vanity_code: None, signals: vec![] },
-    )
-    .unwrap();
+    let enroll = Event::new("e1", "p", Enroll::new(pid("ann")).with_attributes(attributes)).unwrap();
     let first = flat(w.engine.handle(&enroll)).unwrap();
     assert_eq!(flat(w.engine.handle(&enroll)).unwrap(), first, "a retry replays the first outcome");
     let ann = w.engine.read(&w.program).participant(&pid("ann")).unwrap().unwrap();
@@ -269,11 +253,11 @@ fn m6_a_suspended_participant_is_neither_paid_nor_redeems() {
     ));
     let code = w.enroll("ann").to_string();
     sign_up_with(&w, "bob", &code).unwrap();
-    w.ok(EventKind::Suspend { participant: pid("ann") });
-    let out = w.ok(EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset(USD), minimum: None });
+    w.ok(Suspend::new(pid("ann")).into());
+    let out = w.ok(Payout::new("p1".parse().unwrap(), asset(USD)).into());
     assert!(!out.notices.iter().any(|n| matches!(n, Notice::PaidOut { .. })), "{:?}", out.notices);
     assert_eq!(available(&w, "ann"), dec("5.00"));
-    assert!(w.send(EventKind::Redeem { participant: pid("ann"), item: "mug".into() }).is_err());
+    assert!(w.send(Redeem::new(pid("ann"), "mug").into()).is_err());
 }
 
 #[test]
@@ -306,13 +290,11 @@ fn m10_channel_names_are_checked_and_counters_stay_small() {
     let w = World::new(program(BOUNTY));
     let code = w.enroll("ann").to_string();
     let send = |who: &str, channel: &str| {
-        w.send(EventKind::SignUp {
-            referee: pid(who),
-            code: code.clone(),
-            channel: referral_engine::domain::code::Channel::Other(channel.into()),
-            clicked_at: None,
-            signals: vec![],
-        })
+        w.send(
+            SignUp::new(pid(who), code.clone())
+                .via(referral_engine::domain::code::Channel::Other(channel.into()))
+                .into(),
+        )
     };
     assert!(send("x1", &"a".repeat(10_000)).is_err());
     assert!(send("x2", "link").is_err(), "would count apart from Link");
@@ -367,7 +349,7 @@ fn m12_a_payout_pays_a_page_per_event_and_goes_on_where_it_stopped() {
         let code = w.enroll(&format!("a{i:05}"));
         sign_up_with(&w, &format!("z{i:05}"), &code.to_string()).unwrap();
     }
-    let payout = || EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset(USD), minimum: None };
+    let payout = || Payout::new("p1".parse().unwrap(), asset(USD)).into();
     let paid =
         |out: &referral_engine::Outcome| out.notices.iter().filter(|n| matches!(n, Notice::PaidOut { .. })).count();
     let goes_on =
@@ -422,13 +404,7 @@ fn l2_event_keys_are_per_store_as_documented_and_codes_are_per_program() {
     let engine =
         Engine::new(MemoryStore::new()).with_clock(ManualClock::new(t0())).with_program(p("a")).with_program(p("b"));
     let vanity = |program: &str, key: &str| {
-        let kind = EventKind::Enroll {
-            participant: pid("ann"),
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: Some("SUMMER2026".into()),
-            signals: vec![],
-        };
+        let kind: EventKind = Enroll::new(pid("ann")).with_vanity_code("SUMMER2026").into();
         flat(engine.handle(&Event::new(key, program, kind).unwrap()))
     };
     vanity("a", "a-1").unwrap();
@@ -443,13 +419,7 @@ fn l3_pre_hashed_signals_are_refused() {
     let code = w.enroll("ann").to_string();
     let hashed: Signal =
         serde_json::from_str(r#"{"kind":"ip","value":{"hashed":"00112233445566778899aabbccddeeff"}}"#).unwrap();
-    let out = w.send(EventKind::SignUp {
-        referee: pid("bob"),
-        code,
-        channel: Default::default(),
-        clicked_at: None,
-        signals: vec![hashed.clone()],
-    });
+    let out = w.send(SignUp::new(pid("bob"), code).with_signals(vec![hashed.clone()]).into());
     assert!(out.is_err());
     assert!(!format!("{hashed:?}").contains("0011"), "a hash is not printed");
 }
@@ -474,10 +444,9 @@ fn l5_a_batch_equals_the_same_events_one_by_one_for_payouts() {
         "policies":[{"type":"one_sided","name":"b","on":"invite_sent","reward":{"fixed":"1.00 USD"}}]}"#;
     let engine = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(t0())).with_program(program(json));
     let events = vec![
-        Event::new("e1", "p", EventKind::enroll(pid("ann"))).unwrap(),
-        Event::new("e2", "p", EventKind::InviteSent { referrer: pid("ann"), channel: Default::default() }).unwrap(),
-        Event::new("e3", "p", EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset(USD), minimum: None })
-            .unwrap(),
+        Event::new("e1", "p", Enroll::new(pid("ann"))).unwrap(),
+        Event::new("e2", "p", InviteSent::new(pid("ann"))).unwrap(),
+        Event::new("e3", "p", Payout::new("p1".parse().unwrap(), asset(USD))).unwrap(),
     ];
     let results = engine.handle_batch(&events).unwrap();
     assert!(results.iter().all(Result::is_ok));
@@ -506,12 +475,8 @@ fn l6_a_reversed_referral_no_longer_counts_towards_tiers() {
 #[test]
 fn l7_a_bad_coupon_does_not_refuse_the_purchase() {
     let w = World::new(program(BOUNTY));
-    let out = w.send(EventKind::Purchase {
-        customer: pid("bob"),
-        order: "o1".parse().unwrap(),
-        amount: value("10.00 USD"),
-        coupon: Some("NO-SUCH-CODE".into()),
-    });
+    let out =
+        w.send(Purchase::new(pid("bob"), "o1".parse().unwrap(), value("10.00 USD")).with_coupon("NO-SUCH-CODE").into());
     assert!(out.is_ok(), "{out:?}");
     assert!(w.refund("o1", "10.00 USD").is_ok(), "the order was recorded");
 }
@@ -589,8 +554,8 @@ fn l13_extreme_assumptions_and_a_repeating_random_source_are_errors() {
         }
     }
     let engine = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(t0())).with_random(Same).with_program(p());
-    flat(engine.handle(&Event::new("e1", "p", EventKind::enroll(pid("ann"))).unwrap())).unwrap();
-    assert!(flat(engine.handle(&Event::new("e2", "p", EventKind::enroll(pid("bob"))).unwrap())).is_err());
+    flat(engine.handle(&Event::new("e1", "p", Enroll::new(pid("ann"))).unwrap())).unwrap();
+    assert!(flat(engine.handle(&Event::new("e2", "p", Enroll::new(pid("bob"))).unwrap())).is_err());
 }
 
 #[test]

@@ -3,9 +3,10 @@
 mod common;
 use chrono::NaiveDate;
 use common::*;
+use referral_engine::Notice;
 use referral_engine::domain::code::{Channel, ShareLink};
+use referral_engine::event::{Acknowledge, InviteSent, SignUp};
 use referral_engine::store::NotificationId;
-use referral_engine::{EventKind, Notice};
 
 const PROGRAM: &str = r#"{
     "id": "shop", "name": "Shop", "currency": "USD",
@@ -22,7 +23,7 @@ const PROGRAM: &str = r#"{
 }"#;
 
 fn sign_up_via(w: &World, referee: &str, code: &str, channel: Channel) {
-    w.ok(EventKind::SignUp { referee: pid(referee), code: code.into(), channel, clicked_at: None, signals: vec![] });
+    w.ok(SignUp::new(pid(referee), code).via(channel).into());
 }
 
 fn day(d: u32) -> NaiveDate {
@@ -35,9 +36,9 @@ fn scenario() -> World {
     let ann = w.enroll("ann").to_string();
     let bob = w.enroll("bob").to_string();
     for _ in 0..4 {
-        w.ok(EventKind::InviteSent { referrer: pid("ann"), channel: Channel::Email });
+        w.ok(InviteSent::new(pid("ann")).via(Channel::Email).into());
     }
-    w.ok(EventKind::InviteSent { referrer: pid("bob"), channel: Channel::Social });
+    w.ok(InviteSent::new(pid("bob")).via(Channel::Social).into());
     sign_up_via(&w, "c1", &ann, Channel::Email);
     sign_up_via(&w, "c2", &ann, Channel::Email);
     sign_up_via(&w, "c3", &ann, Channel::Social);
@@ -114,11 +115,11 @@ fn notifications_survive_a_crash_between_sending_and_acknowledging() {
     let again = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     assert_eq!(again, pending);
     // This time it acknowledges what it sent; the rest stays, in order.
-    w.ok(EventKind::Acknowledge { notifications: sent.clone() });
+    w.ok(Acknowledge::new(sent.clone()).into());
     let rest = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     assert_eq!(rest, pending[5..].to_vec());
     // Acknowledging twice (a retried request) changes nothing.
-    w.ok(EventKind::Acknowledge { notifications: sent });
+    w.ok(Acknowledge::new(sent).into());
     assert_eq!(w.engine.read(&w.program).notifications(usize::MAX).unwrap(), rest);
     // Per participant, order is kept: ann's notices come as her events happened.
     let ann: Vec<_> = rest
@@ -139,7 +140,7 @@ fn acknowledging_one_notice_of_an_event_leaves_its_others() {
     let pending = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     // The second notice of an event that gave several.
     let second = pending.iter().find(|n| n.id.index == 1).expect("an event with two notices").clone();
-    w.ok(EventKind::Acknowledge { notifications: vec![second.id.clone()] });
+    w.ok(Acknowledge::new(vec![second.id.clone()]).into());
     let rest = w.engine.read(&w.program).notifications(usize::MAX).unwrap();
     let expected: Vec<_> = pending.iter().filter(|n| n.id != second.id).cloned().collect();
     assert_eq!(rest, expected);

@@ -5,6 +5,7 @@
 mod common;
 
 use common::DropSchema;
+use referral_engine::event::Enroll;
 use referral_engine::store::Store;
 use referral_engine::store::postgres::PostgresStore;
 
@@ -43,13 +44,7 @@ fn world(store: PostgresStore) -> common::World<PostgresStore> {
 }
 
 fn enroll_ann() -> referral_engine::EventKind {
-    referral_engine::EventKind::Enroll {
-        participant: common::pid("ann"),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-        signals: vec![],
-    }
+    Enroll::new(common::pid("ann")).into()
 }
 
 #[test]

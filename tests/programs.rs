@@ -3,6 +3,7 @@
 
 mod common;
 use referral_engine::Refusal;
+use referral_engine::event::{Enroll, IssueCode, IssuePartnerCodes, Purchase, Reinstate, SignUp, Suspend};
 use std::sync::Arc;
 
 use common::*;
@@ -11,7 +12,7 @@ use referral_engine::domain::referral::{ReferralStatus, RejectReason};
 use referral_engine::event::LimitReason;
 use referral_engine::policy::{Grant, PolicyContext, PolicyError, RewardPolicy, Trigger};
 use referral_engine::program::ProgramError;
-use referral_engine::{Error, Event, EventKind, Notice, ProgramSpec};
+use referral_engine::{Error, Event, Notice, ProgramSpec};
 
 const COMBINED_TOML: &str = r#"
 id = "combo"
@@ -180,7 +181,7 @@ fn a_budget_holds_within_one_batch_on_a_fresh_program() {
     let sign_ups: Vec<_> = codes
         .iter()
         .enumerate()
-        .map(|(i, code)| w.event(EventKind::sign_up(pid(&format!("f{i}")), code.to_string())))
+        .map(|(i, code)| w.event(SignUp::new(pid(&format!("f{i}")), code.to_string()).into()))
         .collect();
     let results = w.engine.handle_batch(&sign_ups).unwrap();
     assert!(results.iter().all(Result::is_ok));
@@ -204,7 +205,7 @@ fn a_budget_in_refuse_mode_grants_nothing_that_would_cross_it() {
 fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
     let w = World::new(program(&LIMITED.replace("40.00 USD", "1000.00 USD").replace("25.00 USD", "1000.00 USD")));
     w.enroll("moleskine");
-    let out = w.ok(EventKind::IssuePartnerCodes { partner: pid("moleskine"), count: 3 });
+    let out = w.ok(IssuePartnerCodes::new(pid("moleskine"), 3).into());
     assert_eq!(out.codes.len(), 3);
     for (i, code) in out.codes.iter().enumerate() {
         w.sign_up(&format!("buyer-{i}"), code).unwrap();
@@ -214,7 +215,7 @@ fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
     let again = w.sign_up("buyer-x", &out.codes[0]);
     assert!(matches!(again, Err(Error::Refused(Refusal::CodeAlreadyRedeemed(_)))));
     assert!(matches!(
-        w.send(EventKind::IssuePartnerCodes { partner: pid("moleskine"), count: 0 }),
+        w.send(IssuePartnerCodes::new(pid("moleskine"), 0).into()),
         Err(Error::Refused(Refusal::InvalidEvent(_)))
     ));
 }
@@ -222,18 +223,12 @@ fn partner_codes_are_single_use_and_all_attribute_to_the_partner() {
 #[test]
 fn vanity_codes_normalize_and_cannot_be_taken_twice() {
     let w = World::new(program(LIMITED));
-    let out = w.ok(EventKind::Enroll {
-        participant: pid("ann"),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: Some("Ann-2026".into()),
-        signals: vec![],
-    });
+    let out = w.ok(Enroll::new(pid("ann")).with_vanity_code("Ann-2026").into());
     assert_eq!(out.codes[0].as_str(), "ANN2026");
     w.sign_up("f", &"ann 2026".parse().unwrap()).unwrap();
-    let taken = w.send(EventKind::IssueCode { participant: pid("ann"), vanity_code: Some("ANN-2026".into()) });
+    let taken = w.send(IssueCode::new(pid("ann")).with_vanity_code("ANN-2026").into());
     assert!(matches!(taken, Err(Error::Refused(Refusal::CodeTaken(_)))));
-    let second = w.ok(EventKind::IssueCode { participant: pid("ann"), vanity_code: None });
+    let second = w.ok(IssueCode::new(pid("ann")).into());
     assert_eq!(w.engine.read(&w.program).resolve_code(second.codes[0].as_str()).unwrap().unwrap().owner, pid("ann"));
 }
 
@@ -267,12 +262,7 @@ fn a_coupon_typed_at_the_first_purchase_attributes_and_qualifies() {
         "policies": [{"type": "one_sided", "name": "b", "on": "qualified", "reward": {"fixed": "7.00 USD"}}]}"#;
     let w = World::new(program(json));
     let code = w.enroll("ann");
-    w.ok(EventKind::Purchase {
-        customer: pid("zoe"),
-        order: "o1".parse().unwrap(),
-        amount: value("30.00 USD"),
-        coupon: Some(code.to_string()),
-    });
+    w.ok(Purchase::new(pid("zoe"), "o1".parse().unwrap(), value("30.00 USD")).with_coupon(code.to_string()).into());
     let r = w.engine.read(&w.program).referral(&pid("zoe")).unwrap().unwrap();
     assert_eq!((r.status, r.channel.tag()), (ReferralStatus::Rewarded, "coupon"));
     assert_eq!(w.balance("ann", "USD").available, dec("7.00"));
@@ -282,10 +272,10 @@ fn a_coupon_typed_at_the_first_purchase_attributes_and_qualifies() {
 fn a_suspended_referrer_earns_nothing_new_until_reinstated() {
     let w = World::new(program(&LIMITED.replace("40.00 USD", "1000.00 USD").replace("25.00 USD", "1000.00 USD")));
     let code = w.enroll("ann");
-    w.ok(EventKind::Suspend { participant: pid("ann") });
+    w.ok(Suspend::new(pid("ann")).into());
     let out = w.sign_up("f1", &code).unwrap();
     assert!(out.notices.iter().any(|n| matches!(n, Notice::RewardWithheld { reason: LimitReason::Suspended, .. })));
-    w.ok(EventKind::Reinstate { participant: pid("ann") });
+    w.ok(Reinstate::new(pid("ann")).into());
     w.sign_up("f2", &code).unwrap();
     assert_eq!(w.balance("ann", "USD").available, dec("10.00"));
 }
@@ -295,7 +285,7 @@ fn a_dry_run_returns_the_outcome_and_writes_nothing() {
     let w = World::new(program(LIMITED));
     let code = w.enroll("ann");
     let before = w.engine.store().dump();
-    let event = Event::new("dry", "lim", EventKind::sign_up(pid("f"), code.to_string())).unwrap();
+    let event = Event::new("dry", "lim", SignUp::new(pid("f"), code.to_string())).unwrap();
     let preview = flat(w.engine.dry_run(&event)).unwrap();
     assert_eq!(preview.rewards.len(), 1);
     assert_eq!(w.engine.store().dump(), before);
@@ -312,13 +302,7 @@ fn the_enrollment_rule_decides_who_may_refer() {
         let mut attributes = referral_engine::domain::participant::Attributes::new();
         attributes.insert("plan".into(), referral_engine::domain::participant::Attribute::Text("pro".into()));
         attributes.insert("nps".into(), referral_engine::domain::participant::Attribute::Number(nps.into()));
-        w.send(EventKind::Enroll {
-            participant: pid(who),
-            segment: None,
-            attributes,
-            vanity_code: None,
-            signals: vec![],
-        })
+        w.send(Enroll::new(pid(who)).with_attributes(attributes).into())
     };
     assert!(enroll("fan", 9).is_ok());
     assert!(matches!(enroll("meh", 8), Err(Error::Refused(Refusal::NotEligible(_)))));

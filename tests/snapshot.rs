@@ -1,6 +1,7 @@
 //! A decision against a snapshot calls no store and ends where `handle` does;
 //! under `handle`, an event reads each record from the store at most once and
 //! writes it at most once.
+use referral_engine::event::{Enroll, Payout, Purchase, Refund, SignUp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -107,21 +108,21 @@ fn pid(s: &str) -> ParticipantId {
 fn events(codes: &dyn Fn(&str) -> String) -> Vec<EventKind> {
     let usd = |s: &str| s.parse().unwrap();
     vec![
-        EventKind::sign_up(pid("bob"), codes("ann")),
-        EventKind::sign_up(pid("cy"), codes("ann")),
-        EventKind::sign_up(pid("cy"), codes("dan")),
-        EventKind::sign_up(pid("eve"), "NOSUCHCODE"),
-        EventKind::purchase(pid("bob"), OrderId::new("o1").unwrap(), usd("10.00 USD")),
-        EventKind::purchase(pid("bob"), OrderId::new("o2").unwrap(), usd("50.00 USD")),
-        EventKind::purchase(pid("cy"), OrderId::new("o3").unwrap(), usd("80.00 USD")),
-        EventKind::Refund { order: OrderId::new("o2").unwrap(), amount: usd("20.00 USD") },
+        SignUp::new(pid("bob"), codes("ann")).into(),
+        SignUp::new(pid("cy"), codes("ann")).into(),
+        SignUp::new(pid("cy"), codes("dan")).into(),
+        SignUp::new(pid("eve"), "NOSUCHCODE").into(),
+        Purchase::new(pid("bob"), OrderId::new("o1").unwrap(), usd("10.00 USD")).into(),
+        Purchase::new(pid("bob"), OrderId::new("o2").unwrap(), usd("50.00 USD")).into(),
+        Purchase::new(pid("cy"), OrderId::new("o3").unwrap(), usd("80.00 USD")).into(),
+        Refund::new(OrderId::new("o2").unwrap(), usd("20.00 USD")).into(),
         EventKind::Tick,
-        EventKind::Payout { payout: "p1".parse().unwrap(), asset: "USD".parse().unwrap(), minimum: None },
+        Payout::new("p1".parse().unwrap(), "USD".parse().unwrap()).into(),
     ]
 }
 
 fn enroll(who: &str) -> EventKind {
-    EventKind::enroll(pid(who))
+    Enroll::new(pid(who)).into()
 }
 
 /// Runs every event through `send` and returns the outcomes.

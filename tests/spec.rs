@@ -5,6 +5,9 @@
 //! proptest finds are kept in `tests/spec.proptest-regressions`.
 
 mod common;
+use referral_engine::event::{
+    Approve, Chargeback, Enroll, InviteSent, Payout, Purchase, Redeem, Refund, Reinstate, Reject, SignUp, Suspend,
+};
 use std::collections::BTreeMap;
 
 use chrono::Duration;
@@ -143,8 +146,8 @@ impl Driver {
 
     /// Applies a step; returns the event sent and its result, if a step sends one.
     fn apply(&mut self, step: &Step) -> Option<(Event, Result<Outcome, String>)> {
-        let kind = match step {
-            Step::Enroll(i) => EventKind::enroll(person(*i)),
+        let kind: EventKind = match step {
+            Step::Enroll(i) => Enroll::new(person(*i)).into(),
             Step::Chain(people) => {
                 let mut last = None;
                 for pair in people.windows(2) {
@@ -153,65 +156,57 @@ impl Driver {
                 }
                 return last;
             }
-            Step::Invite(i) => EventKind::InviteSent { referrer: person(*i), channel: Default::default() },
+            Step::Invite(i) => InviteSent::new(person(*i)).into(),
             Step::SignUp { referee, referrer, ip } => {
                 let code = self.codes.get(referrer).cloned().unwrap_or_else(|| "UNKNOWN1".into());
                 let signals = match ip {
                     0 => vec![],
                     n => vec![Signal::ip(format!("10.0.0.{n}"))],
                 };
-                EventKind::SignUp {
-                    referee: person(*referee),
-                    code,
-                    channel: Default::default(),
-                    clicked_at: None,
-                    signals,
-                }
+                SignUp::new(person(*referee), code).with_signals(signals).into()
             }
-            Step::Approve(i) => EventKind::Approve { referee: person(*i) },
-            Step::RejectReview(i) => EventKind::Reject { referee: person(*i), reason: "spec".into() },
+            Step::Approve(i) => Approve::new(person(*i)).into(),
+            Step::RejectReview(i) => Reject::new(person(*i), "spec").into(),
             Step::Purchase { customer, cents } => {
                 let order = format!("o{}", self.orders.len());
                 let amount = Decimal::new(*cents, 2);
                 self.orders.push((order.clone(), amount));
-                EventKind::purchase(person(*customer), order.parse().unwrap(), value(&format!("{amount} USD")))
+                Purchase::new(person(*customer), order.parse().unwrap(), value(&format!("{amount} USD"))).into()
             }
             Step::Refund { order, percent } => {
                 let (id, amount) = self.orders.get(*order)?.clone();
                 let part = (amount * Decimal::from(*percent) / Decimal::ONE_HUNDRED).round_dp(2);
-                EventKind::refund(id.parse().unwrap(), value(&format!("{part} USD")))
+                Refund::new(id.parse().unwrap(), value(&format!("{part} USD"))).into()
             }
             Step::Chargeback { order } => {
                 let (id, amount) = self.orders.get(*order)?.clone();
-                EventKind::Chargeback { order: id.parse().unwrap(), amount: value(&format!("{amount} USD")) }
+                Chargeback::new(id.parse().unwrap(), value(&format!("{amount} USD"))).into()
             }
             Step::Advance(days) => {
                 self.clock.advance(Duration::days(i64::from(*days)));
                 return None;
             }
             Step::Tick => EventKind::Tick,
-            Step::Payout => EventKind::Payout {
-                payout: format!("batch-{}", self.next).parse().unwrap(),
-                asset: asset("USD"),
-                minimum: Some(dec("5")),
-            },
-            Step::Redeem(i) => EventKind::redeem(person(*i), "mug"),
-            Step::Suspend(i) => EventKind::Suspend { participant: person(*i) },
-            Step::Reinstate(i) => EventKind::Reinstate { participant: person(*i) },
+            Step::Payout => {
+                Payout::new(format!("batch-{}", self.next).parse().unwrap(), asset("USD")).at_least(dec("5")).into()
+            }
+            Step::Redeem(i) => Redeem::new(person(*i), "mug").into(),
+            Step::Suspend(i) => Suspend::new(person(*i)).into(),
+            Step::Reinstate(i) => Reinstate::new(person(*i)).into(),
             Step::Replay(k) => {
                 let earlier = self.sent.get(k % self.sent.len().max(1))?.clone();
                 let result = flat(self.engine.handle(&earlier)).map_err(|e| e.to_string());
                 return Some((earlier, result));
             }
-            Step::BadCode(code) => EventKind::sign_up(person(0), code.clone()),
+            Step::BadCode(code) => SignUp::new(person(0), code.clone()).into(),
             Step::BadAmount { customer, text } => match text.parse() {
-                Ok(v) => EventKind::purchase(person(*customer), "bad".parse().unwrap(), v),
+                Ok(v) => Purchase::new(person(*customer), "bad".parse().unwrap(), v).into(),
                 Err(_) => return None,
             },
         };
         let event = self.event(kind);
         let result = flat(self.engine.handle(&event)).map_err(|e| e.to_string());
-        if let (Ok(out), EventKind::Enroll { participant, .. }) = (&result, &event.kind) {
+        if let (Ok(out), EventKind::Enroll(Enroll { participant, .. })) = (&result, &event.kind) {
             if let (Some(code), Some(i)) =
                 (out.codes.first(), participant.as_str().strip_prefix('p').and_then(|n| n.parse().ok()))
             {
@@ -308,7 +303,7 @@ proptest! {
         let mut referred: BTreeMap<ParticipantId, ParticipantId> = BTreeMap::new();
         for s in &steps {
             let Some((event, result)) = d.apply(s) else { continue };
-            if let (EventKind::SignUp { referee, .. }, Ok(out)) = (&event.kind, &result) {
+            if let (EventKind::SignUp(SignUp { referee, .. }), Ok(out)) = (&event.kind, &result) {
                 if !out.referrals.is_empty() {
                     let r = &out.referrals[out.referrals.len() - 1];
                     prop_assert_ne!(&r.referrer, &r.referee);
@@ -372,7 +367,7 @@ proptest! {
                 let share = if part + 1 == parts { left } else { (left / Decimal::from(parts - part)).round_dp(2) };
                 if share <= Decimal::ZERO { continue; }
                 left -= share;
-                let kind = EventKind::refund(id.parse().unwrap(), value(&format!("{share} USD")));
+                let kind = Refund::new(id.parse().unwrap(), value(&format!("{share} USD")));
                 flat(d.engine.handle(&Event::new(&format!("final-{id}-{part}"), "spec", kind).unwrap())).unwrap();
             }
             fully_refunded.push(id);
@@ -400,14 +395,14 @@ proptest! {
         let balances = |d: &Driver| d.engine.read(&program).participants().all().unwrap().into_iter().map(|p| (p.id.clone(), p.balances)).collect::<BTreeMap<_, _>>();
         let before = balances(&d);
         let amount = Decimal::new(cents, 2);
-        flat(d.engine.handle(&Event::new("sym-buy", "spec", EventKind::purchase(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap())).unwrap();
+        flat(d.engine.handle(&Event::new("sym-buy", "spec", Purchase::new(referral.referee.clone(), "sym".parse().unwrap(), value(&format!("{amount} USD")))).unwrap())).unwrap();
         let total: u32 = parts.iter().sum();
         let mut left = amount;
         for (i, w) in parts.iter().enumerate() {
             let part = if i + 1 == parts.len() { left } else { (amount * Decimal::from(*w) / Decimal::from(total)).round_dp(2).min(left) };
             if part.is_zero() { continue; }
             left -= part;
-            let kind = EventKind::refund("sym".parse().unwrap(), value(&format!("{part} USD")));
+            let kind = Refund::new("sym".parse().unwrap(), value(&format!("{part} USD")));
             flat(d.engine.handle(&Event::new(&format!("sym-refund-{i}"), "spec", kind).unwrap())).unwrap();
         }
         let after = balances(&d);
@@ -426,15 +421,15 @@ proptest! {
     fn bad_input(code in any::<String>(), id in any::<String>(), amount in any::<String>(), json in any::<String>(), n in any::<i64>(), scale in 0u32..30) {
         let d = Driver::new();
         let before = d.engine.store().dump();
-        let _ = flat(d.engine.handle(&Event::new("bad-1", "spec", EventKind::sign_up(person(1), code.clone())).unwrap()));
+        let _ = flat(d.engine.handle(&Event::new("bad-1", "spec", SignUp::new(person(1), code.clone())).unwrap()));
         if let Ok(p) = ParticipantId::new(id.clone()) {
-            let _ = flat(d.engine.handle(&Event::new("bad-2", "spec", EventKind::Suspend { participant: p }).unwrap()));
+            let _ = flat(d.engine.handle(&Event::new("bad-2", "spec", Suspend::new(p)).unwrap()));
         }
         if let Ok(v) = amount.parse::<referral_engine::Value>() {
-            let _ = flat(d.engine.handle(&Event::new("bad-3", "spec", EventKind::refund("none".parse().unwrap(), v)).unwrap()));
+            let _ = flat(d.engine.handle(&Event::new("bad-3", "spec", Refund::new("none".parse().unwrap(), v)).unwrap()));
         }
         let number = Decimal::try_new(n, scale.min(28)).unwrap_or_default();
-        let _ = flat(d.engine.handle(&Event::new("bad-4", "spec", EventKind::refund("none".parse().unwrap(), value("1 USD").with_amount(number))).unwrap()));
+        let _ = flat(d.engine.handle(&Event::new("bad-4", "spec", Refund::new("none".parse().unwrap(), value("1 USD").with_amount(number))).unwrap()));
         let _ = serde_json::from_str::<referral_engine::ProgramSpec>(&json).map(|s| s.build());
         let _ = serde_json::from_str::<Event>(&json);
         prop_assert_eq!(d.engine.store().dump(), before);
@@ -616,10 +611,10 @@ proptest! {
         let mut orders: Vec<(String, Decimal)> = vec![];
         for (n, s) in steps.iter().enumerate() {
             let key = format!("m{n}");
-            let (kind, expected) = match s {
-                Step::Enroll(i) => (EventKind::enroll(person(*i)), Some(m.enroll(*i))),
+            let (kind, expected): (EventKind, Option<bool>) = match s {
+                Step::Enroll(i) => (Enroll::new(person(*i)).into(), Some(m.enroll(*i))),
                 Step::SignUp { referee, referrer, .. } => match codes.get(referrer) {
-                    Some(code) => (EventKind::sign_up(person(*referee), code.clone()), Some(m.sign_up(*referee, *referrer))),
+                    Some(code) => (SignUp::new(person(*referee), code.clone()).into(), Some(m.sign_up(*referee, *referrer))),
                     None => continue,
                 },
                 Step::Purchase { customer, cents } => {
@@ -627,36 +622,36 @@ proptest! {
                     let amount = Decimal::new(*cents, 2);
                     orders.push((order.clone(), amount));
                     let ok = m.purchase(order.clone(), *customer, amount);
-                    (EventKind::purchase(person(*customer), order.parse().unwrap(), value(&format!("{amount} USD"))), Some(ok))
+                    (Purchase::new(person(*customer), order.parse().unwrap(), value(&format!("{amount} USD"))).into(), Some(ok))
                 }
                 Step::Refund { order, percent } => {
                     let Some((id, amount)) = orders.get(*order).cloned() else { continue };
                     let part = (amount * Decimal::from(*percent) / Decimal::ONE_HUNDRED).round_dp(2);
-                    (EventKind::refund(id.parse().unwrap(), value(&format!("{part} USD"))), Some(m.refund(&id, part)))
+                    (Refund::new(id.parse().unwrap(), value(&format!("{part} USD"))).into(), Some(m.refund(&id, part)))
                 }
                 Step::Replay(k) => match sent.get(k % sent.len().max(1)) {
                     Some(e) => (e.kind.clone(), None),
                     None => continue,
                 },
-                Step::BadCode(code) => (EventKind::sign_up(person(0), code.clone()), Some(false)),
-                Step::Invite(i) => (EventKind::InviteSent { referrer: person(*i), channel: Default::default() }, Some(m.invite(*i))),
+                Step::BadCode(code) => (SignUp::new(person(0), code.clone()).into(), Some(false)),
+                Step::Invite(i) => (InviteSent::new(person(*i)).into(), Some(m.invite(*i))),
                 Step::Chargeback { order } => {
                     let Some((id, _)) = orders.get(*order).cloned() else { continue };
                     let left = m.remaining(&id).unwrap_or_default();
                     let ok = m.refund(&id, left);
-                    let kind = EventKind::Chargeback { order: id.parse().unwrap(), amount: value(&format!("{left} USD")) };
+                    let kind: EventKind = Chargeback::new(id.parse().unwrap(), value(&format!("{left} USD"))).into();
                     (kind, Some(ok))
                 }
                 Step::Tick => (EventKind::Tick, Some(true)),
                 Step::Payout => {
                     let payout = format!("batch-{n}").parse().unwrap();
-                    (EventKind::Payout { payout, asset: asset("USD"), minimum: Some(dec("5")) }, Some(m.payout(dec("5"))))
+                    (Payout::new(payout, asset("USD")).at_least(dec("5")).into(), Some(m.payout(dec("5"))))
                 }
-                Step::Redeem(i) => (EventKind::redeem(person(*i), "mug"), Some(false)),
-                Step::Approve(i) => (EventKind::Approve { referee: person(*i) }, Some(false)),
-                Step::RejectReview(i) => (EventKind::Reject { referee: person(*i), reason: "no".into() }, Some(false)),
-                Step::Suspend(i) => (EventKind::Suspend { participant: person(*i) }, Some(m.suspend(*i, true))),
-                Step::Reinstate(i) => (EventKind::Reinstate { participant: person(*i) }, Some(m.suspend(*i, false))),
+                Step::Redeem(i) => (Redeem::new(person(*i), "mug").into(), Some(false)),
+                Step::Approve(i) => (Approve::new(person(*i)).into(), Some(false)),
+                Step::RejectReview(i) => (Reject::new(person(*i), "no").into(), Some(false)),
+                Step::Suspend(i) => (Suspend::new(person(*i)).into(), Some(m.suspend(*i, true))),
+                Step::Reinstate(i) => (Reinstate::new(person(*i)).into(), Some(m.suspend(*i, false))),
                 Step::Advance(days) => { clock.advance(Duration::days(i64::from(*days))); continue; }
                 _ => continue,
             };
@@ -707,7 +702,7 @@ proptest! {
         let mut invites = std::collections::BTreeSet::new();
         for s in &steps {
             if let Some((event, Ok(_))) = d.apply(s) {
-                if matches!(event.kind, EventKind::InviteSent { .. }) {
+                if matches!(event.kind, EventKind::InviteSent(InviteSent { .. })) {
                     invites.insert(event.key.clone());
                 }
             }

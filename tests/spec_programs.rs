@@ -22,6 +22,9 @@
 
 mod common;
 
+use referral_engine::event::{
+    Approve, Chargeback, Enroll, Payout, Purchase, Refund, Reinstate, Reject, SignUp, Suspend,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -246,24 +249,19 @@ impl<S: Store> Run<S> {
 
     fn kind(&mut self, step: &Step) -> Option<EventKind> {
         Some(match step {
-            Step::Enroll(i) => EventKind::Enroll {
-                participant: pid(&person(*i)),
-                segment: None,
-                attributes: Default::default(),
-                vanity_code: None,
-                signals: vec![Signal::ip(format!("10.0.0.{i}"))],
-            },
-            Step::SignUp { referee, referrer, ip } => EventKind::SignUp {
-                referee: pid(&person(*referee)),
-                code: self.codes.get(referrer).cloned().unwrap_or_else(|| "UNKNOWN-CODE".into()),
-                channel: Default::default(),
-                clicked_at: None,
-                signals: ip.map(|n| Signal::ip(format!("10.0.0.{n}"))).into_iter().collect(),
-            },
+            Step::Enroll(i) => {
+                Enroll::new(pid(&person(*i))).with_signals(vec![Signal::ip(format!("10.0.0.{i}"))]).into()
+            }
+            Step::SignUp { referee, referrer, ip } => SignUp::new(
+                pid(&person(*referee)),
+                self.codes.get(referrer).cloned().unwrap_or_else(|| "UNKNOWN-CODE".into()),
+            )
+            .with_signals(ip.map(|n| Signal::ip(format!("10.0.0.{n}"))))
+            .into(),
             Step::Purchase { customer, amount } => {
                 let order = format!("o{}", self.orders.len());
                 self.orders.push((order.clone(), amount.parse().unwrap(), Decimal::ZERO));
-                EventKind::purchase(pid(&person(*customer)), order.parse().unwrap(), value(&format!("{amount} USD")))
+                Purchase::new(pid(&person(*customer)), order.parse().unwrap(), value(&format!("{amount} USD"))).into()
             }
             Step::Refund { order, percent, chargeback } => {
                 let (id, total, refunded) = self.orders.get(*order)?.clone();
@@ -274,23 +272,19 @@ impl<S: Store> Run<S> {
                 }
                 let amount = value(&format!("{part} USD"));
                 let order = id.parse().unwrap();
-                if *chargeback { EventKind::Chargeback { order, amount } } else { EventKind::refund(order, amount) }
+                if *chargeback { Chargeback::new(order, amount).into() } else { Refund::new(order, amount).into() }
             }
             Step::Suspend(i, on) => {
                 let participant = pid(&person(*i));
-                if *on { EventKind::Suspend { participant } } else { EventKind::Reinstate { participant } }
+                if *on { Suspend::new(participant).into() } else { Reinstate::new(participant).into() }
             }
             Step::Review(i, ok) => {
                 let referee = pid(&person(*i));
-                if *ok { EventKind::Approve { referee } } else { EventKind::Reject { referee, reason: "spec".into() } }
+                if *ok { Approve::new(referee).into() } else { Reject::new(referee, "spec").into() }
             }
             Step::Payout => {
                 self.payouts += 1;
-                EventKind::Payout {
-                    payout: format!("pay{}", self.payouts).parse().unwrap(),
-                    asset: asset("USD"),
-                    minimum: None,
-                }
+                Payout::new(format!("pay{}", self.payouts).parse().unwrap(), asset("USD")).into()
             }
             Step::Tick(days) => {
                 self.clock.advance(Duration::days(*days));
@@ -337,7 +331,7 @@ impl Run<MemoryStore> {
                 }
                 if let (
                     Step::Refund { order, .. },
-                    EventKind::Refund { amount, .. } | EventKind::Chargeback { amount, .. },
+                    EventKind::Refund(Refund { amount, .. }) | EventKind::Chargeback(Chargeback { amount, .. }),
                 ) = (step, &event.kind)
                 {
                     self.orders[*order].2 += amount.amount();

@@ -9,6 +9,7 @@ use referral_engine::Refusal;
 use referral_engine::domain::code::SeededRandom;
 use referral_engine::domain::ledger::RewardStatus;
 use referral_engine::domain::referral::{ReferralStatus, RejectReason};
+use referral_engine::event::{Acknowledge, Approve, Chargeback, Enroll, Payout, Reject, SignUp};
 use referral_engine::fraud::{Signal, SignalKey, SignalKind};
 use referral_engine::{Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice};
 
@@ -34,24 +35,12 @@ fn world() -> World {
 }
 
 fn enroll_with(w: &World, who: &str, signals: Vec<Signal>) -> String {
-    let out = w.ok(EventKind::Enroll {
-        participant: pid(who),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-        signals,
-    });
+    let out = w.ok(Enroll::new(pid(who)).with_signals(signals).into());
     out.codes[0].to_string()
 }
 
 fn sign_up_with(w: &World, referee: &str, code: &str, signals: Vec<Signal>) -> referral_engine::Outcome {
-    w.ok(EventKind::SignUp {
-        referee: pid(referee),
-        code: code.into(),
-        channel: Default::default(),
-        clicked_at: None,
-        signals,
-    })
+    w.ok(SignUp::new(pid(referee), code).with_signals(signals).into())
 }
 
 fn status(w: &World, referee: &str) -> ReferralStatus {
@@ -101,14 +90,14 @@ fn a_shared_office_ip_flags_for_review_and_approval_releases() {
     // Its rewards stay unavailable until approved.
     assert!(out.rewards.iter().all(|r| r.status == RewardStatus::InReview));
     assert_eq!(w.buckets("fay", "USD"), (dec("5.00"), dec("0"), dec("0")));
-    w.ok(EventKind::Approve { referee: pid("fay") });
+    w.ok(Approve::new(pid("fay")).into());
     assert_eq!(w.buckets("fay", "USD"), (dec("0.00"), dec("5.00"), dec("0")));
     assert!(w.engine.read(&w.program).review_queue().all().unwrap().is_empty());
     // Near miss: another IP is not flagged.
     let out = sign_up_with(&w, "gus", &code, vec![Signal::ip("198.51.100.1")]);
     assert!(!out.notices.iter().any(|n| matches!(n, Notice::ReferralFlagged { .. })));
     // Approving what is not in review is an error that writes nothing.
-    assert!(matches!(w.send(EventKind::Approve { referee: pid("gus") }), Err(Error::Refused(Refusal::NotInReview(_)))));
+    assert!(matches!(w.send(Approve::new(pid("gus")).into()), Err(Error::Refused(Refusal::NotInReview(_)))));
 }
 
 #[test]
@@ -118,7 +107,7 @@ fn a_rejected_review_reverses_the_held_rewards() {
     sign_up_with(&w, "eve", &code, vec![Signal::ip("203.0.113.7")]);
     sign_up_with(&w, "fay", &code, vec![Signal::ip("203.0.113.7")]);
     assert_eq!(w.buckets("ann", "USD"), (dec("10.00"), dec("10.00"), dec("0")));
-    w.ok(EventKind::Reject { referee: pid("fay"), reason: "same household, no new customer".into() });
+    w.ok(Reject::new(pid("fay"), "same household, no new customer").into());
     assert_eq!(
         status(&w, "fay"),
         ReferralStatus::Rejected(RejectReason::Review("same household, no new customer".into()))
@@ -174,13 +163,7 @@ fn no_raw_email_phone_or_ip_is_ever_stored() {
     assert!(everything.contains("\"hashed\""));
     // Without a key, signals are refused, not stored raw.
     let bare = World::new(program(PROGRAM));
-    let err = bare.send(EventKind::Enroll {
-        participant: pid("x"),
-        segment: None,
-        attributes: Default::default(),
-        vanity_code: None,
-        signals: vec![Signal::email("x@example.com")],
-    });
+    let err = bare.send(Enroll::new(pid("x")).with_signals(vec![Signal::email("x@example.com")]).into());
     assert!(matches!(err, Err(Error::Refused(Refusal::InvalidSignal { .. }))));
 }
 
@@ -229,7 +212,7 @@ fn a_three_level_chain_charged_back_at_once_returns_every_balance() {
     let w = chain();
     let before = all_balances(&w);
     w.purchase("d", "big", "99.99 USD").unwrap();
-    w.ok(EventKind::Chargeback { order: "big".parse().unwrap(), amount: value("99.99 USD") });
+    w.ok(Chargeback::new("big".parse().unwrap(), value("99.99 USD")).into());
     assert_eq!(all_balances(&w), before);
 }
 
@@ -238,16 +221,16 @@ fn a_paid_then_refunded_reward_leaves_a_negative_balance_that_the_next_reward_pa
     let w = chain();
     w.purchase("d", "o2", "200.00 USD").unwrap(); // c earns 20.00
     assert_eq!(w.buckets("c", "USD").1, dec("21.00"));
-    w.ok(EventKind::Payout { payout: "june".parse().unwrap(), asset: asset("USD"), minimum: Some(dec("5")) });
+    w.ok(Payout::new("june".parse().unwrap(), asset("USD")).at_least(dec("5")).into());
     assert_eq!(w.buckets("c", "USD"), (dec("0"), dec("0.00"), dec("21.00")));
     w.refund("o2", "200.00 USD").unwrap();
     assert_eq!(w.buckets("c", "USD"), (dec("0"), dec("-20.00"), dec("21.00")));
     w.purchase("d", "o3", "300.00 USD").unwrap(); // c earns 30.00
     assert_eq!(w.buckets("c", "USD").1, dec("10.00"));
     // Payouts honour the minimum and the batch id.
-    w.ok(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: Some(dec("50")) });
+    w.ok(Payout::new("july".parse().unwrap(), asset("USD")).at_least(dec("50")).into());
     assert_eq!(w.buckets("c", "USD").1, dec("10.00"));
-    let again = w.send(EventKind::Payout { payout: "july".parse().unwrap(), asset: asset("USD"), minimum: None });
+    let again = w.send(Payout::new("july".parse().unwrap(), asset("USD")).into());
     assert!(matches!(again, Err(Error::Refused(Refusal::DuplicatePayout(_)))));
     let statement = w.engine.read(&w.program).statement(&pid("c")).all().unwrap();
     assert!(statement.iter().all(|e| !e.explanation.is_empty()));
@@ -281,8 +264,8 @@ fn the_audit_trail_records_rejections_flags_approvals_reversals_and_payouts() {
     sign_up_with(&w, "ann2", &code, vec![Signal::email("ann@example.com")]);
     sign_up_with(&w, "eve", &code, vec![Signal::ip("203.0.113.7")]);
     sign_up_with(&w, "fay", &code, vec![Signal::ip("203.0.113.7")]);
-    w.ok(EventKind::Approve { referee: pid("fay") });
-    w.ok(EventKind::Payout { payout: "p1".parse().unwrap(), asset: asset("USD"), minimum: None });
+    w.ok(Approve::new(pid("fay")).into());
+    w.ok(Payout::new("p1".parse().unwrap(), asset("USD")).into());
     let trail = w.engine.read(&w.program).audit(usize::MAX).unwrap();
     let has = |f: &dyn Fn(&Notice) -> bool| trail.iter().any(|a| f(&a.notice));
     assert!(has(&|n| matches!(n, Notice::ReferralRejected { reason: RejectReason::SelfReferral, .. })));
@@ -291,8 +274,8 @@ fn the_audit_trail_records_rejections_flags_approvals_reversals_and_payouts() {
     assert!(has(&|n| matches!(n, Notice::PaidOut { .. })));
     assert!(trail.iter().all(|a| a.at == t0()));
     // The audit trail stays when the outbox is acknowledged.
-    let ids = w.engine.read(&w.program).notifications(usize::MAX).unwrap().into_iter().map(|n| n.id).collect();
-    w.ok(EventKind::Acknowledge { notifications: ids });
+    let ids: Vec<_> = w.engine.read(&w.program).notifications(usize::MAX).unwrap().into_iter().map(|n| n.id).collect();
+    w.ok(Acknowledge::new(ids).into());
     assert_eq!(w.engine.read(&w.program).audit(usize::MAX).unwrap(), trail);
     let _ = Event::new("k", "safe", EventKind::Tick).unwrap();
 }

@@ -40,6 +40,36 @@ pub enum Attribute {
     Text(String),
 }
 
+impl From<bool> for Attribute {
+    fn from(b: bool) -> Self {
+        Attribute::Flag(b)
+    }
+}
+
+impl From<Decimal> for Attribute {
+    fn from(n: Decimal) -> Self {
+        Attribute::Number(n)
+    }
+}
+
+impl From<i64> for Attribute {
+    fn from(n: i64) -> Self {
+        Attribute::Number(n.into())
+    }
+}
+
+impl From<&str> for Attribute {
+    fn from(t: &str) -> Self {
+        Attribute::Text(t.to_owned())
+    }
+}
+
+impl From<String> for Attribute {
+    fn from(t: String) -> Self {
+        Attribute::Text(t)
+    }
+}
+
 impl Serialize for Attribute {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

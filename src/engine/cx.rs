@@ -15,7 +15,7 @@ use crate::domain::referral::Referral;
 use crate::domain::value::{Asset, Checked, Value, add_to};
 use crate::engine::tx::Tx;
 use crate::error::{Error, Refusal};
-use crate::event::{Event, EventKind, Outcome};
+use crate::event::{Action, Enroll, Event, EventKind, InviteSent, Outcome, Purchase, SignUp};
 use crate::program::{Program, ProgramStatus};
 use crate::store::{COUNTER_SHARDS, Counters, Key, ProgramState, ReferrerDay};
 use chrono::{DateTime, Duration, Utc};
@@ -96,17 +96,17 @@ impl<'a, 's> Cx<'a, 's> {
     pub(crate) fn prefetch(&mut self) -> Result<(), Error> {
         let p = self.program.id();
         let mut keys = match &self.event.kind {
-            EventKind::SignUp { referee, code, .. } => {
+            EventKind::SignUp(SignUp { referee, code, .. }) => {
                 let mut keys = vec![Key::referral(p, referee), Key::participant(p, referee)];
                 keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c)));
                 keys
             }
-            EventKind::Purchase { customer, order, .. } => {
+            EventKind::Purchase(Purchase { customer, order, .. }) => {
                 vec![Key::order(p, order), Key::referral(p, customer), Key::participant(p, customer)]
             }
-            EventKind::Enroll { participant, .. }
-            | EventKind::InviteSent { referrer: participant, .. }
-            | EventKind::Action { participant, .. } => vec![Key::participant(p, participant)],
+            EventKind::Enroll(Enroll { participant, .. })
+            | EventKind::InviteSent(InviteSent { referrer: participant, .. })
+            | EventKind::Action(Action { participant, .. }) => vec![Key::participant(p, participant)],
             _ => return Ok(()),
         };
         keys.extend(self.counter_keys.iter().cloned());

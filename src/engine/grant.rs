@@ -12,7 +12,7 @@ use crate::domain::value::{Value, add_to, inc};
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::{Error, Refusal};
-use crate::event::{EventKind, LimitReason, Notice};
+use crate::event::{EventKind, LimitReason, Notice, Purchase};
 use crate::policy::{Grant, PolicyContext, Trigger};
 use crate::program::BudgetMode;
 use crate::store::{Due, Key, ReviewItem};
@@ -232,7 +232,9 @@ pub(crate) fn grant(
         // Everything a purchase earns (its qualification's rewards too)
         // hangs on that order, so refunding it reverses them.
         order: match (&cx.event.kind, trigger) {
-            (_, Trigger::Purchase { order, .. }) | (EventKind::Purchase { order, .. }, _) => Some(order.clone()),
+            (_, Trigger::Purchase { order, .. }) | (EventKind::Purchase(Purchase { order, .. }), _) => {
+                Some(order.clone())
+            }
             _ => None,
         },
         reversal: grant.reversal,

@@ -44,7 +44,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource};
 use crate::domain::id::{EventKey, ProgramId};
 use crate::error::{Error, Refusal};
-use crate::event::{Event, EventKind, Outcome};
+use crate::event::{Enroll, Event, EventKind, Outcome, SignUp};
 use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
 use crate::store::{Commit, Store, StoreError, StoredEvent};
@@ -167,7 +167,8 @@ impl<S: Store> Engine<S> {
     /// the call itself (a failing store, contention) means none landed.
     ///
     /// ```
-    /// use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
+    /// use referral_engine::{Engine, Event, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
+    /// use referral_engine::event::{Enroll, SignUp};
     /// use chrono::Utc;
     /// let spec: ProgramSpec = serde_json::from_str(r#"{"id": "p", "name": "P", "currency": "USD",
     ///     "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#).unwrap();
@@ -175,12 +176,10 @@ impl<S: Store> Engine<S> {
     ///     .with_clock(ManualClock::new(Utc::now()))
     ///     .with_program(spec.build().unwrap());
     /// let ann = ParticipantId::new("ann").unwrap();
-    /// let enroll = EventKind::Enroll { participant: ann.clone(), segment: None,
-    ///     attributes: Default::default(), vanity_code: Some("ANN-2026".into()), signals: vec![] };
     /// let events = vec![
-    ///     Event::new("e1", "p", enroll).unwrap(),
-    ///     Event::new("s1", "p", EventKind::sign_up(ParticipantId::new("bob").unwrap(), "ANN-2026")).unwrap(),
-    ///     Event::new("s2", "p", EventKind::sign_up(ParticipantId::new("cy").unwrap(), "NO-SUCH-CODE")).unwrap(),
+    ///     Event::new("e1", "p", Enroll::new(ann.clone()).with_vanity_code("ANN-2026")).unwrap(),
+    ///     Event::new("s1", "p", SignUp::new(ParticipantId::new("bob").unwrap(), "ANN-2026")).unwrap(),
+    ///     Event::new("s2", "p", SignUp::new(ParticipantId::new("cy").unwrap(), "NO-SUCH-CODE")).unwrap(),
     /// ];
     /// let results = engine.handle_batch(&events).unwrap();
     /// assert!(results[0].is_ok() && results[1].is_ok());
@@ -331,7 +330,7 @@ impl<S: Store> Engine<S> {
     /// raw value is compared or stored.
     fn hash_signals<'e>(&self, event: &'e Event) -> Result<Cow<'e, Event>, Refusal> {
         let signals = match &event.kind {
-            EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } => signals,
+            EventKind::SignUp(SignUp { signals, .. }) | EventKind::Enroll(Enroll { signals, .. }) => signals,
             _ => return Ok(Cow::Borrowed(event)),
         };
         if signals.is_empty() {
@@ -354,7 +353,7 @@ impl<S: Store> Engine<S> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut owned = event.clone();
-        if let EventKind::SignUp { signals, .. } | EventKind::Enroll { signals, .. } = &mut owned.kind {
+        if let EventKind::SignUp(SignUp { signals, .. }) | EventKind::Enroll(Enroll { signals, .. }) = &mut owned.kind {
             *signals = hashed;
         }
         Ok(Cow::Owned(owned))

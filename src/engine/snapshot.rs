@@ -63,12 +63,13 @@ impl NotInSnapshot {
 ///
 /// ```
 /// use referral_engine::engine::{Snapshot, Step};
-/// use referral_engine::{Engine, Event, EventKind, MemoryStore, ParticipantId, ProgramSpec, Store};
+/// use referral_engine::{Engine, Event, MemoryStore, ParticipantId, ProgramSpec, Store};
+/// use referral_engine::event::Enroll;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let spec: ProgramSpec = serde_json::from_str(r#"{"id": "p", "name": "P", "currency": "USD",
 ///     "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#)?;
 /// let engine = Engine::new(MemoryStore::new()).with_program(spec.build()?);
-/// let event = Event::new("e1", "p", EventKind::enroll(ParticipantId::new("ann")?))?;
+/// let event = Event::new("e1", "p", Enroll::new(ParticipantId::new("ann")?))?;
 /// // The driver's loop; an async host awaits its own queries where this one
 /// // calls `fetch`, and commits through its own transaction.
 /// let mut snapshot = Snapshot::new(engine.clock().now());

@@ -6,6 +6,7 @@ use referral_engine::domain::code::{ReferralCode, SeededRandom};
 use referral_engine::domain::id::ProgramId;
 use referral_engine::domain::ledger::Balance;
 use referral_engine::domain::value::Asset;
+use referral_engine::event::{Enroll, Purchase, Refund, SignUp};
 use referral_engine::store::Store;
 use referral_engine::{
     Engine, Error, Event, EventKind, ManualClock, MemoryStore, Outcome, ParticipantId, Program, ProgramSpec, Value,
@@ -91,48 +92,25 @@ impl<S: Store> World<S> {
     }
 
     pub fn enroll(&self, who: &str) -> ReferralCode {
-        let out = self.ok(EventKind::Enroll {
-            participant: pid(who),
-            segment: None,
-            attributes: Default::default(),
-            vanity_code: None,
-            signals: vec![],
-        });
+        let out = self.ok(Enroll::new(pid(who)).into());
         out.codes.first().cloned().expect("a code")
     }
 
     pub fn enroll_in(&self, who: &str, segment: &str) -> ReferralCode {
-        let out = self.ok(EventKind::Enroll {
-            participant: pid(who),
-            segment: Some(segment.into()),
-            attributes: Default::default(),
-            vanity_code: None,
-            signals: vec![],
-        });
+        let out = self.ok(Enroll::new(pid(who)).in_segment(segment).into());
         out.codes.first().cloned().expect("a code")
     }
 
     pub fn sign_up(&self, referee: &str, code: &ReferralCode) -> Result<Outcome, Error> {
-        self.send(EventKind::SignUp {
-            referee: pid(referee),
-            code: code.to_string(),
-            channel: Default::default(),
-            clicked_at: None,
-            signals: vec![],
-        })
+        self.send(SignUp::new(pid(referee), code.to_string()).into())
     }
 
     pub fn purchase(&self, customer: &str, order: &str, amount: &str) -> Result<Outcome, Error> {
-        self.send(EventKind::Purchase {
-            customer: pid(customer),
-            order: order.parse().expect("order id"),
-            amount: value(amount),
-            coupon: None,
-        })
+        self.send(Purchase::new(pid(customer), order.parse().expect("order id"), value(amount)).into())
     }
 
     pub fn refund(&self, order: &str, amount: &str) -> Result<Outcome, Error> {
-        self.send(EventKind::Refund { order: order.parse().expect("order id"), amount: value(amount) })
+        self.send(Refund::new(order.parse().expect("order id"), value(amount)).into())
     }
 
     pub fn tick(&self) -> Outcome {

@@ -19,30 +19,29 @@ pub(crate) fn run(cx: &mut Cx<'_, '_>) -> Result<(), Error> {
     cx.prefetch()?;
     let kind = &cx.event.kind;
     match kind {
-        EventKind::Enroll { participant, segment, attributes, vanity_code, signals } => {
-            enroll::enroll(cx, participant, segment.as_deref(), attributes, vanity_code.as_deref(), signals)
-        }
-        EventKind::IssueCode { participant, vanity_code } => {
-            enroll::issue_code(cx, participant, vanity_code.as_deref()).map(drop)
-        }
-        EventKind::IssuePartnerCodes { partner, count } => enroll::issue_partner_codes(cx, partner, *count),
-        EventKind::InviteSent { referrer, channel } => sign_up::invite(cx, referrer, channel),
-        EventKind::SignUp { referee, code, channel, clicked_at, signals } => {
-            sign_up::sign_up(cx, referee, code, channel, *clicked_at, signals)
-        }
-        EventKind::Approve { referee } => review::review(cx, referee, None),
-        EventKind::Reject { referee, reason } => review::review(cx, referee, Some(reason)),
-        EventKind::Purchase { customer, order, amount, coupon } => {
-            orders::purchase(cx, customer, order, amount, coupon.as_deref())
-        }
-        EventKind::Refund { order, amount } => orders::refund(cx, order, amount, "refund"),
-        EventKind::Chargeback { order, amount } => orders::refund(cx, order, amount, "chargeback"),
-        EventKind::Action { participant, name } => qualify::action(cx, participant, name),
+        EventKind::Enroll(e) => enroll::enroll(
+            cx,
+            &e.participant,
+            e.segment.as_deref(),
+            &e.attributes,
+            e.vanity_code.as_deref(),
+            &e.signals,
+        ),
+        EventKind::IssueCode(e) => enroll::issue_code(cx, &e.participant, e.vanity_code.as_deref()).map(drop),
+        EventKind::IssuePartnerCodes(e) => enroll::issue_partner_codes(cx, &e.partner, e.count),
+        EventKind::InviteSent(e) => sign_up::invite(cx, &e.referrer, &e.channel),
+        EventKind::SignUp(e) => sign_up::sign_up(cx, &e.referee, &e.code, &e.channel, e.clicked_at, &e.signals),
+        EventKind::Approve(e) => review::review(cx, &e.referee, None),
+        EventKind::Reject(e) => review::review(cx, &e.referee, Some(&e.reason)),
+        EventKind::Purchase(e) => orders::purchase(cx, &e.customer, &e.order, &e.amount, e.coupon.as_deref()),
+        EventKind::Refund(e) => orders::refund(cx, &e.order, &e.amount, "refund"),
+        EventKind::Chargeback(e) => orders::refund(cx, &e.order, &e.amount, "chargeback"),
+        EventKind::Action(e) => qualify::action(cx, &e.participant, &e.name),
         EventKind::Tick => time::tick(cx),
-        EventKind::Suspend { participant } => account::set_suspended(cx, participant, true),
-        EventKind::Reinstate { participant } => account::set_suspended(cx, participant, false),
-        EventKind::Redeem { participant, item } => account::redeem(cx, participant, item),
-        EventKind::Payout { payout, asset, minimum } => account::payout(cx, payout, asset, *minimum),
-        EventKind::Acknowledge { notifications } => outbox::acknowledge(cx, notifications),
+        EventKind::Suspend(e) => account::set_suspended(cx, &e.participant, true),
+        EventKind::Reinstate(e) => account::set_suspended(cx, &e.participant, false),
+        EventKind::Redeem(e) => account::redeem(cx, &e.participant, &e.item),
+        EventKind::Payout(e) => account::payout(cx, &e.payout, &e.asset, e.minimum),
+        EventKind::Acknowledge(e) => outbox::acknowledge(cx, &e.notifications),
     }
 }
