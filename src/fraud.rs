@@ -10,9 +10,12 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::domain::id::ParticipantId;
 
 /// What a signal identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -262,6 +265,17 @@ impl Default for FraudRules {
             signal_velocity: vec![],
         }
     }
+}
+
+/// Who has shown one identity signal, and when sign-ups last carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SignalIndex {
+    /// Participants carrying it (the first few).
+    pub participants: Vec<ParticipantId>,
+    /// Times of recent sign-ups carrying it.
+    pub recent: Vec<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::code::{Channel, ShareLink};
+use crate::domain::counters::{Counters, Funnel, ReferrerDay, VariantFigures};
 use crate::domain::id::ParticipantId;
 use crate::domain::ledger::Balance;
 use crate::domain::participant::Participant;
@@ -19,7 +20,6 @@ use crate::domain::value::Asset;
 use crate::domain::value::ValueError;
 use crate::policy::{PolicySpec, TierBasis};
 use crate::program::Program;
-use crate::store::{Counters, Funnel, ReferrerDay, VariantFigures};
 
 /// `part / whole` in per cent, two decimals; `None` when `whole` is zero.
 pub fn percent(part: Decimal, whole: Decimal) -> Option<Decimal> {

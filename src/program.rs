@@ -600,6 +600,12 @@ pub enum ProgramError {
     },
 }
 
+impl From<crate::policy::InvalidSpec> for ProgramError {
+    fn from(e: crate::policy::InvalidSpec) -> Self {
+        Self::Invalid { field: e.field, reason: e.reason }
+    }
+}
+
 impl ProgramError {
     pub(crate) fn invalid(field: &str, reason: impl fmt::Display) -> Self {
         Self::Invalid { field: field.to_owned(), reason: reason.to_string() }

@@ -31,16 +31,16 @@ use rust_decimal::Decimal;
 use crate::clock::ManualClock;
 use crate::domain::catalog::CatalogItem;
 use crate::domain::code::SeededRandom;
+use crate::domain::counters::Counters;
 use crate::domain::id::{EventKey, ParticipantId, ProgramId};
 use crate::domain::value::{Asset, Currency, Value};
 use crate::engine::Engine;
 use crate::error::{Error, Refusal};
+use crate::event::StoredEvent;
 use crate::event::{Event, EventKind, Outcome};
 use crate::policy::{Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, RevenueShare, Side, TwoSided};
 use crate::program::{Limits, Program, ProgramSpec, Qualification};
-use crate::store::{
-    Commit, Counters, Key, KeyRange, MemoryStore, Record, Store, StoreError, StoredEvent, Versioned, Write,
-};
+use crate::store::{Commit, Key, KeyRange, MemoryStore, Record, Store, StoreError, Versioned, Write};
 
 /// Generates one `#[test]` per conformance check for a store factory.
 ///

@@ -10,7 +10,8 @@ use std::thread;
 use common::*;
 use referral_engine::domain::code::SeededRandom;
 use referral_engine::domain::id::EventKey;
-use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
+use referral_engine::event::StoredEvent;
+use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore};
 
 const PROGRAM: &str = r#"{

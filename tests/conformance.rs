@@ -32,8 +32,9 @@ mod sqlite {
 mod postgres {
     use super::common::DropSchema;
     use referral_engine::domain::id::EventKey;
+    use referral_engine::event::StoredEvent;
     use referral_engine::store::postgres::PostgresStore;
-    use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
+    use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 
     /// `DATABASE_URL`, or a skip notice; in CI its absence is a failure.
     pub fn configured() -> bool {

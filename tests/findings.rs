@@ -11,8 +11,9 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::*;
 use referral_engine::domain::code::SeededRandom;
 use referral_engine::domain::participant::Attribute;
+use referral_engine::event::StoredEvent;
 use referral_engine::fraud::{Signal, SignalKey};
-use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
+use referral_engine::store::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 use referral_engine::{
     Engine, Error, Event, EventKind, ManualClock, MemoryStore, Notice, ParticipantId, ProgramSpec, Value,
 };

@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use common::*;
 use referral_engine::Notice;
 use referral_engine::domain::code::{Channel, ShareLink};
+use referral_engine::event::NotificationId;
 use referral_engine::event::{Acknowledge, InviteSent, SignUp};
-use referral_engine::store::NotificationId;
 
 const PROGRAM: &str = r#"{
     "id": "shop", "name": "Shop", "currency": "USD",

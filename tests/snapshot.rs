@@ -15,7 +15,8 @@ use referral_engine::ProgramSpec;
 use referral_engine::domain::code::SeededRandom;
 use referral_engine::domain::id::{EventKey, OrderId};
 use referral_engine::engine::{Snapshot, Step};
-use referral_engine::store::{Commit, Key, KeyRange, MemoryStore, Store, StoreError, StoredEvent, Versioned};
+use referral_engine::event::StoredEvent;
+use referral_engine::store::{Commit, Key, KeyRange, MemoryStore, Store, StoreError, Versioned};
 use referral_engine::{Event, EventKind, Outcome};
 
 /// A store that counts, per key, the records it hands out and takes in.

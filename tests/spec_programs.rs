@@ -351,7 +351,7 @@ impl Run<MemoryStore> {
 }
 
 type Dump =
-    (Vec<(referral_engine::store::Key, referral_engine::store::Versioned)>, Vec<referral_engine::store::StoredEvent>);
+    (Vec<(referral_engine::store::Key, referral_engine::store::Versioned)>, Vec<referral_engine::event::StoredEvent>);
 
 /// The first key whose record differs between two dumps, if any.
 fn diff(a: &Dump, b: &Dump) -> Option<String> {

@@ -9,7 +9,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::id::{ParticipantId, ProgramId};
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters in a generated code (50 bits).
@@ -296,6 +299,35 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// How a code may be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CodeUse {
+    /// Any number of sign-ups.
+    Reusable,
+    /// One sign-up; `Some` once redeemed.
+    SingleUse(Option<ParticipantId>),
+}
+
+/// A code and the (program, participant) it resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CodeRecord {
+    /// The normalized code.
+    pub code: ReferralCode,
+    /// Its program.
+    pub program: ProgramId,
+    /// Whom it attributes to.
+    pub owner: ParticipantId,
+    /// Reusable or single-use.
+    pub usage: CodeUse,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ impl IdSource {
     }
 
     /// One of `shards` buckets, chosen by the event key alone: where the
-    /// event's counter updates go (see [`crate::store::Counters`]).
+    /// event's counter updates go (see [`crate::domain::counters::Counters`]).
     pub(crate) fn shard(&self, shards: u32) -> u32 {
         let shard = self.seed.as_u128().checked_rem(u128::from(shards)).unwrap_or(0);
         u32::try_from(shard).unwrap_or(0)

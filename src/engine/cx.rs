@@ -8,16 +8,18 @@
 //! the ledger (`ledger`); all of them work on a `Cx`.
 
 use crate::domain::code::{RandomSource, ReferralCode};
+use crate::domain::counters::{COUNTER_SHARDS, Counters, ReferrerDay};
 use crate::domain::id::{IdSource, ParticipantId};
 use crate::domain::ledger::Reward;
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
+use crate::domain::state::ProgramState;
 use crate::domain::value::{Asset, Checked, Value, add_to};
 use crate::engine::tx::Tx;
 use crate::error::{Error, Refusal};
 use crate::event::{Action, Enroll, Event, EventKind, InviteSent, Outcome, Purchase, SignUp};
 use crate::program::{Program, ProgramStatus};
-use crate::store::{COUNTER_SHARDS, Counters, Key, ProgramState, ReferrerDay};
+use crate::store::Key;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 

@@ -5,9 +5,11 @@
 
 use rust_decimal::Decimal;
 
+use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, RewardId};
 use crate::domain::ledger::{Bucket, EntryKind, Reward, RewardStatus, Role};
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus};
+use crate::domain::review::ReviewItem;
 use crate::domain::value::{Value, add_to, inc};
 use crate::engine::cx::*;
 use crate::engine::ledger;
@@ -15,7 +17,7 @@ use crate::error::{Error, Refusal};
 use crate::event::{EventKind, LimitReason, Notice, Purchase};
 use crate::policy::{Grant, PolicyContext, Trigger};
 use crate::program::BudgetMode;
-use crate::store::{Due, Key, ReviewItem};
+use crate::store::Key;
 
 /// The referrers above `referee`, nearest first: distinct, never the
 /// referee, at most `depth` long. A cycle ends the walk.

@@ -44,10 +44,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource};
 use crate::domain::id::{EventKey, ProgramId};
 use crate::error::{Error, Refusal};
+use crate::event::StoredEvent;
 use crate::event::{Enroll, Event, EventKind, Outcome, SignUp};
 use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
-use crate::store::{Commit, Store, StoreError, StoredEvent};
+use crate::store::{Commit, Store, StoreError};
 
 use cx::Cx;
 pub use handle::account::PAYOUT_PAGE;

@@ -8,18 +8,21 @@ use super::Engine;
 use super::cx;
 use super::page::Listing;
 use super::tx::Tx;
+use crate::domain::code::CodeRecord;
 use crate::domain::code::{Channel, ReferralCode, ShareLink};
+use crate::domain::counters::Counters;
 use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
 use crate::domain::ledger::{Balance, LedgerEntry, Reward};
+use crate::domain::order::Order;
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
+use crate::domain::review::ReviewItem;
+use crate::domain::state::ProgramState;
 use crate::domain::value::Asset;
 use crate::error::{Error, Refusal};
+use crate::event::{AuditEntry, Notification, OutboxEntry};
 use crate::insight::{Dashboard, Report};
-use crate::store::{
-    AuditEntry, CodeRecord, Counters, Key, KeyRange, Notification, Order, OutboxEntry, ProgramState, RecordKind,
-    ReviewItem, Store,
-};
+use crate::store::{Key, KeyRange, RecordKind, Store};
 
 /// One program's read side: see [`Engine::read`].
 #[derive(Debug)]
@@ -107,7 +110,7 @@ impl<S: Store> Reader<'_, S> {
 
     /// A program's report for the days from `from` to `to`, both included
     /// (days in UTC). It reads the counter shards of each day (at most
-    /// [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS)), and one record per
+    /// [`COUNTER_SHARDS`](crate::domain::counters::COUNTER_SHARDS)), and one record per
     /// referrer active on each day (for the top referrers and the K-factor).
     pub fn report(&self, from: NaiveDate, to: NaiveDate) -> Result<Report, Error> {
         if from > to {
@@ -161,7 +164,7 @@ impl<S: Store> Reader<'_, S> {
     }
 
     /// A program's counters over its whole life (what its budgets are
-    /// measured against): the sum of its [`COUNTER_SHARDS`](crate::store::COUNTER_SHARDS) shards.
+    /// measured against): the sum of its [`COUNTER_SHARDS`](crate::domain::counters::COUNTER_SHARDS) shards.
     pub fn totals(&self) -> Result<Counters, Error> {
         let shards = Tx::new(&self.engine.store).scan::<Counters>(&Key::all_totals(self.program), usize::MAX)?;
         let mut sum = Counters::default();

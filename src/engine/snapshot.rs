@@ -20,7 +20,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::code::RandomSource;
 use crate::domain::id::EventKey;
-use crate::store::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned};
+use crate::event::StoredEvent;
+use crate::store::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 
 /// What a decision against a snapshot still needs before it can finish.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

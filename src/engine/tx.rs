@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, StoredEvent, Versioned, Write};
+use crate::event::StoredEvent;
+use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, Versioned, Write};
 
 /// The read set and write set of one decision, or of a batch of them.
 ///
@@ -239,7 +240,8 @@ impl<'s> Tx<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Counters, MemoryStore};
+    use crate::domain::counters::Counters;
+    use crate::store::MemoryStore;
 
     fn counters(signups: u64) -> Counters {
         Counters { signups, ..Counters::default() }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::id::{ParticipantId, PayoutId};
 use crate::domain::value::Asset;
-use crate::store::NotificationId;
+use crate::event::NotificationId;
 
 /// An enrolled referrer gets another code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,10 +14,12 @@ use crate::domain::referral::Referral;
 pub mod commands;
 pub mod facts;
 mod notice;
+pub mod outbox;
 
 pub use commands::{Acknowledge, Approve, IssueCode, IssuePartnerCodes, Payout, Redeem, Reinstate, Reject, Suspend};
 pub use facts::{Action, Chargeback, Enroll, InviteSent, Purchase, Refund, SignUp};
 pub use notice::{LimitReason, Notice};
+pub use outbox::{AuditEntry, Notification, NotificationId, OutboxEntry};
 
 /// One thing that happened in the host, for one program, under the host's
 /// idempotency key.
@@ -158,6 +160,17 @@ impl Outcome {
             && self.codes.is_empty()
             && self.notices.is_empty()
     }
+}
+
+/// An event and its outcome, as stored under the event's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoredEvent {
+    /// The event as first handled.
+    pub event: Event,
+    /// Its outcome.
+    pub outcome: Outcome,
 }
 
 #[cfg(test)]

@@ -37,7 +37,25 @@ use crate::domain::ledger::{Reversal, Role};
 use crate::domain::participant::ReferrerStats;
 use crate::domain::referral::Referral;
 use crate::domain::value::{Currency, Rounding, Value};
-use crate::program::ProgramError;
+
+/// A policy's configuration is invalid: which field (its path in the
+/// program, `policies[1].levels[0].reward`) and why. A program wraps it in
+/// its own error ([`ProgramError`](crate::program::ProgramError)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("program field `{field}`: {reason}")]
+#[non_exhaustive]
+pub struct InvalidSpec {
+    /// The field's path.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl InvalidSpec {
+    pub(crate) fn new(field: &str, reason: impl std::fmt::Display) -> Self {
+        Self { field: field.to_owned(), reason: reason.to_string() }
+    }
+}
 
 /// A reward model. Pure: no I/O, no clock reads; the same context gives the same grants.
 ///
@@ -296,16 +314,15 @@ impl Amount {
         }
     }
 
-    fn validate(&self, field: &str, on: &On) -> Result<(), ProgramError> {
+    fn validate(&self, field: &str, on: &On) -> Result<(), InvalidSpec> {
         match self {
-            Amount::Fixed(v) if !v.is_positive() => Err(ProgramError::invalid(field, format!("{v} is not above zero"))),
+            Amount::Fixed(v) if !v.is_positive() => Err(InvalidSpec::new(field, format!("{v} is not above zero"))),
             Amount::Percent(p) if *p <= Decimal::ZERO || *p > Decimal::ONE_HUNDRED => {
-                Err(ProgramError::invalid(field, format!("{p}% is not in (0, 100]")))
+                Err(InvalidSpec::new(field, format!("{p}% is not in (0, 100]")))
             }
-            Amount::Percent(_) if !on.is_purchase() => Err(ProgramError::invalid(
-                field,
-                "a percentage needs a purchase trigger (first_purchase or every_purchase)",
-            )),
+            Amount::Percent(_) if !on.is_purchase() => {
+                Err(InvalidSpec::new(field, "a percentage needs a purchase trigger (first_purchase or every_purchase)"))
+            }
             _ => Ok(()),
         }
     }
@@ -333,7 +350,7 @@ pub enum PolicySpec {
 
 impl PolicySpec {
     /// Validates the spec and builds the policy; `field` names it in errors.
-    pub fn build(&self, field: &str) -> Result<Arc<dyn RewardPolicy>, ProgramError> {
+    pub fn build(&self, field: &str) -> Result<Arc<dyn RewardPolicy>, InvalidSpec> {
         Ok(match self {
             PolicySpec::OneSided(p) => {
                 p.validate(field)?;
@@ -360,9 +377,9 @@ impl PolicySpec {
     }
 }
 
-fn check_name(field: &str, name: &str) -> Result<(), ProgramError> {
+fn check_name(field: &str, name: &str) -> Result<(), InvalidSpec> {
     if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(ProgramError::invalid(
+        return Err(InvalidSpec::new(
             &format!("{field}.name"),
             format!("{name:?} is not a rule name (1 to 64 printable characters)"),
         ));

@@ -3,10 +3,10 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, check_name};
 use crate::domain::ledger::Role;
 use crate::domain::value::Value;
-use crate::program::ProgramError;
 
 /// The deepest chain a program may pay.
 pub const MAX_DEPTH: u8 = 10;
@@ -63,20 +63,20 @@ impl MultiLevel {
         self
     }
 
-    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+    pub(super) fn validate(&self, field: &str) -> Result<(), InvalidSpec> {
         check_name(field, &self.name)?;
         if self.levels.is_empty() {
-            return Err(ProgramError::invalid(&format!("{field}.levels"), "at least one level is needed"));
+            return Err(InvalidSpec::new(&format!("{field}.levels"), "at least one level is needed"));
         }
         for (i, l) in self.levels.iter().enumerate() {
             if l.level == 0 || l.level > MAX_DEPTH {
-                return Err(ProgramError::invalid(
+                return Err(InvalidSpec::new(
                     &format!("{field}.levels[{i}].level"),
                     format!("{} is not in 1..={MAX_DEPTH}", l.level),
                 ));
             }
             if self.levels.iter().filter(|o| o.level == l.level).count() > 1 {
-                return Err(ProgramError::invalid(
+                return Err(InvalidSpec::new(
                     &format!("{field}.levels[{i}].level"),
                     format!("level {} appears twice", l.level),
                 ));
@@ -85,7 +85,7 @@ impl MultiLevel {
         }
         if let Some(cap) = &self.per_event_cap {
             if !cap.is_positive() {
-                return Err(ProgramError::invalid(&format!("{field}.per_event_cap"), "is not above zero"));
+                return Err(InvalidSpec::new(&format!("{field}.per_event_cap"), "is not above zero"));
             }
         }
         Ok(())

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, Trigger, check_name};
 use crate::domain::ledger::Role;
-use crate::program::ProgramError;
 
 /// Only the referrer earns: per invite sent, per sign-up, per qualified
 /// referral, per purchase, or per named action the referrer completes
@@ -30,7 +30,7 @@ impl OneSided {
         Self { name: name.into(), on, reward }
     }
 
-    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+    pub(super) fn validate(&self, field: &str) -> Result<(), InvalidSpec> {
         check_name(field, &self.name)?;
         self.reward.validate(&format!("{field}.reward"), &self.on)
     }

@@ -4,9 +4,9 @@ use chrono::Months;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Grant, PolicyContext, PolicyError, RewardPolicy, Trigger, check_name};
 use crate::domain::ledger::{Reversal, Role};
-use crate::program::ProgramError;
 
 /// A percentage of each payment the referee makes, to the direct referrer.
 ///
@@ -58,21 +58,18 @@ impl RevenueShare {
         self
     }
 
-    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+    pub(super) fn validate(&self, field: &str) -> Result<(), InvalidSpec> {
         check_name(field, &self.name)?;
         if self.percent <= Decimal::ZERO || self.percent > Decimal::ONE_HUNDRED {
-            return Err(ProgramError::invalid(
-                &format!("{field}.percent"),
-                format!("{}% is not in (0, 100]", self.percent),
-            ));
+            return Err(InvalidSpec::new(&format!("{field}.percent"), format!("{}% is not in (0, 100]", self.percent)));
         }
         for (name, cap) in [("per_payment_cap", self.per_payment_cap), ("lifetime_cap", self.lifetime_cap)] {
             if cap.is_some_and(|c| c <= Decimal::ZERO) {
-                return Err(ProgramError::invalid(&format!("{field}.{name}"), "is not above zero"));
+                return Err(InvalidSpec::new(&format!("{field}.{name}"), "is not above zero"));
             }
         }
         if self.months == Some(0) {
-            return Err(ProgramError::invalid(&format!("{field}.months"), "is zero"));
+            return Err(InvalidSpec::new(&format!("{field}.months"), "is zero"));
         }
         Ok(())
     }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Grant, PolicyContext, PolicyError, PolicySpec, RewardPolicy};
-use crate::program::ProgramError;
 
 /// The policies for one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +39,8 @@ pub(super) struct Built {
 }
 
 impl Segmented {
-    pub(super) fn build(&self, field: &str) -> Result<Built, ProgramError> {
-        let build_all = |specs: &[PolicySpec], at: &str| -> Result<Vec<_>, ProgramError> {
+    pub(super) fn build(&self, field: &str) -> Result<Built, InvalidSpec> {
+        let build_all = |specs: &[PolicySpec], at: &str| -> Result<Vec<_>, InvalidSpec> {
             specs.iter().enumerate().map(|(i, s)| s.build(&format!("{at}[{i}]"))).collect()
         };
         let routes = self
@@ -48,7 +48,7 @@ impl Segmented {
             .iter()
             .enumerate()
             .map(|(i, r)| Ok((r.segment.clone(), build_all(&r.policies, &format!("{field}.routes[{i}].policies"))?)))
-            .collect::<Result<_, ProgramError>>()?;
+            .collect::<Result<_, InvalidSpec>>()?;
         Ok(Built { routes, default: build_all(&self.default, &format!("{field}.default"))? })
     }
 }

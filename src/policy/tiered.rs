@@ -3,10 +3,10 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, Trigger, check_name};
 use crate::domain::ledger::Role;
 use crate::domain::value::Value;
-use crate::program::ProgramError;
 
 /// What the tiers are measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,18 +89,18 @@ impl Tiered {
         self
     }
 
-    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+    pub(super) fn validate(&self, field: &str) -> Result<(), InvalidSpec> {
         check_name(field, &self.name)?;
         if self.tiers.is_empty() {
-            return Err(ProgramError::invalid(&format!("{field}.tiers"), "at least one tier is needed"));
+            return Err(InvalidSpec::new(&format!("{field}.tiers"), "at least one tier is needed"));
         }
         for (i, t) in self.tiers.iter().enumerate() {
             t.reward.validate(&format!("{field}.tiers[{i}].reward"), &self.on)?;
             if t.threshold < Decimal::ZERO {
-                return Err(ProgramError::invalid(&format!("{field}.tiers[{i}].threshold"), "is negative"));
+                return Err(InvalidSpec::new(&format!("{field}.tiers[{i}].threshold"), "is negative"));
             }
             if self.tiers.iter().filter(|o| o.threshold == t.threshold).count() > 1 {
-                return Err(ProgramError::invalid(
+                return Err(InvalidSpec::new(
                     &format!("{field}.tiers[{i}].threshold"),
                     format!("{} appears twice: which tier applies would be ambiguous", t.threshold),
                 ));
@@ -108,7 +108,7 @@ impl Tiered {
         }
         for (i, m) in self.milestones.iter().enumerate() {
             if !m.bonus.is_positive() || m.count == 0 {
-                return Err(ProgramError::invalid(
+                return Err(InvalidSpec::new(
                     &format!("{field}.milestones[{i}]"),
                     "needs a count and a bonus above zero",
                 ));

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::InvalidSpec;
 use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, check_name};
 use crate::domain::ledger::Role;
-use crate::program::ProgramError;
 
 /// One side of a two-sided rule: when it fires and what it grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +46,10 @@ impl TwoSided {
         Self { name: name.into(), referrer: Some(referrer), referee: Some(referee) }
     }
 
-    pub(super) fn validate(&self, field: &str) -> Result<(), ProgramError> {
+    pub(super) fn validate(&self, field: &str) -> Result<(), InvalidSpec> {
         check_name(field, &self.name)?;
         if self.referrer.is_none() && self.referee.is_none() {
-            return Err(ProgramError::invalid(field, "a two-sided rule needs at least one side"));
+            return Err(InvalidSpec::new(field, "a two-sided rule needs at least one side"));
         }
         for (side, spec) in [("referrer", &self.referrer), ("referee", &self.referee)] {
             if let Some(s) = spec {

@@ -198,7 +198,7 @@ impl Key {
     }
 
     /// An audit entry: `a/program/time/event/index`, in time order.
-    pub(crate) fn audit(p: &ProgramId, id: &crate::store::NotificationId) -> Self {
+    pub(crate) fn audit(p: &ProgramId, id: &crate::event::NotificationId) -> Self {
         Self(path(AUDIT.tag, p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
     }
 

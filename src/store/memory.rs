@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
+use super::{Commit, Key, KeyRange, Store, StoreError, Versioned, Write};
 use crate::domain::id::EventKey;
+use crate::event::StoredEvent;
 
 /// Records in memory, shared safely between threads.
 ///

@@ -23,7 +23,7 @@
 
 mod key;
 mod memory;
-mod records;
+mod record;
 pub mod schema;
 
 #[cfg(feature = "postgres")]
@@ -35,15 +35,13 @@ pub mod sqlite;
 
 pub use key::{Key, KeyRange};
 pub use memory::MemoryStore;
-pub(crate) use records::RecordKind;
-pub use records::{
-    AuditEntry, COUNTER_SHARDS, CodeRecord, CodeUse, Counters, Due, Funnel, Notification, NotificationId, Order,
-    OutboxEntry, ProgramState, Record, ReferrerDay, ReviewItem, SignalIndex, StoredEvent, VariantFigures,
-};
+pub use record::Record;
+pub(crate) use record::RecordKind;
 
 use std::sync::Arc;
 
 use crate::domain::id::EventKey;
+use crate::event::StoredEvent;
 
 /// A record with the version it was read at (versions start at 1).
 #[derive(Debug, Clone, PartialEq, Eq)]

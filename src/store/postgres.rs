@@ -37,8 +37,9 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::sql::{self, MIGRATIONS};
-use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
+use super::{Commit, Key, KeyRange, Store, StoreError, Versioned, Write};
 use crate::domain::id::EventKey;
+use crate::event::StoredEvent;
 
 #[cfg(feature = "postgres-tls")]
 pub use rustls;

@@ -11,7 +11,8 @@
 //! one function, `re_commit`, that applies a whole commit in one statement
 //! (one round trip; see the `postgres` module).
 
-use crate::store::{Record, StoreError, StoredEvent, Versioned};
+use crate::event::StoredEvent;
+use crate::store::{Record, StoreError, Versioned};
 
 /// A migration: its version and, per dialect, its statements.
 pub(crate) struct Migration {

@@ -14,8 +14,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use super::sql::{self, MIGRATIONS};
-use super::{Commit, Key, KeyRange, Store, StoreError, StoredEvent, Versioned, Write};
+use super::{Commit, Key, KeyRange, Store, StoreError, Versioned, Write};
 use crate::domain::id::EventKey;
+use crate::event::StoredEvent;
 
 /// How hard SQLite syncs to disk on commit (WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,6 +3,7 @@
 
 use super::screen;
 use crate::domain::code::ReferralCode;
+use crate::domain::code::{CodeRecord, CodeUse};
 use crate::domain::id::ParticipantId;
 use crate::domain::participant::{Attributes, Participant};
 use crate::engine::cx::*;
@@ -10,7 +11,7 @@ use crate::engine::handle::screen::merge_signals;
 use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::fraud::Signal;
-use crate::store::{CodeRecord, CodeUse, Key};
+use crate::store::Key;
 
 /// The most partner codes one event issues.
 pub const MAX_PARTNER_CODES: u32 = 10_000;

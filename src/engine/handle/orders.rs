@@ -7,6 +7,7 @@ use super::{qualify, sign_up};
 use crate::domain::code::Channel;
 use crate::domain::id::{OrderId, ParticipantId};
 use crate::domain::ledger::{Reversal, Reward};
+use crate::domain::order::Order;
 use crate::domain::referral::ReferralStatus;
 use crate::domain::value::{Checked, Value, add_to, inc, negated};
 use crate::engine::cx::*;
@@ -15,7 +16,7 @@ use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::policy::Trigger;
 use crate::program::Qualification;
-use crate::store::{Key, Order};
+use crate::store::Key;
 
 pub(crate) fn purchase(
     cx: &mut Cx<'_, '_>,

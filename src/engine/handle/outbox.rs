@@ -4,7 +4,8 @@
 use crate::engine::cx::*;
 use crate::error::Error;
 use crate::event::Notice;
-use crate::store::{AuditEntry, Key, NotificationId, OutboxEntry};
+use crate::event::{AuditEntry, NotificationId, OutboxEntry};
+use crate::store::Key;
 
 /// Whether a notice belongs in the audit trail: rejections, flags,
 /// approvals, expiries, reversals, withheld grants and payouts.

@@ -3,14 +3,16 @@
 
 use rust_decimal::Decimal;
 
+use crate::domain::due::Due;
 use crate::domain::id::ParticipantId;
 use crate::domain::ledger::{Reward, RewardStatus};
 use crate::domain::referral::{ReferralStatus, RejectReason};
+use crate::domain::review::ReviewItem;
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::{Error, Refusal};
 use crate::event::Notice;
-use crate::store::{Due, Key, ReviewItem};
+use crate::store::Key;
 
 /// A reviewer's decision on a flagged referral: approve (`None`) or reject with a reason.
 pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Option<&String>) -> Result<(), Error> {

@@ -7,8 +7,9 @@ use crate::domain::id::ParticipantId;
 use crate::domain::referral::RejectReason;
 use crate::engine::cx::*;
 use crate::error::Error;
+use crate::fraud::SignalIndex;
 use crate::fraud::{Signal, Verdict};
-use crate::store::{Key, SignalIndex};
+use crate::store::Key;
 
 /// The most participants a signal index lists.
 const MAX_SIGNAL_HOLDERS: usize = 32;

@@ -6,10 +6,13 @@ use rust_decimal::Decimal;
 
 use super::{qualify, screen};
 use crate::domain::code::{Channel, ReferralCode};
+use crate::domain::code::{CodeRecord, CodeUse};
+use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, ReferralId};
 use crate::domain::ledger::{Reward, RewardStatus, Role};
 use crate::domain::participant::Participant;
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus, RejectReason, Transition};
+use crate::domain::review::ReviewItem;
 use crate::domain::value::inc;
 use crate::engine::cx::*;
 use crate::engine::handle::screen::{Screen, merge_signals};
@@ -19,7 +22,7 @@ use crate::event::Notice;
 use crate::fraud::Signal;
 use crate::policy::Trigger;
 use crate::program::{AttributionModel, Qualification};
-use crate::store::{CodeRecord, CodeUse, Due, Key, ReviewItem};
+use crate::store::Key;
 
 /// How far up the chain a cycle check looks.
 const CYCLE_SEARCH: usize = 256;

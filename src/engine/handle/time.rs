@@ -2,11 +2,12 @@
 //! qualification window has passed.
 
 use super::qualify;
+use crate::domain::due::Due;
 use crate::domain::referral::ReferralStatus;
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::Error;
-use crate::store::{Due, Key};
+use crate::store::Key;
 
 /// The most due items one tick handles; the rest wait for the next tick.
 pub const TICK_BATCH: usize = 10_000;
