@@ -19,7 +19,7 @@ use crate::engine::tx::Tx;
 use crate::error::{Error, Refusal};
 use crate::event::{Action, Enroll, Event, EventKind, InviteSent, Outcome, Purchase, SignUp};
 use crate::program::{Program, ProgramStatus};
-use crate::store::Key;
+use crate::store::{Key, RecordKey};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
@@ -56,7 +56,7 @@ pub(crate) struct Cx<'a, 's> {
     pub(crate) day: Option<Counters>,
     /// Where they go: this event's shards (by its key) of the lifetime and
     /// today's counters.
-    counter_keys: [Key; 2],
+    counter_keys: [RecordKey<Counters>; 2],
     /// The stored shards' net granted in one asset, once summed.
     granted_memo: Option<(Asset, Decimal)>,
     /// The last [`Self::variant_above`] answer with a referral behind it: a
@@ -99,26 +99,33 @@ impl<'a, 's> Cx<'a, 's> {
         let p = self.program.id();
         let mut keys = match &self.event.kind {
             EventKind::SignUp(SignUp { referee, code, .. }) => {
-                let mut keys = vec![Key::referral(p, referee), Key::participant(p, referee)];
-                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c)));
+                let mut keys = vec![Key::referral(p, referee).into_key(), Key::participant(p, referee).into_key()];
+                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c).into_key()));
                 keys
             }
             EventKind::Purchase(Purchase { customer, order, .. }) => {
-                vec![Key::order(p, order), Key::referral(p, customer), Key::participant(p, customer)]
+                vec![
+                    Key::order(p, order).into_key(),
+                    Key::referral(p, customer).into_key(),
+                    Key::participant(p, customer).into_key(),
+                ]
             }
             EventKind::Enroll(Enroll { participant, .. })
             | EventKind::InviteSent(InviteSent { referrer: participant, .. })
-            | EventKind::Action(Action { participant, .. }) => vec![Key::participant(p, participant)],
+            | EventKind::Action(Action { participant, .. }) => vec![Key::participant(p, participant).into_key()],
             _ => return Ok(()),
         };
-        keys.extend(self.counter_keys.iter().cloned());
+        keys.extend(self.counter_keys.iter().map(|k| k.key().clone()));
         self.tx.prefetch(keys)
     }
 
     /// Fetches a referrer's records that a referral's next steps read.
     pub(crate) fn prefetch_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
         let p = self.program.id();
-        let keys = [Key::participant(p, referrer), Key::referrer_day(p, self.now.date_naive(), referrer)];
+        let keys = [
+            Key::participant(p, referrer).into_key(),
+            Key::referrer_day(p, self.now.date_naive(), referrer).into_key(),
+        ];
         self.tx.prefetch(keys)
     }
 
@@ -190,8 +197,8 @@ impl<'a, 's> Cx<'a, 's> {
         // batch) creates counts too. Fetched in one call, but for the shards
         // this decision already read (its own, fetched ahead).
         let p = self.program.id();
-        let shards: Vec<Key> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
-        self.tx.prefetch(shards.iter().cloned())?;
+        let shards: Vec<RecordKey<Counters>> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
+        self.tx.prefetch(shards.iter().map(|k| k.key().clone()))?;
         let mut stored = Decimal::ZERO;
         for key in &shards {
             let shard = self.tx.read_with(key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
@@ -212,7 +219,7 @@ impl<'a, 's> Cx<'a, 's> {
         let [totals_key, day_key] = self.counter_keys.clone();
         for (key, delta) in [(totals_key, self.totals.take()), (day_key, self.day.take())] {
             let Some(delta) = delta else { continue };
-            let mut shard: Counters = self.tx.get(&key)?.unwrap_or_default();
+            let mut shard = self.tx.get(&key)?.unwrap_or_default();
             shard.add(&delta)?;
             self.tx.put(key, shard)?;
         }
@@ -226,7 +233,7 @@ impl<'a, 's> Cx<'a, 's> {
         f: impl FnOnce(&mut ReferrerDay),
     ) -> Result<(), Error> {
         let key = Key::referrer_day(self.program.id(), self.now.date_naive(), referrer);
-        let mut day: ReferrerDay = self.tx.get(&key)?.unwrap_or_default();
+        let mut day = self.tx.get(&key)?.unwrap_or_default();
         day.referrer = Some(referrer.clone());
         f(&mut day);
         self.tx.put(key, day)

@@ -9,7 +9,6 @@ use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, RewardId};
 use crate::domain::ledger::{Bucket, EntryKind, Reward, RewardStatus, Role};
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus};
-use crate::domain::review::ReviewItem;
 use crate::domain::value::{Value, add_to, inc};
 use crate::engine::cx::*;
 use crate::engine::ledger;
@@ -247,7 +246,7 @@ pub(crate) fn grant(
     };
     if let (true, Some(r), Some(referral)) = (in_review, referee, reward.referral) {
         let key = Key::review(cx.program.id(), r, &referral);
-        if let Some(mut item) = cx.tx.get::<ReviewItem>(&key)? {
+        if let Some(mut item) = cx.tx.get(&key)? {
             item.held.push(reward.id);
             cx.tx.put(key, item)?;
         }

@@ -44,7 +44,7 @@ pub(crate) fn post(
 
 pub(crate) fn release(cx: &mut Cx<'_, '_>, id: &RewardId) -> Result<(), Error> {
     let key = Key::reward(cx.program.id(), id);
-    let Some(mut reward) = cx.tx.get::<Reward>(&key)? else {
+    let Some(mut reward) = cx.tx.get(&key)? else {
         return Ok(());
     };
     // Only a hold that has ended (a review approval releases by setting

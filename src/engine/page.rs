@@ -54,9 +54,9 @@ impl Resume {
     }
 
     /// Cuts what the scan found to the page; whether more records follow.
-    pub(crate) fn cut<T>(&self, found: &mut Vec<(Key, T)>) -> bool {
+    pub(crate) fn cut<K: AsRef<Key>, T>(&self, found: &mut Vec<(K, T)>) -> bool {
         if let (Some(skip), Some((first, _))) = (&self.skip, found.first())
-            && first == skip
+            && first.as_ref() == skip
         {
             found.remove(0);
         }

@@ -22,7 +22,7 @@ use crate::domain::value::Asset;
 use crate::error::{Error, Refusal};
 use crate::event::{AuditEntry, Notification, OutboxEntry};
 use crate::insight::{Dashboard, Report};
-use crate::store::{Key, KeyRange, RecordKind, Store};
+use crate::store::{Key, RecordKey, RecordKind, RecordRange, Store};
 
 /// One program's read side: see [`Engine::read`].
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub struct Reader<'e, S> {
 }
 
 impl<S: Store> Reader<'_, S> {
-    fn get<T: RecordKind>(&self, key: &Key) -> Result<Option<T>, Error> {
+    fn get<T: RecordKind>(&self, key: &RecordKey<T>) -> Result<Option<T>, Error> {
         let mut tx = Tx::new(&self.engine.store);
         tx.get(key)
     }
@@ -52,8 +52,8 @@ impl<S: Store> Reader<'_, S> {
         self.get(&Key::referral(self.program, referee))
     }
 
-    fn listing<T: RecordKind + Clone>(&self, range: KeyRange) -> Listing<'_, T> {
-        Listing::new(&self.engine.store, range, |r| T::from_ref(r).cloned())
+    fn listing<T: RecordKind + Clone>(&self, range: RecordRange<T>) -> Listing<'_, T> {
+        Listing::new(&self.engine.store, range.into_range(), |r| T::from_ref(r).cloned())
     }
 
     /// The referrals of a program, by referee, in pages.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::event::StoredEvent;
-use crate::store::{Commit, Key, KeyRange, Record, RecordKind, Store, StoreError, Versioned, Write};
+use crate::store::{Commit, Key, Record, RecordKey, RecordKind, RecordRange, Store, StoreError, Versioned, Write};
 
 /// The read set and write set of one decision, or of a batch of them.
 ///
@@ -35,7 +35,10 @@ pub(crate) struct Tx<'s> {
 pub(crate) struct Layer(usize);
 
 fn wrong_kind(key: &Key) -> Error {
-    Error::Store(StoreError::Corrupt { key: key.to_string(), reason: "record of another kind".into() })
+    Error::Store(StoreError::Corrupt {
+        key: key.to_string(),
+        reason: "holds a record of another type than its key space declares".into(),
+    })
 }
 
 impl<'s> Tx<'s> {
@@ -118,7 +121,7 @@ impl<'s> Tx<'s> {
     }
 
     /// The record under `key`, as this decision sees it.
-    pub(crate) fn get<T: RecordKind>(&mut self, key: &Key) -> Result<Option<T>, Error> {
+    pub(crate) fn get<T: RecordKind>(&mut self, key: &RecordKey<T>) -> Result<Option<T>, Error> {
         self.read_with(key, |found: Option<&T>| found.cloned())
     }
 
@@ -126,15 +129,17 @@ impl<'s> Tx<'s> {
     /// copying it; the key joins the read set as with [`Self::get`].
     pub(crate) fn read_with<T: RecordKind, R>(
         &mut self,
-        key: &Key,
+        key: &RecordKey<T>,
         f: impl FnOnce(Option<&T>) -> R,
     ) -> Result<R, Error> {
+        let key = key.key();
         let Some(record) = self.load(key)? else { return Ok(f(None)) };
         Ok(f(Some(T::from_ref(&record).ok_or_else(|| wrong_kind(key))?)))
     }
 
     /// Writes a record over one that was read (or is known absent).
-    pub(crate) fn put<T: RecordKind>(&mut self, key: Key, value: T) -> Result<(), Error> {
+    pub(crate) fn put<T: RecordKind>(&mut self, key: RecordKey<T>, value: T) -> Result<(), Error> {
+        let key = key.into_key();
         if !self.seen.contains_key(&key) {
             self.load(&key)?;
         }
@@ -143,13 +148,15 @@ impl<'s> Tx<'s> {
     }
 
     /// Writes a record under a key no record can have yet (a fresh id).
-    pub(crate) fn put_new<T: RecordKind>(&mut self, key: Key, value: T) {
+    pub(crate) fn put_new<T: RecordKind>(&mut self, key: RecordKey<T>, value: T) {
+        let key = key.into_key();
         self.seen.entry(key.clone()).or_insert((0, None));
         self.write(key, Some(Arc::new(value.into_record())));
     }
 
     /// Removes a record that was read.
-    pub(crate) fn delete(&mut self, key: Key) -> Result<(), Error> {
+    pub(crate) fn delete<T>(&mut self, key: RecordKey<T>) -> Result<(), Error> {
+        let key = key.into_key();
         if !self.seen.contains_key(&key) {
             self.load(&key)?;
         }
@@ -158,9 +165,13 @@ impl<'s> Tx<'s> {
     }
 
     /// Up to `limit` records in range, recording each as read.
-    pub(crate) fn scan<T: RecordKind>(&mut self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, T)>, Error> {
+    pub(crate) fn scan<T: RecordKind>(
+        &mut self,
+        range: &RecordRange<T>,
+        limit: usize,
+    ) -> Result<Vec<(RecordKey<T>, T)>, Error> {
         let mut out = Vec::new();
-        self.scan_with(range, limit, |key, record: &T| out.push((key.clone(), record.clone())))?;
+        self.scan_with(range, limit, |key, record: &T| out.push((RecordKey::new(key.clone()), record.clone())))?;
         Ok(out)
     }
 
@@ -169,10 +180,11 @@ impl<'s> Tx<'s> {
     /// the store held (this set's deletions included).
     pub(crate) fn scan_with<T: RecordKind>(
         &mut self,
-        range: &KeyRange,
+        range: &RecordRange<T>,
         limit: usize,
         mut f: impl FnMut(&Key, &T),
     ) -> Result<usize, Error> {
+        let range = range.range();
         let found = self.store.scan(range, limit)?;
         let stored = found.len();
         // Records this set created in the range, which the store does not hold
@@ -247,7 +259,11 @@ mod tests {
         Counters { signups, ..Counters::default() }
     }
 
-    fn signups(tx: &mut Tx<'_>, key: &Key) -> Option<u64> {
+    fn key(text: &str) -> RecordKey<Counters> {
+        RecordKey::new(Key::from_stored(text.into()))
+    }
+
+    fn signups(tx: &mut Tx<'_>, key: &RecordKey<Counters>) -> Option<u64> {
         tx.get::<Counters>(key).unwrap().map(|s| s.signups)
     }
 
@@ -255,7 +271,7 @@ mod tests {
     fn a_dropped_layer_takes_back_its_writes_and_only_those() {
         let store = MemoryStore::new();
         let mut tx = Tx::new(&store);
-        let (a, b, c) = (Key::from_stored("a".into()), Key::from_stored("b".into()), Key::from_stored("c".into()));
+        let (a, b, c) = (key("a"), key("b"), key("c"));
         tx.put_new(a.clone(), counters(1));
         let kept = tx.begin();
         tx.put_new(c.clone(), counters(5));
@@ -273,23 +289,23 @@ mod tests {
         assert_eq!(signups(&mut tx, &b), None);
         assert_eq!(signups(&mut tx, &c), Some(5));
         let commit = tx.into_commit(vec![]);
-        assert_eq!(commit.writes.iter().map(|w| w.key().clone()).collect::<Vec<_>>(), vec![a, c]);
+        assert_eq!(commit.writes.iter().map(|w| w.key().clone()).collect::<Vec<_>>(), vec![a.into_key(), c.into_key()]);
     }
 
     #[test]
     fn a_prefetched_record_joins_the_read_set_only_when_read() {
         let store = MemoryStore::new();
-        let (a, b, c) = (Key::from_stored("a".into()), Key::from_stored("b".into()), Key::from_stored("c".into()));
+        let (a, b, c) = (key("a"), key("b"), key("c"));
         let mut setup = Tx::new(&store);
         setup.put_new(a.clone(), counters(7));
         store.commit(&setup.into_commit(vec![])).unwrap();
 
         let mut tx = Tx::new(&store);
-        tx.prefetch([a.clone(), b.clone(), c.clone()]).unwrap();
+        tx.prefetch([a.key().clone(), b.key().clone(), c.into_key()]).unwrap();
         assert_eq!(signups(&mut tx, &a), Some(7));
         assert_eq!(signups(&mut tx, &b), None);
         let commit = tx.into_commit(vec![]);
         // c was fetched and never read: no condition on it.
-        assert_eq!(commit.reads, vec![(a, 1), (b, 0)]);
+        assert_eq!(commit.reads, vec![(a.into_key(), 1), (b.into_key(), 0)]);
     }
 }

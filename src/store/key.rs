@@ -5,9 +5,21 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::schema::*;
-use crate::domain::code::ReferralCode;
+use std::marker::PhantomData;
+
+use super::schema::table::*;
+use crate::domain::code::{CodeRecord, ReferralCode};
+use crate::domain::counters::{Counters, ReferrerDay};
+use crate::domain::due::Due;
 use crate::domain::id::{EntryId, OrderId, ParticipantId, ProgramId, RewardId};
+use crate::domain::ledger::{LedgerEntry, Reward};
+use crate::domain::order::Order;
+use crate::domain::participant::Participant;
+use crate::domain::referral::Referral;
+use crate::domain::review::ReviewItem;
+use crate::domain::state::ProgramState;
+use crate::event::{AuditEntry, OutboxEntry};
+use crate::fraud::SignalIndex;
 
 /// The key of one record.
 ///
@@ -91,95 +103,107 @@ impl Key {
         &self.0
     }
 
-    pub(crate) fn participant(p: &ProgramId, id: &ParticipantId) -> Self {
-        Self(path(PARTICIPANT.tag, p, &[id.as_str()]))
+    pub(crate) fn participant(p: &ProgramId, id: &ParticipantId) -> RecordKey<Participant> {
+        PARTICIPANT.key(path(PARTICIPANT.tag(), p, &[id.as_str()]))
     }
 
-    pub(crate) fn participants(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", PARTICIPANT.tag, esc(p.as_str())))
+    pub(crate) fn participants(p: &ProgramId) -> RecordRange<Participant> {
+        PARTICIPANT.range(KeyRange::prefix(format!("{}/{}/", PARTICIPANT.tag(), esc(p.as_str()))))
     }
 
     /// A code, within its program: each program has its own code space, so
     /// that a vanity code taken in one is free in another, and a code typed
     /// in the wrong program is simply unknown there.
-    pub(crate) fn code(p: &ProgramId, code: &ReferralCode) -> Self {
-        Self(path(CODE.tag, p, &[code.as_str()]))
+    pub(crate) fn code(p: &ProgramId, code: &ReferralCode) -> RecordKey<CodeRecord> {
+        CODE.key(path(CODE.tag(), p, &[code.as_str()]))
     }
 
-    pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> Self {
-        Self(path(REFERRAL.tag, p, &[referee.as_str()]))
+    pub(crate) fn referral(p: &ProgramId, referee: &ParticipantId) -> RecordKey<Referral> {
+        REFERRAL.key(path(REFERRAL.tag(), p, &[referee.as_str()]))
     }
 
-    pub(crate) fn referrals(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", REFERRAL.tag, esc(p.as_str())))
+    pub(crate) fn referrals(p: &ProgramId) -> RecordRange<Referral> {
+        REFERRAL.range(KeyRange::prefix(format!("{}/{}/", REFERRAL.tag(), esc(p.as_str()))))
     }
 
-    pub(crate) fn superseded(p: &ProgramId, id: &crate::domain::id::ReferralId) -> Self {
-        Self(format!("{}/{}/{id}", SUPERSEDED.tag, esc(p.as_str())))
+    pub(crate) fn superseded(p: &ProgramId, id: &crate::domain::id::ReferralId) -> RecordKey<Referral> {
+        SUPERSEDED.key(format!("{}/{}/{id}", SUPERSEDED.tag(), esc(p.as_str())))
     }
 
-    pub(crate) fn reward(p: &ProgramId, id: &RewardId) -> Self {
-        Self(path(REWARD.tag, p, &[&id.to_string()]))
+    pub(crate) fn reward(p: &ProgramId, id: &RewardId) -> RecordKey<Reward> {
+        REWARD.key(path(REWARD.tag(), p, &[&id.to_string()]))
     }
 
-    pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> Self {
-        Self(path(ENTRY.tag, p, &[participant.as_str(), &id.to_string()]))
+    pub(crate) fn entry(p: &ProgramId, participant: &ParticipantId, id: &EntryId) -> RecordKey<LedgerEntry> {
+        ENTRY.key(path(ENTRY.tag(), p, &[participant.as_str(), &id.to_string()]))
     }
 
-    pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/{}/", ENTRY.tag, esc(p.as_str()), esc(participant.as_str())))
+    pub(crate) fn entries(p: &ProgramId, participant: &ParticipantId) -> RecordRange<LedgerEntry> {
+        ENTRY.range(KeyRange::prefix(format!("{}/{}/{}/", ENTRY.tag(), esc(p.as_str()), esc(participant.as_str()))))
     }
 
-    pub(crate) fn program(p: &ProgramId) -> Self {
-        Self(path(PROGRAM.tag, p, &[]))
+    pub(crate) fn program(p: &ProgramId) -> RecordKey<ProgramState> {
+        PROGRAM.key(path(PROGRAM.tag(), p, &[]))
     }
 
     /// One shard of a program's lifetime counters.
-    pub(crate) fn totals(p: &ProgramId, shard: u32) -> Self {
-        Self(path(TOTALS.tag, p, &[&padded(u64::from(shard), 2)]))
+    pub(crate) fn totals(p: &ProgramId, shard: u32) -> RecordKey<Counters> {
+        TOTALS.key(path(TOTALS.tag(), p, &[&padded(u64::from(shard), 2)]))
     }
 
     /// Every shard of a program's lifetime counters.
-    pub(crate) fn all_totals(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", TOTALS.tag, esc(p.as_str())))
+    pub(crate) fn all_totals(p: &ProgramId) -> RecordRange<Counters> {
+        TOTALS.range(KeyRange::prefix(format!("{}/{}/", TOTALS.tag(), esc(p.as_str()))))
     }
 
     /// One shard of a program's counters for one day.
-    pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate, shard: u32) -> Self {
-        Self(path(DAY.tag, p, &[&ymd(day), &padded(u64::from(shard), 2)]))
+    pub(crate) fn day(p: &ProgramId, day: chrono::NaiveDate, shard: u32) -> RecordKey<Counters> {
+        DAY.key(path(DAY.tag(), p, &[&ymd(day), &padded(u64::from(shard), 2)]))
     }
 
     /// Every shard of the days from `from` to `to`, both included.
-    pub(crate) fn days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self(format!("{}/{}/{}/", DAY.tag, esc(p.as_str()), ymd(from)));
-        let end = Self(format!("{}/{}/{}0", DAY.tag, esc(p.as_str()), ymd(to)));
-        KeyRange { start, end }
+    pub(crate) fn days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> RecordRange<Counters> {
+        let start = Key(format!("{}/{}/{}/", DAY.tag(), esc(p.as_str()), ymd(from)));
+        let end = Key(format!("{}/{}/{}0", DAY.tag(), esc(p.as_str()), ymd(to)));
+        DAY.range(KeyRange { start, end })
     }
 
-    pub(crate) fn referrer_day(p: &ProgramId, day: chrono::NaiveDate, referrer: &ParticipantId) -> Self {
-        Self(path(REFERRER_DAY.tag, p, &[&ymd(day), referrer.as_str()]))
+    pub(crate) fn referrer_day(
+        p: &ProgramId,
+        day: chrono::NaiveDate,
+        referrer: &ParticipantId,
+    ) -> RecordKey<ReferrerDay> {
+        REFERRER_DAY.key(path(REFERRER_DAY.tag(), p, &[&ymd(day), referrer.as_str()]))
     }
 
     /// Referrer days from `from` to `to`, both included.
-    pub(crate) fn referrer_days(p: &ProgramId, from: chrono::NaiveDate, to: chrono::NaiveDate) -> KeyRange {
-        let start = Self(format!("{}/{}/{}/", REFERRER_DAY.tag, esc(p.as_str()), ymd(from)));
-        let end = Self(format!("{}/{}/{}0", REFERRER_DAY.tag, esc(p.as_str()), ymd(to)));
-        KeyRange { start, end }
+    pub(crate) fn referrer_days(
+        p: &ProgramId,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> RecordRange<ReferrerDay> {
+        let start = Key(format!("{}/{}/{}/", REFERRER_DAY.tag(), esc(p.as_str()), ymd(from)));
+        let end = Key(format!("{}/{}/{}0", REFERRER_DAY.tag(), esc(p.as_str()), ymd(to)));
+        REFERRER_DAY.range(KeyRange { start, end })
     }
 
     /// The outbox record of the event `event` handled at `at`.
-    pub(crate) fn outbox(p: &ProgramId, at: DateTime<Utc>, event: &crate::domain::id::EventKey) -> Self {
-        Self(path(OUTBOX.tag, p, &[&stamp(at), event.as_str()]))
+    pub(crate) fn outbox(
+        p: &ProgramId,
+        at: DateTime<Utc>,
+        event: &crate::domain::id::EventKey,
+    ) -> RecordKey<OutboxEntry> {
+        OUTBOX.key(path(OUTBOX.tag(), p, &[&stamp(at), event.as_str()]))
     }
 
-    pub(crate) fn notifications(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", OUTBOX.tag, esc(p.as_str())))
+    pub(crate) fn notifications(p: &ProgramId) -> RecordRange<OutboxEntry> {
+        OUTBOX.range(KeyRange::prefix(format!("{}/{}/", OUTBOX.tag(), esc(p.as_str()))))
     }
 
-    pub(crate) fn signal(p: &ProgramId, signal: &crate::fraud::Signal) -> Self {
-        Self(format!(
+    pub(crate) fn signal(p: &ProgramId, signal: &crate::fraud::Signal) -> RecordKey<SignalIndex> {
+        SIGNAL.key(format!(
             "{}/{}/{}/{}",
-            SIGNAL.tag,
+            SIGNAL.tag(),
             esc(p.as_str()),
             signal.kind.name(),
             esc(signal.hash().unwrap_or("raw"))
@@ -189,42 +213,120 @@ impl Key {
     /// A referral's review item: under its referee, then its id, so that a
     /// later attribution of the same referee never re-creates a deleted key
     /// (a new record's version starts at 1 again: see [`crate::store::Store`]).
-    pub(crate) fn review(p: &ProgramId, referee: &ParticipantId, referral: &crate::domain::id::ReferralId) -> Self {
-        Self(path(REVIEW.tag, p, &[referee.as_str(), &referral.to_string()]))
+    pub(crate) fn review(
+        p: &ProgramId,
+        referee: &ParticipantId,
+        referral: &crate::domain::id::ReferralId,
+    ) -> RecordKey<ReviewItem> {
+        REVIEW.key(path(REVIEW.tag(), p, &[referee.as_str(), &referral.to_string()]))
     }
 
-    pub(crate) fn reviews(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", REVIEW.tag, esc(p.as_str())))
+    pub(crate) fn reviews(p: &ProgramId) -> RecordRange<ReviewItem> {
+        REVIEW.range(KeyRange::prefix(format!("{}/{}/", REVIEW.tag(), esc(p.as_str()))))
     }
 
     /// An audit entry: `a/program/time/event/index`, in time order.
-    pub(crate) fn audit(p: &ProgramId, id: &crate::event::NotificationId) -> Self {
-        Self(path(AUDIT.tag, p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
+    pub(crate) fn audit(p: &ProgramId, id: &crate::event::NotificationId) -> RecordKey<AuditEntry> {
+        AUDIT.key(path(AUDIT.tag(), p, &[&stamp(id.at), id.event.as_str(), &padded(u64::from(id.index), 6)]))
     }
 
-    pub(crate) fn audits(p: &ProgramId) -> KeyRange {
-        KeyRange::prefix(format!("{}/{}/", AUDIT.tag, esc(p.as_str())))
+    pub(crate) fn audits(p: &ProgramId) -> RecordRange<AuditEntry> {
+        AUDIT.range(KeyRange::prefix(format!("{}/{}/", AUDIT.tag(), esc(p.as_str()))))
     }
 
-    pub(crate) fn order(p: &ProgramId, id: &OrderId) -> Self {
-        Self(path(ORDER.tag, p, &[id.as_str()]))
+    pub(crate) fn order(p: &ProgramId, id: &OrderId) -> RecordKey<Order> {
+        ORDER.key(path(ORDER.tag(), p, &[id.as_str()]))
     }
 
-    pub(crate) fn due(p: &ProgramId, at: DateTime<Utc>, id: &str) -> Self {
-        Self(format!("{}/{}/{}/{}", DUE.tag, esc(p.as_str()), stamp(at), esc(id)))
+    pub(crate) fn due(p: &ProgramId, at: DateTime<Utc>, id: &str) -> RecordKey<Due> {
+        DUE.key(format!("{}/{}/{}/{}", DUE.tag(), esc(p.as_str()), stamp(at), esc(id)))
     }
 
     /// Due work at or before `now`.
-    pub(crate) fn due_until(p: &ProgramId, now: DateTime<Utc>) -> KeyRange {
-        let start = format!("{}/{}/", DUE.tag, esc(p.as_str()));
+    pub(crate) fn due_until(p: &ProgramId, now: DateTime<Utc>) -> RecordRange<Due> {
+        let start = format!("{}/{}/", DUE.tag(), esc(p.as_str()));
         let end = format!("{start}{}~", stamp(now));
-        KeyRange { start: Self(start), end: Self(end) }
+        DUE.range(KeyRange { start: Key(start), end: Key(end) })
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A key with, through the space it is in, the type of the record under it
+/// (built only by the key builders, from [`schema`](super::schema)'s tables).
+pub(crate) struct RecordKey<T> {
+    key: Key,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T> RecordKey<T> {
+    pub(crate) fn new(key: Key) -> Self {
+        Self { key, record: PhantomData }
+    }
+
+    /// The key.
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The key, untyped (for the store and the read set).
+    pub(crate) fn into_key(self) -> Key {
+        self.key
+    }
+}
+
+impl AsRef<Key> for Key {
+    fn as_ref(&self) -> &Key {
+        self
+    }
+}
+
+impl<T> AsRef<Key> for RecordKey<T> {
+    fn as_ref(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl<T> Clone for RecordKey<T> {
+    fn clone(&self) -> Self {
+        Self::new(self.key.clone())
+    }
+}
+
+impl<T> fmt::Debug for RecordKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.key.fmt(f)
+    }
+}
+
+/// A range of keys of one space, with the type of their records.
+pub(crate) struct RecordRange<T> {
+    range: KeyRange,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T> RecordRange<T> {
+    pub(crate) fn new(range: KeyRange) -> Self {
+        Self { range, record: PhantomData }
+    }
+
+    /// The range.
+    pub(crate) fn range(&self) -> &KeyRange {
+        &self.range
+    }
+
+    /// The range, untyped.
+    pub(crate) fn into_range(self) -> KeyRange {
+        self.range
+    }
+
+    /// Part of this range (a page of it), of the same space.
+    pub(crate) fn narrowed(&self, part: KeyRange) -> Self {
+        Self::new(part)
     }
 }
 
@@ -270,11 +372,11 @@ mod tests {
         let a_slash = ParticipantId::new("a/x").unwrap();
         let tilde = ParticipantId::new("a~").unwrap();
         let unicode = ParticipantId::new("é").unwrap();
-        assert!(Key::participants(&p).contains(&Key::participant(&p, &unicode)));
+        assert!(Key::participants(&p).range().contains(Key::participant(&p, &unicode).key()));
         let e = EntryId::from_uuid(uuid::Uuid::nil());
-        let range = Key::entries(&p, &a);
-        assert!(range.contains(&Key::entry(&p, &a, &e)));
-        assert!(!range.contains(&Key::entry(&p, &a_slash, &e)));
-        assert!(!range.contains(&Key::entry(&p, &tilde, &e)));
+        let range = Key::entries(&p, &a).into_range();
+        assert!(range.contains(Key::entry(&p, &a, &e).key()));
+        assert!(!range.contains(Key::entry(&p, &a_slash, &e).key()));
+        assert!(!range.contains(Key::entry(&p, &tilde, &e).key()));
     }
 }

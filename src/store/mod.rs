@@ -34,6 +34,7 @@ mod sql;
 pub mod sqlite;
 
 pub use key::{Key, KeyRange};
+pub(crate) use key::{RecordKey, RecordRange};
 pub use memory::MemoryStore;
 pub use record::Record;
 pub(crate) use record::RecordKind;

@@ -1,11 +1,28 @@
 //! The key spaces, declared once: each space's tag (the first part of its
-//! keys), the parts that follow, the record it holds and what for. The key
-//! builders of [`Key`](super::Key) take their tags from here, and a test keeps
-//! ARCHITECTURE.md's table of keys equal to [`SPACES`].
+//! keys), the parts that follow, the type of record it holds and what for.
+//! The key builders of [`Key`] take their tags from here and
+//! return keys typed by the space's record, so that a read gets that type by
+//! construction; a test keeps ARCHITECTURE.md's table of keys equal to
+//! [`SPACES`].
 //!
 //! Tags are one letter: keys are compared byte by byte in every index and
 //! stored with every record, and a letter keeps them short. This table is the
 //! legend for reading a dump.
+
+use std::marker::PhantomData;
+
+use super::key::{Key, KeyRange, RecordKey, RecordRange};
+use crate::domain::code::CodeRecord;
+use crate::domain::counters::{Counters, ReferrerDay};
+use crate::domain::due::Due;
+use crate::domain::ledger::{LedgerEntry, Reward};
+use crate::domain::order::Order;
+use crate::domain::participant::Participant;
+use crate::domain::referral::Referral;
+use crate::domain::review::ReviewItem;
+use crate::domain::state::ProgramState;
+use crate::event::{AuditEntry, OutboxEntry};
+use crate::fraud::SignalIndex;
 
 /// One key space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,48 +52,84 @@ impl Space {
 }
 
 macro_rules! spaces {
-    ($($name:ident: $tag:literal [$($part:literal),*] => $record:literal, $holds:literal;)*) => {
+    ($($name:ident: $tag:literal [$($part:literal),*] => $record:ident, $holds:literal;)*) => {
         $(
             #[doc = concat!("`", $tag, "/...`: ", $holds)]
-            pub const $name: Space = Space { tag: $tag, parts: &[$($part),*], record: $record, holds: $holds };
+            pub const $name: Space =
+                Space { tag: $tag, parts: &[$($part),*], record: stringify!($record), holds: $holds };
         )*
         /// Every key space, in the order ARCHITECTURE.md lists them.
         pub const SPACES: &[Space] = &[$($name),*];
+
+        /// The same spaces with the type of their records: a key built in
+        /// one is a [`RecordKey`] of that type, so a read returns the right
+        /// type by construction.
+        pub(crate) mod table {
+            use super::*;
+            $(pub(crate) const $name: Table<$record> = Table::of(&super::$name);)*
+        }
     };
 }
 
+/// A key space with the type of its records (see [`table`]).
+pub(crate) struct Table<T> {
+    space: &'static Space,
+    record: PhantomData<fn() -> T>,
+}
+
+impl<T> Table<T> {
+    const fn of(space: &'static Space) -> Self {
+        Self { space, record: PhantomData }
+    }
+
+    /// The space's tag.
+    pub(crate) fn tag(&self) -> &'static str {
+        self.space.tag
+    }
+
+    /// A key of this space, built from its text.
+    pub(crate) fn key(&self, text: String) -> RecordKey<T> {
+        RecordKey::new(Key::from_stored(text))
+    }
+
+    /// A range of this space's keys.
+    pub(crate) fn range(&self, range: KeyRange) -> RecordRange<T> {
+        RecordRange::new(range)
+    }
+}
+
 spaces! {
-    PARTICIPANT: "p" ["program", "participant"] => "Participant",
+    PARTICIPANT: "p" ["program", "participant"] => Participant,
         "stats, balances, codes, who referred them";
-    CODE: "c" ["program", "code"] => "CodeRecord",
+    CODE: "c" ["program", "code"] => CodeRecord,
         "the participant a code resolves to, in its program's own code space";
-    REFERRAL: "r" ["program", "referee"] => "Referral",
+    REFERRAL: "r" ["program", "referee"] => Referral,
         "at most one per referee (nobody is referred twice)";
-    SUPERSEDED: "x" ["program", "referral"] => "Referral",
+    SUPERSEDED: "x" ["program", "referral"] => Referral,
         "a referral superseded by a later touch (last-touch programs)";
-    REWARD: "w" ["program", "reward"] => "Reward",
+    REWARD: "w" ["program", "reward"] => Reward,
         "value, rule, explanation, status, amount reversed";
-    ENTRY: "l" ["program", "participant", "entry"] => "LedgerEntry",
+    ENTRY: "l" ["program", "participant", "entry"] => LedgerEntry,
         "immutable; UUID v7 ids sort by time";
-    ORDER: "o" ["program", "order"] => "Order",
+    ORDER: "o" ["program", "order"] => Order,
         "amount, refunded so far, rewards it earned";
-    PROGRAM: "s" ["program"] => "ProgramState",
+    PROGRAM: "s" ["program"] => ProgramState,
         "catalog stock used, payout ids, where payouts under way stopped";
-    TOTALS: "t" ["program", "shard"] => "Counters",
+    TOTALS: "t" ["program", "shard"] => Counters,
         "one shard of the lifetime counters (budget use among them)";
-    DUE: "d" ["program", "time", "id"] => "Due",
+    DUE: "d" ["program", "time", "id"] => Due,
         "a hold to release (reward id) or a referral to expire (referral id)";
-    DAY: "y" ["program", "yyyymmdd", "shard"] => "Counters",
+    DAY: "y" ["program", "yyyymmdd", "shard"] => Counters,
         "one shard of a day's counters (reports sum a range of them)";
-    REFERRER_DAY: "z" ["program", "yyyymmdd", "referrer"] => "ReferrerDay",
+    REFERRER_DAY: "z" ["program", "yyyymmdd", "referrer"] => ReferrerDay,
         "one referrer's invites and qualified referrals that day";
-    OUTBOX: "n" ["program", "time", "event"] => "OutboxEntry",
+    OUTBOX: "n" ["program", "time", "event"] => OutboxEntry,
         "an event's notices not yet acknowledged (one record per event)";
-    AUDIT: "a" ["program", "time", "event", "i"] => "AuditEntry",
+    AUDIT: "a" ["program", "time", "event", "i"] => AuditEntry,
         "one line of the audit trail (rejections, flags, approvals, reversals, payouts)";
-    SIGNAL: "g" ["program", "kind", "hash"] => "SignalIndex",
+    SIGNAL: "g" ["program", "kind", "hash"] => SignalIndex,
         "who carries a hashed identity signal, recent sign-ups";
-    REVIEW: "q" ["program", "referee", "referral"] => "ReviewItem",
+    REVIEW: "q" ["program", "referee", "referral"] => ReviewItem,
         "a flagged referral and the rewards it holds";
 }
 

@@ -5,7 +5,6 @@ use rust_decimal::Decimal;
 
 use crate::domain::id::{ParticipantId, PayoutId};
 use crate::domain::ledger::{Bucket, EntryKind};
-use crate::domain::participant::Participant;
 use crate::domain::value::{Asset, Value, inc, negated};
 use crate::engine::cx::*;
 use crate::engine::ledger;
@@ -97,10 +96,11 @@ pub(crate) fn payout(
     }
     // One page of participants per event, from where this batch stopped.
     let after = cx.state_mut()?.payout_cursors.get(payout).map(|k| Key::from_stored(k.clone()));
-    let resume = Resume::new(Key::participants(cx.program.id()), after, PAYOUT_PAGE);
-    let mut page = cx.tx.scan::<Participant>(&resume.range, resume.fetch())?;
+    let participants = Key::participants(cx.program.id());
+    let resume = Resume::new(participants.range().clone(), after, PAYOUT_PAGE);
+    let mut page = cx.tx.scan(&participants.narrowed(resume.range.clone()), resume.fetch())?;
     let more = resume.cut(&mut page);
-    let last = page.last().map(|(k, _)| k.as_str().to_owned());
+    let last = page.last().map(|(k, _)| k.key().as_str().to_owned());
     let floor = minimum.unwrap_or(Decimal::ZERO);
     for (_, p) in page {
         // A suspended participant keeps their balance until reinstated.

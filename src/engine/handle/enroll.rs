@@ -27,7 +27,7 @@ pub(crate) fn new_code(
     let code = match vanity {
         Some(v) => {
             let code = ReferralCode::parse(v)?;
-            if cx.tx.get::<CodeRecord>(&Key::code(cx.program.id(), &code))?.is_some() {
+            if cx.tx.get(&Key::code(cx.program.id(), &code))?.is_some() {
                 return Err(Refusal::CodeTaken(code).into());
             }
             code
@@ -38,7 +38,7 @@ pub(crate) fn new_code(
             let mut fresh = None;
             for _ in 0..CODE_DRAWS {
                 let code = ReferralCode::generate(cx.random);
-                if cx.tx.get::<CodeRecord>(&Key::code(cx.program.id(), &code))?.is_none() {
+                if cx.tx.get(&Key::code(cx.program.id(), &code))?.is_none() {
                     fresh = Some(code);
                     break;
                 }

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use super::{qualify, sign_up};
 use crate::domain::code::Channel;
 use crate::domain::id::{OrderId, ParticipantId};
-use crate::domain::ledger::{Reversal, Reward};
+use crate::domain::ledger::Reversal;
 use crate::domain::order::Order;
 use crate::domain::referral::ReferralStatus;
 use crate::domain::value::{Checked, Value, add_to, inc, negated};
@@ -28,7 +28,7 @@ pub(crate) fn purchase(
     cx.program_money(amount)?;
     cx.require_open()?;
     let order_key = Key::order(cx.program.id(), order_id);
-    if cx.tx.get::<Order>(&order_key)?.is_some() {
+    if cx.tx.get(&order_key)?.is_some() {
         return Err(Refusal::DuplicateOrder(order_id.clone()).into());
     }
     if let Some(code) = coupon {
@@ -105,7 +105,7 @@ pub(crate) fn redeem_coupon(cx: &mut Cx<'_, '_>, customer: &ParticipantId, code:
 pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, what: &str) -> Result<(), Error> {
     amount.check_bounds()?;
     let key = Key::order(cx.program.id(), order_id);
-    let mut order: Order = cx.tx.get(&key)?.ok_or_else(|| Refusal::UnknownOrder(order_id.clone()))?;
+    let mut order = cx.tx.get(&key)?.ok_or_else(|| Refusal::UnknownOrder(order_id.clone()))?;
     if amount.asset() != order.amount.asset() {
         return Err(Refusal::CurrencyMismatch {
             expected: order.amount.asset().clone(),
@@ -129,7 +129,7 @@ pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, wh
         cx.count_money(|c| c.add_revenue(negated(amount.amount()), variant.as_deref()))?;
     }
     for reward_id in order.rewards.clone() {
-        let Some(reward) = cx.tx.get::<Reward>(&Key::reward(cx.program.id(), &reward_id))? else {
+        let Some(reward) = cx.tx.get(&Key::reward(cx.program.id(), &reward_id))? else {
             continue;
         };
         let target = match reward.reversal {

@@ -52,7 +52,7 @@ pub(crate) fn publish(cx: &mut Cx<'_, '_>, outbox: bool) -> Result<(), Error> {
 pub(crate) fn acknowledge(cx: &mut Cx<'_, '_>, ids: &[NotificationId]) -> Result<(), Error> {
     for id in ids {
         let key = Key::outbox(cx.program.id(), id.at, &id.event);
-        let Some(mut entry) = cx.tx.get::<OutboxEntry>(&key)? else { continue };
+        let Some(mut entry) = cx.tx.get(&key)? else { continue };
         let before = entry.pending.len();
         entry.pending.retain(|(index, _)| *index != id.index);
         if entry.pending.is_empty() {

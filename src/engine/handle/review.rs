@@ -5,9 +5,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::due::Due;
 use crate::domain::id::ParticipantId;
-use crate::domain::ledger::{Reward, RewardStatus};
+use crate::domain::ledger::RewardStatus;
 use crate::domain::referral::{ReferralStatus, RejectReason};
-use crate::domain::review::ReviewItem;
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::{Error, Refusal};
@@ -19,7 +18,7 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
     let not_in_review = || Refusal::NotInReview(referee.clone());
     let mut referral = cx.referral_of(referee)?.ok_or_else(not_in_review)?;
     let key = Key::review(cx.program.id(), referee, &referral.id);
-    let item: ReviewItem = cx.tx.get(&key)?.ok_or_else(not_in_review)?;
+    let item = cx.tx.get(&key)?.ok_or_else(not_in_review)?;
     referral.in_review = None;
     cx.tx.delete(key)?;
     match rejection {
@@ -29,7 +28,7 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
                 .push(Notice::ReferralApproved { referral: referral.id, referrer: referral.referrer.clone() });
             cx.save_referral(referral)?;
             for id in &item.held {
-                let Some(mut reward) = cx.tx.get::<Reward>(&Key::reward(cx.program.id(), id))? else {
+                let Some(mut reward) = cx.tx.get(&Key::reward(cx.program.id(), id))? else {
                     continue;
                 };
                 let until = later(reward.granted_at, cx.program.hold(), "hold_days")?;
@@ -61,7 +60,7 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
             }
             cx.save_referral(referral)?;
             for id in &item.held {
-                let Some(reward) = cx.tx.get::<Reward>(&Key::reward(cx.program.id(), id))? else { continue };
+                let Some(reward) = cx.tx.get(&Key::reward(cx.program.id(), id))? else { continue };
                 let left = reward.outstanding();
                 if left > Decimal::ZERO {
                     let why = format!("review rejected ({words}): reverses {}", reward.explanation);

@@ -7,7 +7,6 @@ use crate::domain::id::ParticipantId;
 use crate::domain::referral::RejectReason;
 use crate::engine::cx::*;
 use crate::error::Error;
-use crate::fraud::SignalIndex;
 use crate::fraud::{Signal, Verdict};
 use crate::store::Key;
 
@@ -40,7 +39,7 @@ pub(crate) fn screen(
     let rules = cx.program.spec().fraud.clone();
     let mut flag = None;
     for s in signals {
-        let index: SignalIndex = cx.tx.get(&Key::signal(cx.program.id(), s))?.unwrap_or_default();
+        let index = cx.tx.get(&Key::signal(cx.program.id(), s))?.unwrap_or_default();
         let kind = s.kind.name();
         let mut found = Vec::new();
         if index.participants.iter().any(|p| p == referrer) {
@@ -86,7 +85,7 @@ pub(crate) fn index_signals(
         let keep = of_kind().map(|v| v.window_hours).max().unwrap_or(0);
         let most = of_kind().map(|v| v.max as usize).max().unwrap_or(0);
         let key = Key::signal(cx.program.id(), s);
-        let mut index: SignalIndex = cx.tx.get(&key)?.unwrap_or_default();
+        let mut index = cx.tx.get(&key)?.unwrap_or_default();
         if !index.participants.contains(who) && index.participants.len() < MAX_SIGNAL_HOLDERS {
             index.participants.push(who.clone());
         }

@@ -9,7 +9,7 @@ use crate::domain::code::{Channel, ReferralCode};
 use crate::domain::code::{CodeRecord, CodeUse};
 use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, ReferralId};
-use crate::domain::ledger::{Reward, RewardStatus, Role};
+use crate::domain::ledger::{RewardStatus, Role};
 use crate::domain::participant::Participant;
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus, RejectReason, Transition};
 use crate::domain::review::ReviewItem;
@@ -185,9 +185,9 @@ pub(crate) fn supersede(cx: &mut Cx<'_, '_>, existing: Referral) -> Result<Vec<P
     let (program, referee) = (cx.program.id().clone(), existing.referee.clone());
     let mut released = Vec::new();
     let review = Key::review(&program, &referee, &existing.id);
-    if let Some(item) = cx.tx.get::<ReviewItem>(&review)? {
+    if let Some(item) = cx.tx.get(&review)? {
         for id in &item.held {
-            let Some(reward) = cx.tx.get::<Reward>(&Key::reward(&program, id))? else { continue };
+            let Some(reward) = cx.tx.get(&Key::reward(&program, id))? else { continue };
             let left = reward.outstanding();
             if reward.status == RewardStatus::InReview && left > Decimal::ZERO {
                 released.push(PaidOnce { rule: reward.rule.clone(), role: reward.role });

@@ -13,7 +13,7 @@ use crate::store::Key;
 pub const TICK_BATCH: usize = 10_000;
 
 pub(crate) fn tick(cx: &mut Cx<'_, '_>) -> Result<(), Error> {
-    let due = cx.tx.scan::<Due>(&Key::due_until(cx.program.id(), cx.now), TICK_BATCH)?;
+    let due = cx.tx.scan(&Key::due_until(cx.program.id(), cx.now), TICK_BATCH)?;
     for (key, item) in due {
         match item {
             Due::Release(id) => ledger::release(cx, &id)?,
