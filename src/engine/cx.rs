@@ -137,6 +137,16 @@ impl<'a, 's> Cx<'a, 's> {
         Ok(self.participant(id)?.ok_or_else(|| Refusal::UnknownParticipant(id.clone()))?)
     }
 
+    /// Changes a known participant in place (refused if unknown).
+    pub(crate) fn update_participant<R>(
+        &mut self,
+        id: &ParticipantId,
+        f: impl FnOnce(&mut Participant) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let key = Key::participant(self.program.id(), id);
+        self.tx.update(&key, f)?.ok_or_else(|| Refusal::UnknownParticipant(id.clone()).into())
+    }
+
     pub(crate) fn save_participant(&mut self, p: Participant) -> Result<(), Error> {
         self.tx.put(Key::participant(self.program.id(), &p.id), p)
     }

@@ -22,9 +22,7 @@ pub(crate) fn post(
     reward: Option<RewardId>,
     why: &str,
 ) -> Result<(), Error> {
-    let mut p = cx.known_participant(who)?;
-    p.post(value, bucket)?;
-    cx.save_participant(p)?;
+    cx.update_participant(who, |p| Ok(p.post(value, bucket)?))?;
     let entry = LedgerEntry {
         id: EntryId::from_uuid(cx.ids.next()),
         program: cx.program.id().clone(),
@@ -93,9 +91,9 @@ pub(crate) fn reverse(cx: &mut Cx<'_, '_>, mut reward: Reward, amount: Decimal, 
     };
     cx.count_money(|c| c.add_granted(value.asset(), negated(amount), variant.as_deref()))?;
     if reward.role != Role::Referee {
-        let mut p = cx.known_participant(&reward.beneficiary)?;
-        add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?;
-        cx.save_participant(p)?;
+        cx.update_participant(&reward.beneficiary, |p| {
+            Ok(add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?)
+        })?;
     }
     if let Some(referee) = reward.referee.clone() {
         if let Some(mut r) = cx.referral_of(&referee)? {

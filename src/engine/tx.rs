@@ -137,6 +137,28 @@ impl<'s> Tx<'s> {
         Ok(f(Some(T::from_ref(&record).ok_or_else(|| wrong_kind(key))?)))
     }
 
+    /// Changes the record under `key` in place with `f` (`None`: absent,
+    /// and `f` is not called). The record is copied at most once per layer
+    /// (from the layer below, or from what was read), however many times
+    /// the event changes it; the change is the layer's write for the key.
+    pub(crate) fn update<T: RecordKind, R>(
+        &mut self,
+        key: &RecordKey<T>,
+        f: impl FnOnce(&mut T) -> Result<R, Error>,
+    ) -> Result<Option<R>, Error> {
+        let key = key.key();
+        let in_top = self.layers.last().is_some_and(|top| top.contains_key(key));
+        if !in_top {
+            let Some(current) = self.load(key)? else { return Ok(None) };
+            self.write(key.clone(), Some(current));
+        }
+        let Some(Some(record)) = self.layers.last_mut().and_then(|top| top.get_mut(key)) else {
+            return Ok(None);
+        };
+        let record = T::from_mut(Arc::make_mut(record)).ok_or_else(|| wrong_kind(key))?;
+        f(record).map(Some)
+    }
+
     /// Writes a record over one that was read (or is known absent).
     pub(crate) fn put<T: RecordKind>(&mut self, key: RecordKey<T>, value: T) -> Result<(), Error> {
         let key = key.into_key();
@@ -290,6 +312,31 @@ mod tests {
         assert_eq!(signups(&mut tx, &c), Some(5));
         let commit = tx.into_commit(vec![]);
         assert_eq!(commit.writes.iter().map(|w| w.key().clone()).collect::<Vec<_>>(), vec![a.into_key(), c.into_key()]);
+    }
+
+    #[test]
+    fn an_update_changes_in_place_and_a_dropped_layer_takes_it_back() {
+        let store = MemoryStore::new();
+        let mut tx = Tx::new(&store);
+        let (a, absent) = (key("a"), key("absent"));
+        tx.put_new(a.clone(), counters(1));
+        let layer = tx.begin();
+        let bump = |c: &mut Counters| {
+            c.signups += 1;
+            Ok(c.signups)
+        };
+        assert_eq!(tx.update(&a, bump).unwrap(), Some(2));
+        assert_eq!(tx.update(&a, bump).unwrap(), Some(3));
+        assert_eq!(tx.update(&absent, bump).unwrap(), None, "nothing to change: f is not called");
+        assert_eq!(signups(&mut tx, &a), Some(3));
+        tx.drop_to(layer);
+        assert_eq!(signups(&mut tx, &a), Some(1), "the layer below kept its own copy");
+        let kept = tx.begin();
+        assert_eq!(tx.update(&a, bump).unwrap(), Some(2));
+        tx.keep(kept);
+        let commit = tx.into_commit(vec![]);
+        assert_eq!(commit.writes.len(), 1, "one write for the key");
+        assert_eq!(commit.reads, vec![(a.into_key(), 0), (absent.into_key(), 0)]);
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub enum Record {
 /// A record type and the [`Record`] variant that holds it.
 pub(crate) trait RecordKind: Sized + Clone {
     fn from_ref(record: &Record) -> Option<&Self>;
+    fn from_mut(record: &mut Record) -> Option<&mut Self>;
     fn into_record(self) -> Record;
 }
 
@@ -64,6 +65,12 @@ macro_rules! record_kind {
     ($variant:ident, $ty:ty) => {
         impl RecordKind for $ty {
             fn from_ref(record: &Record) -> Option<&Self> {
+                match record {
+                    Record::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn from_mut(record: &mut Record) -> Option<&mut Self> {
                 match record {
                     Record::$variant(x) => Some(x),
                     _ => None,

@@ -14,12 +14,15 @@ use crate::event::Notice;
 use crate::store::Key;
 
 pub(crate) fn set_suspended(cx: &mut Cx<'_, '_>, id: &ParticipantId, suspended: bool) -> Result<(), Error> {
-    let mut p = cx.known_participant(id)?;
-    if p.suspended == suspended {
-        return Ok(());
+    let key = Key::participant(cx.program.id(), id);
+    match cx.tx.read_with(&key, |p| p.map(|p| p.suspended))? {
+        None => return Err(Refusal::UnknownParticipant(id.clone()).into()),
+        Some(already) if already == suspended => return Ok(()),
+        Some(_) => cx.update_participant(id, |p| {
+            p.suspended = suspended;
+            Ok(())
+        })?,
     }
-    p.suspended = suspended;
-    cx.save_participant(p)?;
     cx.out.notices.push(if suspended {
         Notice::Suspended { participant: id.clone() }
     } else {

@@ -58,9 +58,10 @@ pub(crate) fn purchase(
     let variant = cx.variant_above(customer)?;
     cx.count_money(|c| c.add_revenue(amount.amount(), variant.as_deref()))?;
     if first_ever {
-        let mut referrer = cx.known_participant(&referral.referrer)?;
-        inc(&mut referrer.stats.sales);
-        cx.save_participant(referrer)?;
+        cx.update_participant(&referral.referrer, |r| {
+            inc(&mut r.stats.sales);
+            Ok(())
+        })?;
     }
     if let Qualification::FirstPurchase { minimum } = cx.program.spec().qualification {
         if referral.status == ReferralStatus::Attributed && minimum.is_none_or(|m| amount.amount() >= m) {
@@ -164,9 +165,10 @@ pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, wh
                 cx.count(|c| inc(&mut c.reversed))?;
                 // A reversed referral no longer counts as qualified for
                 // its referrer's tiers and conversion.
-                let mut referrer = cx.known_participant(&referral.referrer)?;
-                referrer.stats.qualified = referrer.stats.qualified.saturating_sub(1);
-                cx.save_participant(referrer)?;
+                cx.update_participant(&referral.referrer, |r| {
+                    r.stats.qualified = r.stats.qualified.saturating_sub(1);
+                    Ok(())
+                })?;
                 cx.save_referral(referral)?;
             }
         }

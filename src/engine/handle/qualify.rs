@@ -30,9 +30,10 @@ pub(crate) fn qualify(cx: &mut Cx<'_, '_>, referee: &ParticipantId) -> Result<bo
     }
     referral.transition(ReferralStatus::Qualified, cx.now, &cx.event.key);
     referral.qualified_at = Some(cx.now);
-    let mut referrer = cx.known_participant(&referral.referrer)?;
-    inc(&mut referrer.stats.qualified);
-    cx.save_participant(referrer)?;
+    cx.update_participant(&referral.referrer, |r| {
+        inc(&mut r.stats.qualified);
+        Ok(())
+    })?;
     let (channel, variant) = (referral.channel.tag().to_owned(), cx.variant_above(referee)?);
     cx.count(|c| c.count_qualified(&channel, variant.as_deref()))?;
     cx.count_referrer_day(&referral.referrer, |d| inc(&mut d.qualified))?;

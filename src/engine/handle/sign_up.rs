@@ -204,9 +204,10 @@ pub(crate) fn supersede(cx: &mut Cx<'_, '_>, existing: Referral) -> Result<Vec<P
     if existing.counts_for_referrer && !existing.paid_once.iter().any(|p| p.role == Role::Referrer) {
         // Its only referrer rewards were taken back: it no longer counts.
         existing.counts_for_referrer = false;
-        let mut referrer = cx.known_participant(&existing.referrer)?;
-        referrer.stats.rewarded_referrals = referrer.stats.rewarded_referrals.saturating_sub(1);
-        cx.save_participant(referrer)?;
+        cx.update_participant(&existing.referrer, |r| {
+            r.stats.rewarded_referrals = r.stats.rewarded_referrals.saturating_sub(1);
+            Ok(())
+        })?;
     }
     existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), cx.now, &cx.event.key);
     cx.out.notices.push(Notice::ReferralRejected {
