@@ -7,7 +7,7 @@
 //! handlers (`handle/`) call the granting component (`grant`), which calls
 //! the ledger (`ledger`); all of them work on a `Cx`.
 
-use crate::domain::code::{RandomSource, ReferralCode};
+use crate::domain::code::RandomSource;
 use crate::domain::counters::{COUNTER_SHARDS, Counters, ReferrerDay};
 use crate::domain::id::{IdSource, ParticipantId};
 use crate::domain::ledger::Reward;
@@ -17,7 +17,7 @@ use crate::domain::state::ProgramState;
 use crate::domain::value::{Asset, Checked, Value, add_to};
 use crate::engine::tx::Tx;
 use crate::error::{Error, Refusal};
-use crate::event::{Action, Enroll, Event, EventKind, InviteSent, Outcome, Purchase, SignUp};
+use crate::event::{Event, Outcome};
 use crate::program::{Program, ProgramStatus};
 use crate::store::{Key, RecordKey};
 use chrono::{DateTime, Duration, Utc};
@@ -92,41 +92,23 @@ impl<'a, 's> Cx<'a, 's> {
         }
     }
 
-    /// Fetches in one store call the records an event of its kind reads
-    /// first (see [`Tx::prefetch`]); the rest are read as the decision needs
-    /// them.
-    pub(crate) fn prefetch(&mut self) -> Result<(), Error> {
-        let p = self.program.id();
-        let mut keys = match &self.event.kind {
-            EventKind::SignUp(SignUp { referee, code, .. }) => {
-                let mut keys = vec![Key::referral(p, referee).into_key(), Key::participant(p, referee).into_key()];
-                keys.extend(ReferralCode::parse(code).ok().map(|c| Key::code(p, &c).into_key()));
-                keys
-            }
-            EventKind::Purchase(Purchase { customer, order, .. }) => {
-                vec![
-                    Key::order(p, order).into_key(),
-                    Key::referral(p, customer).into_key(),
-                    Key::participant(p, customer).into_key(),
-                ]
-            }
-            EventKind::Enroll(Enroll { participant, .. })
-            | EventKind::InviteSent(InviteSent { referrer: participant, .. })
-            | EventKind::Action(Action { participant, .. }) => vec![Key::participant(p, participant).into_key()],
-            _ => return Ok(()),
-        };
-        keys.extend(self.counter_keys.iter().map(|k| k.key().clone()));
-        self.tx.prefetch(keys)
+    /// Fetches in one store call the records a handler is about to read,
+    /// with this event's counter shards, instead of a round trip each: each
+    /// handler names them where it starts (the rest are read as it goes).
+    /// A record fetched and never read adds no condition to the commit.
+    pub(crate) fn read_ahead<const N: usize>(&mut self, keys: [Option<Key>; N]) -> Result<(), Error> {
+        let counters = self.counter_keys.iter().map(|k| k.key().clone());
+        self.tx.prefetch(keys.into_iter().flatten().chain(counters))
     }
 
     /// Fetches a referrer's records that a referral's next steps read.
-    pub(crate) fn prefetch_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
+    pub(crate) fn read_ahead_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
         let p = self.program.id();
-        let keys = [
-            Key::participant(p, referrer).into_key(),
-            Key::referrer_day(p, self.now.date_naive(), referrer).into_key(),
-        ];
-        self.tx.prefetch(keys)
+        let day = self.now.date_naive();
+        self.read_ahead([
+            Some(Key::participant(p, referrer).into_key()),
+            Some(Key::referrer_day(p, day, referrer).into_key()),
+        ])
     }
 
     pub(crate) fn participant(&mut self, id: &ParticipantId) -> Result<Option<Participant>, Error> {

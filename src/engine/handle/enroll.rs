@@ -67,6 +67,7 @@ pub(crate) fn enroll(
     vanity: Option<&str>,
     signals: &[Signal],
 ) -> Result<(), Error> {
+    cx.read_ahead([Some(Key::participant(cx.program.id(), id).into_key())])?;
     cx.require_open()?;
     let mut p = match cx.participant(id)? {
         Some(p) if p.enrolled_at.is_some() => {

@@ -16,7 +16,6 @@ use crate::error::Error;
 use crate::event::EventKind;
 
 pub(crate) fn run(cx: &mut Cx<'_, '_>) -> Result<(), Error> {
-    cx.prefetch()?;
     let kind = &cx.event.kind;
     match kind {
         EventKind::Enroll(e) => enroll::enroll(

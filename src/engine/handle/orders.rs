@@ -25,9 +25,15 @@ pub(crate) fn purchase(
     amount: &Value,
     coupon: Option<&str>,
 ) -> Result<(), Error> {
+    let p = cx.program.id();
+    let order_key = Key::order(p, order_id);
+    cx.read_ahead([
+        Some(order_key.key().clone()),
+        Some(Key::referral(p, customer).into_key()),
+        Some(Key::participant(p, customer).into_key()),
+    ])?;
     cx.program_money(amount)?;
     cx.require_open()?;
-    let order_key = Key::order(cx.program.id(), order_id);
     if cx.tx.get(&order_key)?.is_some() {
         return Err(Refusal::DuplicateOrder(order_id.clone()).into());
     }
@@ -50,7 +56,7 @@ pub(crate) fn purchase(
         cx.tx.put_new(order_key, order);
         return Ok(());
     };
-    cx.prefetch_referrer(&referral.referrer)?;
+    cx.read_ahead_referrer(&referral.referrer)?;
     order.referral = Some(referral.id);
     referral.purchases = referral.purchases.saturating_add(1);
     let first_ever = referral.purchases == 1;

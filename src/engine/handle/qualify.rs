@@ -12,6 +12,7 @@ use crate::error::{Error, Refusal};
 use crate::event::Notice;
 use crate::policy::Trigger;
 use crate::program::Qualification;
+use crate::store::Key;
 
 /// Moves an attributed referral to qualified and runs the policies, unless
 /// its qualification window has passed (then it expires).
@@ -55,6 +56,7 @@ pub(crate) fn expire(cx: &mut Cx<'_, '_>, mut referral: Referral) -> Result<(), 
 }
 
 pub(crate) fn action(cx: &mut Cx<'_, '_>, participant: &ParticipantId, name: &str) -> Result<(), Error> {
+    cx.read_ahead([Some(Key::participant(cx.program.id(), participant).into_key())])?;
     if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         return Err(Refusal::InvalidEvent(format!("action name {name:?} is not 1 to 64 printable characters")).into());
     }

@@ -28,6 +28,7 @@ use crate::store::Key;
 const CYCLE_SEARCH: usize = 256;
 
 pub(crate) fn invite(cx: &mut Cx<'_, '_>, referrer: &ParticipantId, channel: &Channel) -> Result<(), Error> {
+    cx.read_ahead([Some(Key::participant(cx.program.id(), referrer).into_key())])?;
     channel.check().map_err(|e| Refusal::InvalidEvent(e.into()))?;
     cx.require_open()?;
     let mut p = cx.require_enrolled(referrer)?;
@@ -47,13 +48,21 @@ pub(crate) fn sign_up(
     clicked_at: Option<DateTime<Utc>>,
     signals: &[Signal],
 ) -> Result<(), Error> {
+    let p = cx.program.id();
+    let code = ReferralCode::parse(typed);
+    let code_key = code.as_ref().ok().map(|c| Key::code(p, c).into_key());
+    cx.read_ahead([
+        Some(Key::referral(p, referee).into_key()),
+        Some(Key::participant(p, referee).into_key()),
+        code_key,
+    ])?;
     channel.check().map_err(|e| Refusal::InvalidEvent(e.into()))?;
-    let code = ReferralCode::parse(typed)?;
+    let code = code?;
     let record: CodeRecord =
         cx.tx.get(&Key::code(cx.program.id(), &code))?.ok_or_else(|| Refusal::UnknownCode(code.clone()))?;
     cx.require_open()?;
     let referrer = record.owner.clone();
-    cx.prefetch_referrer(&referrer)?;
+    cx.read_ahead_referrer(&referrer)?;
     if &referrer == referee {
         return Err(Refusal::SelfReferral(referee.clone()).into());
     }
