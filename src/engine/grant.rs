@@ -8,14 +8,15 @@ use rust_decimal::Decimal;
 use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, RewardId};
 use crate::domain::ledger::{Bucket, EntryKind, Reward, RewardStatus, Role};
+use crate::domain::participant::Participant;
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus};
-use crate::domain::value::{Value, add_to, inc};
+use crate::domain::value::{Asset, Value, add_to, inc};
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::{Error, Refusal};
 use crate::event::{EventKind, LimitReason, Notice, Purchase};
 use crate::policy::{Grant, PolicyContext, Trigger};
-use crate::program::BudgetMode;
+use crate::program::{BudgetMode, Limits};
 use crate::store::Key;
 
 /// The referrers above `referee`, nearest first: distinct, never the
@@ -90,7 +91,91 @@ pub(crate) fn reward(
     Ok(())
 }
 
-/// Applies limits to one grant and writes it.
+/// What the limits make of one grant.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Limited {
+    /// Nothing is granted, for this reason.
+    Withheld(LimitReason),
+    /// This is granted.
+    Award(Award),
+}
+
+/// A grant as the limits leave it: what to pay, the limits that cut it, and
+/// what paying it changes in the referrer's and the referral's counts.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Award {
+    pub(crate) value: Value,
+    pub(crate) cuts: Vec<LimitReason>,
+    /// It makes the referral one of its referrer's rewarded referrals.
+    pub(crate) newly_counted: bool,
+    /// It moves a qualified referral to rewarded.
+    pub(crate) newly_rewarded: bool,
+    /// The once-per-referee mark it leaves on the referral, if its rule pays once.
+    pub(crate) once: Option<PaidOnce>,
+}
+
+/// Applies every limit to one grant of `asked` to a beneficiary in `role`:
+/// suspension, once per referee (`once`: the rule's mark, if it pays once),
+/// max rewarded referrals, the referrer's cap, the budget. Pure:
+/// it reads nothing but what it is given (`budget_used` is asked only when
+/// the asset has a budget).
+pub(crate) fn limit(
+    limits: &Limits,
+    role: Role,
+    asked: &Value,
+    once: Option<PaidOnce>,
+    beneficiary: &Participant,
+    referral: Option<&Referral>,
+    budget_used: impl FnOnce(&Asset) -> Result<Decimal, Error>,
+) -> Result<Limited, Error> {
+    if beneficiary.suspended {
+        return Ok(Limited::Withheld(LimitReason::Suspended));
+    }
+    if let (Some(once), Some(r)) = (&once, referral) {
+        if r.paid_once.contains(once) {
+            return Ok(Limited::Withheld(LimitReason::AlreadyPaid));
+        }
+    }
+    // The first reward a referral earns its referrer makes it one of the
+    // referrer's rewarded referrals, whatever the trigger.
+    let newly_counted = role == Role::Referrer
+        && referral.is_some_and(|r| !r.counts_for_referrer && r.status != ReferralStatus::Rewarded);
+    if let (true, Some(max)) = (newly_counted, limits.max_rewarded_referrals) {
+        if beneficiary.stats.rewarded_referrals >= max {
+            return Ok(Limited::Withheld(LimitReason::MaxRewardedReferrals(max)));
+        }
+    }
+    let newly_rewarded = role == Role::Referrer && referral.is_some_and(|r| r.status == ReferralStatus::Qualified);
+    let mut value = asked.clone();
+    let mut cuts = Vec::new();
+    if role != Role::Referee {
+        if let Some(cap) = limits.referrer_cap(value.asset()) {
+            let room = room_under(&value, cap, beneficiary.stats.earned_in(value.asset()))?;
+            if room < value.amount() {
+                value = value.with_amount(room);
+                cuts.push(LimitReason::ReferrerCap(value.with_amount(cap)));
+            }
+        }
+    }
+    if let Some(budget) = limits.budget(value.asset()) {
+        let room = room_under(&value, budget, budget_used(value.asset())?)?;
+        if room < value.amount() {
+            if limits.budget_mode == BudgetMode::Refuse {
+                return Ok(Limited::Withheld(LimitReason::Budget(value.with_amount(budget))));
+            }
+            value = value.with_amount(room);
+            cuts.push(LimitReason::Budget(value.with_amount(budget)));
+        }
+    }
+    if !value.is_positive() {
+        return Ok(Limited::Withheld(cuts.pop().unwrap_or(LimitReason::Suspended)));
+    }
+    Ok(Limited::Award(Award { value, cuts, newly_counted, newly_rewarded, once }))
+}
+
+/// Applies the limits to one grant and writes what they leave: the counts,
+/// the beneficiary's stats, the referral, the reward, its hold or review,
+/// and its ledger entry.
 pub(crate) fn grant(
     cx: &mut Cx<'_, '_>,
     trigger: &Trigger,
@@ -105,73 +190,24 @@ pub(crate) fn grant(
     if !asked.is_positive() {
         return Ok(());
     }
-    let withheld = |reason| Notice::RewardWithheld {
-        beneficiary: grant.beneficiary.clone(),
-        rule: rule.clone(),
-        asked: asked.clone(),
-        reason,
-    };
-    if beneficiary.suspended {
-        cx.out.notices.push(withheld(LimitReason::Suspended));
-        return Ok(());
-    }
-    let limits = &cx.program.spec().limits;
     // The referral this grant is for, when it is for one.
     let mut referral = match referee {
-        Some(r) => cx.referral_of(r)?,
-        None => None,
+        Some(r) if !beneficiary.suspended => cx.referral_of(r)?,
+        _ => None,
     };
+    let limits = &cx.program.spec().limits;
     // A rule that pays once per referee pays each role once, whoever
     // holds the attribution now (see `Referral::paid_once`).
     let once = trigger.pays_once().then(|| PaidOnce { rule: rule.clone(), role: grant.role });
-    if let (Some(once), Some(r)) = (&once, &referral) {
-        if r.paid_once.contains(once) {
-            cx.out.notices.push(withheld(LimitReason::AlreadyPaid));
+    let limited =
+        limit(limits, grant.role, &asked, once, &beneficiary, referral.as_ref(), |asset| cx.granted_so_far(asset))?;
+    let Award { value, cuts, newly_counted, newly_rewarded, once } = match limited {
+        Limited::Award(award) => award,
+        Limited::Withheld(reason) => {
+            cx.out.notices.push(Notice::RewardWithheld { beneficiary: grant.beneficiary.clone(), rule, asked, reason });
             return Ok(());
         }
-    }
-    // The first reward a referral earns its referrer makes it one of the
-    // referrer's rewarded referrals, whatever the trigger.
-    let newly_counted = grant.role == Role::Referrer
-        && referral.as_ref().is_some_and(|r| !r.counts_for_referrer && r.status != ReferralStatus::Rewarded);
-    if newly_counted {
-        if let Some(max) = limits.max_rewarded_referrals {
-            if beneficiary.stats.rewarded_referrals >= max {
-                cx.out.notices.push(withheld(LimitReason::MaxRewardedReferrals(max)));
-                return Ok(());
-            }
-        }
-    }
-    let newly_rewarded =
-        grant.role == Role::Referrer && referral.as_ref().is_some_and(|r| r.status == ReferralStatus::Qualified);
-    let mut value = asked.clone();
-    let mut cuts = Vec::new();
-    if grant.role != Role::Referee {
-        if let Some(cap) = limits.referrer_cap(value.asset()) {
-            let room = room_under(&value, cap, beneficiary.stats.earned_in(value.asset()))?;
-            if room < value.amount() {
-                value = value.with_amount(room);
-                cuts.push(LimitReason::ReferrerCap(value.with_amount(cap)));
-            }
-        }
-    }
-    if let Some(budget) = limits.budget(value.asset()) {
-        let granted = cx.granted_so_far(value.asset())?;
-        let room = room_under(&value, budget, granted)?;
-        if room < value.amount() {
-            if limits.budget_mode == BudgetMode::Refuse {
-                cx.out.notices.push(withheld(LimitReason::Budget(value.with_amount(budget))));
-                return Ok(());
-            }
-            value = value.with_amount(room);
-            cuts.push(LimitReason::Budget(value.with_amount(budget)));
-        }
-    }
-    if !value.is_positive() {
-        let reason = cuts.pop().unwrap_or(LimitReason::Suspended);
-        cx.out.notices.push(withheld(reason));
-        return Ok(());
-    }
+    };
     for reason in cuts {
         cx.out.notices.push(Notice::RewardCut {
             beneficiary: grant.beneficiary.clone(),
@@ -268,4 +304,62 @@ fn room_under(value: &Value, limit: Decimal, used: Decimal) -> Result<Decimal, E
         Some(scale) => crate::domain::value::Rounding::Down.round(room, scale),
         None => room,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::id::ProgramId;
+
+    fn v(s: &str) -> Value {
+        s.parse().unwrap()
+    }
+
+    fn referrer() -> Participant {
+        Participant::new(ProgramId::new("p").unwrap(), ParticipantId::new("ann").unwrap(), chrono::Utc::now())
+    }
+
+    fn no_budget(_: &Asset) -> Result<Decimal, Error> {
+        panic!("asked for the budget of a program without one")
+    }
+
+    fn award(limited: Limited) -> Award {
+        match limited {
+            Limited::Award(a) => a,
+            Limited::Withheld(r) => panic!("withheld: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_suspended_beneficiary_gets_nothing() {
+        let mut ann = referrer();
+        ann.suspended = true;
+        let limited = limit(&Limits::default(), Role::Referrer, &v("5.00 USD"), None, &ann, None, no_budget);
+        assert_eq!(limited.unwrap(), Limited::Withheld(LimitReason::Suspended));
+    }
+
+    #[test]
+    fn the_referrer_cap_cuts_to_what_is_left_rounded_down() {
+        let mut ann = referrer();
+        ann.stats.earned.insert(v("1 USD").asset().clone(), "8.005".parse().unwrap());
+        let limits = Limits { referrer_caps: vec![v("10.00 USD")], ..Limits::default() };
+        let a = award(limit(&limits, Role::Referrer, &v("5.00 USD"), None, &ann, None, no_budget).unwrap());
+        assert_eq!(a.value, v("1.99 USD"));
+        assert_eq!(a.cuts, vec![LimitReason::ReferrerCap(v("10.00 USD"))]);
+        // The referee's side is not under the referrer's cap.
+        let friend = award(limit(&limits, Role::Referee, &v("5.00 USD"), None, &ann, None, no_budget).unwrap());
+        assert_eq!(friend.value, v("5.00 USD"));
+    }
+
+    #[test]
+    fn a_budget_cuts_or_refuses_as_the_program_says() {
+        let ann = referrer();
+        let used = |_: &Asset| Ok::<_, Error>("97.00".parse().unwrap());
+        let cut = Limits { budgets: vec![v("100.00 USD")], ..Limits::default() };
+        let a = award(limit(&cut, Role::Referrer, &v("5.00 USD"), None, &ann, None, used).unwrap());
+        assert_eq!((a.value, a.cuts), (v("3.00 USD"), vec![LimitReason::Budget(v("100.00 USD"))]));
+        let refuse = Limits { budget_mode: BudgetMode::Refuse, ..cut };
+        let limited = limit(&refuse, Role::Referrer, &v("5.00 USD"), None, &ann, None, used).unwrap();
+        assert_eq!(limited, Limited::Withheld(LimitReason::Budget(v("100.00 USD"))));
+    }
 }
