@@ -189,13 +189,15 @@ impl<'a, 's> Cx<'a, 's> {
         // batch) creates counts too. Fetched in one call, but for the shards
         // this decision already read (its own, fetched ahead).
         let p = self.program.id();
-        let shards: Vec<RecordKey<Counters>> = (0..COUNTER_SHARDS).map(|i| Key::totals(p, i)).collect();
-        self.tx.prefetch(shards.iter().map(|k| k.key().clone()))?;
+        let shards = Key::every_total(p, COUNTER_SHARDS);
         let mut stored = Decimal::ZERO;
-        for key in &shards {
-            let shard = self.tx.read_with(key, |c: Option<&Counters>| c.map(|c| c.granted_in(asset)))?;
-            add_to(&mut stored, shard.unwrap_or_default())?;
-        }
+        let mut sum = Ok(());
+        self.tx.read_many(&shards, |c| {
+            if let (Ok(()), Some(c)) = (&sum, c) {
+                sum = add_to(&mut stored, c.granted_in(asset));
+            }
+        })?;
+        sum?;
         // The stored shards do not change during a decision (they are
         // written by `flush`, at its end): a second grant reuses the sum.
         self.granted_memo = Some((asset.clone(), stored));

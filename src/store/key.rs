@@ -151,6 +151,27 @@ impl Key {
         TOTALS.key(path(TOTALS.tag(), p, &[&padded(u64::from(shard), 2)]))
     }
 
+    /// The key of every shard of a program's lifetime counters, `0..shards`,
+    /// each as [`Key::totals`] builds it (the program escaped once).
+    pub(crate) fn every_total(p: &ProgramId, shards: u32) -> Vec<RecordKey<Counters>> {
+        let prefix = path(TOTALS.tag(), p, &[""]);
+        (0..shards)
+            .map(|shard| {
+                let mut key = String::with_capacity(prefix.len().saturating_add(2));
+                key.push_str(&prefix);
+                match (char::from_digit(shard / 10, 10), char::from_digit(shard % 10, 10)) {
+                    // Two digits, as `padded(shard, 2)` writes them, without formatting.
+                    (Some(tens), Some(ones)) => {
+                        key.push(tens);
+                        key.push(ones);
+                    }
+                    _ => key.push_str(&padded(u64::from(shard), 2)),
+                }
+                TOTALS.key(key)
+            })
+            .collect()
+    }
+
     /// Every shard of a program's lifetime counters.
     pub(crate) fn all_totals(p: &ProgramId) -> RecordRange<Counters> {
         TOTALS.range(KeyRange::prefix(format!("{}/{}/", TOTALS.tag(), esc(p.as_str()))))
@@ -363,6 +384,14 @@ mod tests {
         assert_eq!(padded(42, 6), "000042");
         assert_eq!(padded(1234567, 6), "1234567");
         assert!(padded(9, 20) < padded(10, 20));
+    }
+
+    #[test]
+    fn every_total_is_each_totals_key() {
+        let p = ProgramId::new("a/b~%").unwrap();
+        let each: Vec<Key> = (0..120).map(|i| Key::totals(&p, i).into_key()).collect();
+        let all: Vec<Key> = Key::every_total(&p, 120).into_iter().map(RecordKey::into_key).collect();
+        assert_eq!(all, each);
     }
 
     #[test]
