@@ -105,10 +105,8 @@ impl<'a, 's> Cx<'a, 's> {
     pub(crate) fn read_ahead_referrer(&mut self, referrer: &ParticipantId) -> Result<(), Error> {
         let p = self.program.id();
         let day = self.now.date_naive();
-        self.read_ahead([
-            Some(Key::participant(p, referrer).into_key()),
-            Some(Key::referrer_day(p, day, referrer).into_key()),
-        ])
+        // The event's counter shards were named by the handler's own read_ahead.
+        self.tx.prefetch([Key::participant(p, referrer).into_key(), Key::referrer_day(p, day, referrer).into_key()])
     }
 
     pub(crate) fn participant(&mut self, id: &ParticipantId) -> Result<Option<Participant>, Error> {

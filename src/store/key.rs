@@ -72,13 +72,31 @@ fn esc(s: &str) -> String {
 
 /// A number in `width` digits, zero-padded, so that text order is number order.
 fn padded(n: u64, width: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(width.max(digits.len()));
-    for _ in digits.len()..width {
+    let mut out = String::with_capacity(width.max(20));
+    push_padded(&mut out, n, width);
+    out
+}
+
+/// Appends `n` as [`padded`] writes it, without going through formatting
+/// (keys are built on every event).
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    // The largest power of ten not above `n`, and how many digits `n` has.
+    let (mut unit, mut len) = (1u64, 1usize);
+    while let Some(next) = unit.checked_mul(10).filter(|next| *next <= n) {
+        unit = next;
+        len = len.saturating_add(1);
+    }
+    for _ in len..width {
         out.push('0');
     }
-    out.push_str(&digits);
-    out
+    loop {
+        let digit = n.checked_div(unit).unwrap_or(0) % 10;
+        out.push(char::from_digit(u32::try_from(digit).unwrap_or(0), 10).unwrap_or('0'));
+        if unit == 1 {
+            break;
+        }
+        unit /= 10;
+    }
 }
 
 /// Days in keys: `YYYYMMDD`.
@@ -159,14 +177,7 @@ impl Key {
             .map(|shard| {
                 let mut key = String::with_capacity(prefix.len().saturating_add(2));
                 key.push_str(&prefix);
-                match (char::from_digit(shard / 10, 10), char::from_digit(shard % 10, 10)) {
-                    // Two digits, as `padded(shard, 2)` writes them, without formatting.
-                    (Some(tens), Some(ones)) => {
-                        key.push(tens);
-                        key.push(ones);
-                    }
-                    _ => key.push_str(&padded(u64::from(shard), 2)),
-                }
+                push_padded(&mut key, u64::from(shard), 2);
                 TOTALS.key(key)
             })
             .collect()
@@ -384,6 +395,11 @@ mod tests {
         assert_eq!(padded(42, 6), "000042");
         assert_eq!(padded(1234567, 6), "1234567");
         assert!(padded(9, 20) < padded(10, 20));
+        assert_eq!(padded(0, 2), "00");
+        assert_eq!(padded(u64::MAX, 2), u64::MAX.to_string());
+        for n in [0, 7, 10, 99, 100, 12345, u64::MAX / 3] {
+            assert_eq!(padded(n, 8), format!("{n:08}"));
+        }
     }
 
     #[test]
