@@ -202,6 +202,16 @@ pub enum Error {
     /// Concurrent events kept changing the records this event needs.
     #[error("gave up after {0} conflicting attempts")]
     Contention(u32),
+    /// A [`handle_batch`](crate::Engine::handle_batch) of more events than
+    /// one commit takes ([`MAX_BATCH`](crate::engine::MAX_BATCH)); nothing
+    /// was decided or written. Send it in batches of at most `max`.
+    #[error("a batch of {len} events is more than one commit takes ({max}); send it in batches of at most {max}")]
+    BatchTooLarge {
+        /// The events sent.
+        len: usize,
+        /// The most one batch takes.
+        max: usize,
+    },
 }
 
 /// What an [`Error`] means for the caller.
@@ -294,12 +304,14 @@ impl Error {
             Error::Store(StoreError::DuplicateEvent(_)) => "store_duplicate_event",
             Error::Store(StoreError::Corrupt { .. }) => "store_corrupt",
             Error::Store(StoreError::Transient(_)) => "store_transient",
+            Error::Store(StoreError::DataFormat { .. }) => "store_data_format",
             Error::Store(_) => "store_failed",
             Error::UnknownProgram(_) => "unknown_program",
             Error::Program(_) => "program",
             Error::InvalidArgument(_) => "invalid_argument",
             Error::NoFreshCode(_) => "no_fresh_code",
             Error::Contention(_) => "contention",
+            Error::BatchTooLarge { .. } => "batch_too_large",
         }
     }
 
@@ -388,11 +400,13 @@ mod tests {
             }),
             Error::Store(StoreError::DuplicateEvent(EventKey::new("e").unwrap())),
             Error::Store(StoreError::Corrupt { key: "k".into(), reason: "r".into() }),
+            Error::Store(StoreError::DataFormat { found: 1, supported: 3, what: "x".into() }),
             Error::Refused(Refusal::Suspended(who)),
             Error::Refused(Refusal::DateOutOfRange { what: "x" }),
             Error::InvalidArgument("x"),
             Error::NoFreshCode(1),
             Error::Contention(1),
+            Error::BatchTooLarge { len: 2, max: 1 },
         ]
     }
 
@@ -416,7 +430,16 @@ mod tests {
         );
         assert_eq!(
             of(ErrorKind::Failed),
-            ["unknown_program", "program", "store_failed", "store_corrupt", "invalid_argument", "no_fresh_code"]
+            [
+                "unknown_program",
+                "program",
+                "store_failed",
+                "store_corrupt",
+                "store_data_format",
+                "invalid_argument",
+                "no_fresh_code",
+                "batch_too_large"
+            ]
         );
         assert!(
             Error::Contention(1).is_retryable()

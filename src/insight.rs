@@ -163,6 +163,12 @@ pub struct Report {
     pub top_share: Option<Decimal>,
     /// Figures per A/B variant.
     pub variants: BTreeMap<String, VariantFigures>,
+    /// Whether more referrers were active in the period than a report reads
+    /// ([`REPORT_REFERRER_DAYS`](crate::engine::REPORT_REFERRER_DAYS) referrer-days,
+    /// so that a report's cost is bounded): `inviters`, `k_factor`,
+    /// `top_referrers` and `top_share` then count the first of them (by day,
+    /// then referrer id) only. The counters are whole either way.
+    pub referrers_partial: bool,
 }
 
 /// How many referrers a report ranks.
@@ -223,6 +229,7 @@ impl Report {
             top_referrers: top,
             variants: sum.variants.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             counters: sum,
+            referrers_partial: false,
         })
     }
 }

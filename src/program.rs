@@ -72,10 +72,58 @@ pub enum Qualification {
     FirstPurchase {
         /// The minimum (none: any amount).
         #[serde(default)]
-        minimum: Option<Decimal>,
+        minimum: Option<Minimum>,
     },
     /// A named custom action of the referee ("installed", "verified").
     Action(String),
+}
+
+/// A first purchase's minimum, in the program's currency: written like any
+/// value, `"10.00 USD"`, or as the bare amount, `"10.00"` or `10`. Either way
+/// it is checked at build: the program's currency, at its scale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Minimum {
+    /// A value (`"10.00 USD"`).
+    Value(Value),
+    /// An amount of the program's currency (`"10.00"`).
+    Amount(Decimal),
+}
+
+impl Minimum {
+    /// The amount, in the program's currency.
+    pub fn amount(&self) -> Decimal {
+        match self {
+            Minimum::Value(v) => v.amount(),
+            Minimum::Amount(a) => *a,
+        }
+    }
+}
+
+impl From<Decimal> for Minimum {
+    fn from(amount: Decimal) -> Self {
+        Minimum::Amount(amount)
+    }
+}
+
+impl<'de> Deserialize<'de> for Minimum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Text (a value or a decimal) or a number.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(Decimal),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(Minimum::Amount(n)),
+            Raw::Text(t) if t.trim().contains(' ') => t.parse().map(Minimum::Value).map_err(serde::de::Error::custom),
+            Raw::Text(t) => t.trim().parse().map(Minimum::Amount).map_err(|_| {
+                serde::de::Error::custom(format!("{t:?} is neither an amount (\"10.00\") nor a value (\"10.00 USD\")"))
+            }),
+        }
+    }
 }
 
 /// What to do with a grant that would cross a program budget.
@@ -375,11 +423,22 @@ impl ProgramSpec {
             return Err(ProgramError::invalid("qualification_window_days", "is zero"));
         }
         match &self.qualification {
-            Qualification::FirstPurchase { minimum: Some(m) } if *m < Decimal::ZERO => {
+            Qualification::FirstPurchase { minimum: Some(m) } if m.amount() < Decimal::ZERO => {
                 return Err(ProgramError::invalid("qualification.first_purchase.minimum", "is negative"));
             }
-            Qualification::Action(name) if name.trim().is_empty() => {
-                return Err(ProgramError::invalid("qualification.action", "is empty"));
+            Qualification::FirstPurchase { minimum: Some(Minimum::Value(v)) }
+                if *v.asset() != Asset::Money(self.currency) =>
+            {
+                return Err(ProgramError::invalid(
+                    "qualification.first_purchase.minimum",
+                    format!("{v} is not in the program's currency, {}", self.currency),
+                ));
+            }
+            Qualification::Action(name) if !crate::domain::id::is_name(name) => {
+                return Err(ProgramError::invalid(
+                    "qualification.action",
+                    format!("{name:?} is not 1 to 64 printable characters: no event could send it"),
+                ));
             }
             _ => {}
         }
@@ -436,13 +495,18 @@ impl ProgramSpec {
                 .collect::<Result<Vec<_>, _>>()?;
             variants.push((v.name.clone(), v.weight, built));
         }
-        for (i, p) in policies.iter().enumerate() {
-            if policies.iter().filter(|o| o.name() == p.name()).count() > 1 {
-                return Err(ProgramError::invalid(
-                    &format!("policies[{i}].name"),
-                    format!("{:?} appears twice", p.name()),
-                ));
-            }
+        // Every rule that can run for one referral has a name of its own (it
+        // keys the once-per-referee mark and a referral's earnings by rule):
+        // the common policies, the host's own, and each variant's.
+        let common: Vec<&str> = policies.iter().chain(&custom).map(|p| p.name()).collect();
+        crate::policy::unique_names(&common, |i| format!("policies[{i}].name")).map_err(ProgramError::from)?;
+        for (i, (_, _, built)) in variants.iter().enumerate() {
+            let names: Vec<&str> = common.iter().copied().chain(built.iter().map(|p| p.name())).collect();
+            crate::policy::unique_names(&names, |j| match j.checked_sub(common.len()) {
+                Some(k) => format!("variants[{i}].policies[{k}].name"),
+                None => format!("policies[{j}].name"),
+            })
+            .map_err(ProgramError::from)?;
         }
         if policies.is_empty() && variants.iter().all(|(_, _, p)| p.is_empty()) && custom.is_empty() {
             return Err(ProgramError::invalid("policies", "is empty: a program needs a policy to reward anyone"));
@@ -490,7 +554,8 @@ impl ProgramSpec {
             }
         }
         if let Qualification::FirstPurchase { minimum: Some(m) } = &self.qualification {
-            bounded("qualification.first_purchase.minimum".into(), &Value::new(Asset::Money(self.currency), *m))?;
+            let m = Value::new(Asset::Money(self.currency), m.amount());
+            bounded("qualification.first_purchase.minimum".into(), &m)?;
         }
         Ok(())
     }

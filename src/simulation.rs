@@ -278,7 +278,7 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
                             orders = orders.saturating_add(1);
                             let mut amount = sim.amount(&currency);
                             if let Some(m) = minimum {
-                                amount = amount.with_amount(amount.amount().max(*m));
+                                amount = amount.with_amount(amount.amount().max(m.amount()));
                             }
                             sim.send(Purchase::new(pid(who.clone())?, format!("o{orders}").parse()?, amount))?;
                         }

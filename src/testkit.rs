@@ -391,7 +391,7 @@ pub fn scenario_program() -> Program {
     let usd = Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}"));
     let limits = Limits { max_rewarded_referrals: Some(3), budgets: vec![v("400.00 USD")], ..Limits::default() };
     ProgramSpec::new(program_id(), "Conformance", usd)
-        .with_qualification(Qualification::FirstPurchase { minimum: Some(Decimal::from(10)) })
+        .with_qualification(Qualification::FirstPurchase { minimum: Some(Decimal::from(10).into()) })
         .with_hold_days(7)
         .with_limits(limits)
         .with_policy(PolicySpec::TwoSided(TwoSided::new(

@@ -182,3 +182,96 @@ mod tls {
         assert!(refused.is_err(), "sslmode=require connected without TLS");
     }
 }
+
+/// A program whose sign-up rewards are held for a day: each one a due item.
+const HELD: &str = r#"{"id":"p","name":"P","currency":"USD","hold_days":1,
+    "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"1.00 USD"}}]}"#;
+
+/// With the server's default lock table (`max_locks_per_transaction` 64), an
+/// import of 10,000 events through `handle_batch` (in batches at its limit)
+/// and a Tick over 10,000 due items (over as many ticks as its pages need)
+/// both complete. Before row locks, one commit took an advisory lock per key
+/// and failed past about 6,000 keys with "out of shared memory", for ever.
+#[test]
+fn ten_thousand_events_and_ten_thousand_due_items_fit_the_default_lock_table() {
+    use referral_engine::engine::{MAX_BATCH, TICK_BATCH};
+    use referral_engine::event::SignUp;
+    use referral_engine::{EventKind, Notice};
+    let Some(url) = database_url() else { return };
+    let (store, _drop) = store_in(&url, "re_bounded");
+    let w = common::World::with_store(store, common::program(HELD));
+    let code = w.enroll("ann");
+    let events: Vec<_> =
+        (0..10_000).map(|i| w.event(SignUp::new(common::pid(&format!("f{i}")), code.to_string()).into())).collect();
+
+    let too_many: Vec<_> = events.iter().take(MAX_BATCH + 1).cloned().collect();
+    let refused = w.engine.handle_batch(&too_many).unwrap_err();
+    assert_eq!(refused.code(), "batch_too_large");
+    assert_eq!(w.buckets("ann", "USD").0, common::dec("0"), "a refused batch wrote something");
+
+    for batch in events.chunks(MAX_BATCH) {
+        let results = w.engine.handle_batch(batch).unwrap();
+        assert!(results.iter().all(Result::is_ok));
+    }
+    assert_eq!(w.buckets("ann", "USD").0, common::dec("10000.00"));
+
+    w.advance(2);
+    let mut ticks = 0;
+    loop {
+        ticks += 1;
+        let out = w.ok(EventKind::Tick);
+        if !out.notices.iter().any(|n| matches!(n, Notice::TickContinues)) {
+            break;
+        }
+        assert!(ticks <= 10_000 / TICK_BATCH, "a tick that says it continues with nothing left");
+    }
+    assert_eq!(ticks, 10_000 / TICK_BATCH);
+    assert_eq!(w.buckets("ann", "USD"), (common::dec("0"), common::dec("10000.00"), common::dec("0")));
+}
+
+/// Terminates the server side of every connection named `name`, and waits
+/// until they are gone.
+fn terminate(admin: &mut postgres::Client, name: &str) {
+    let gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+    admin
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .unwrap();
+    for _ in 0..200 {
+        if admin.query_one(gone, &[&name]).unwrap().get::<_, i64>(0) == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the server kept the connections of {name}");
+}
+
+/// A pooled connection the server closed (an idle timeout, a proxy, a
+/// failover) is a transient failure: nothing was applied, and the same call
+/// succeeds on another connection. The engine retries it itself, so an
+/// event meets it only when it persists, and then as retryable. Before,
+/// the store answered `Backend` (`store_failed`, not retryable) and the
+/// event failed though a retry would have succeeded.
+#[test]
+fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
+    let Some(url) = database_url() else { return };
+    let (_store, drop) = store_in(&url, "re_dropped");
+    let name = format!("re_dropped_{}", std::process::id());
+    let store = PostgresStore::builder(with_params(&url, &format!("application_name={name}")))
+        .schema(&drop.schema)
+        .pool_size(1)
+        .connect()
+        .unwrap();
+    let w = world(store.clone());
+    w.enroll("ann");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+
+    terminate(&mut admin, &name);
+    let read = store.get(&referral_engine::store::Key::from_stored("p/p/ann".into()));
+    assert!(matches!(read, Err(referral_engine::store::StoreError::Transient(_))), "{read:?}");
+    let error = referral_engine::Error::from(read.unwrap_err());
+    assert!(error.is_retryable(), "{error} ({}) is not retryable", error.code());
+
+    terminate(&mut admin, &name);
+    let bob = w.event(Enroll::new(common::pid("bob")).into());
+    assert!(common::flat(w.engine.handle(&bob)).is_ok(), "the engine did not absorb one dropped connection");
+}

@@ -87,7 +87,7 @@ fn invalid_definitions_name_the_field() {
     }
     // Serde errors say what is wrong too.
     let err = serde_json::from_str::<ProgramSpec>(r#"{"id": "p", "name": "P", "currency": "US"}"#).unwrap_err();
-    assert!(err.to_string().contains("currency code"), "{err}");
+    assert!(err.to_string().contains("not a currency"), "{err}");
 }
 
 /// A host's own rule: a flat 1 point per purchase to the referee, and 2 to
@@ -320,4 +320,36 @@ fn a_lifetime_cap_binds_inside_a_segment_route_too() {
     w.purchase("bo", "o2", "100.00 USD").unwrap();
     w.purchase("bo", "o3", "100.00 USD").unwrap();
     assert_eq!(w.balance("ann", "USD").available, dec("60.00"));
+}
+
+/// Program files are checked as strictly as events: ISO 4217 codes (or a
+/// currency of one's own with its minor units), every amount at its
+/// currency's scale, and one value syntax for the minimum.
+#[test]
+fn currencies_and_amounts_are_checked_at_build() {
+    let build = |currency: &str, extra: &str, reward: &str| {
+        let json = format!(
+            r#"{{"id": "p", "name": "P", "currency": "{currency}", {extra}
+            "policies": [{{"type": "one_sided", "name": "b", "on": "qualified", "reward": {{"fixed": "{reward}"}}}}]}}"#
+        );
+        serde_json::from_str::<ProgramSpec>(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.build().map_err(|e| e.to_string()))
+    };
+    let unknown = build("USS", "", "5.00 USD").unwrap_err();
+    assert!(unknown.contains("ISO 4217"), "{unknown}");
+    let too_fine = build("USD", "", "0.001 USD").unwrap_err();
+    assert!(too_fine.contains("policies[0].reward") && too_fine.contains("finer"), "{too_fine}");
+    assert!(build("USD", "", "5 USD").is_ok(), "an amount coarser than the minor unit is exact");
+    assert!(build("PTS/0", "", "5 PTS/0").is_ok());
+    assert!(build("PTS/0", "", "5.5 PTS/0").is_err());
+    assert!(build("USD", r#""limits": {"budgets": ["100.005 USD"]},"#, "5.00 USD").is_err());
+    for minimum in [r#""10.00""#, "10", r#""10.00 USD""#] {
+        let extra = format!(r#""qualification": {{"first_purchase": {{"minimum": {minimum}}}}},"#);
+        assert!(build("USD", &extra, "5.00 USD").is_ok(), "{minimum}");
+    }
+    for minimum in [r#""10.00 EUR""#, r#""10.001""#, r#""ten""#] {
+        let extra = format!(r#""qualification": {{"first_purchase": {{"minimum": {minimum}}}}},"#);
+        assert!(build("USD", &extra, "5.00 USD").is_err(), "{minimum}");
+    }
 }

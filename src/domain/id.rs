@@ -225,6 +225,23 @@ record_id!(
     EntryId
 );
 
+/// The longest name of a rule, an action or a segment, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` can name a rule, an action or a segment: 1 to
+/// [`MAX_NAME_LEN`] bytes, not blank, no control character. The one rule for
+/// these names, checked both where a program is built and where an event is
+/// handled, so a program never waits for a name no event can carry.
+///
+/// ```
+/// use referral_engine::domain::id::is_name;
+/// assert!(is_name("installed"));
+/// assert!(!is_name(" ") && !is_name("a\nb") && !is_name(&"x".repeat(65)));
+/// ```
+pub fn is_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,14 @@ use std::fmt;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-/// An ISO 4217 currency: its three-letter code and the number of its minor units.
+/// A currency: its three-letter code and the number of its minor units.
+///
+/// A code of ISO 4217 (the table of the `iso_currency` crate) takes its minor
+/// units from the standard and is written as the code alone, `"USD"`. A
+/// currency of your own (a code outside the standard, or one the standard
+/// gives no minor unit, such as `XAU`) is declared with its minor units and
+/// written with them, `"PTS/0"` or `"XAU/4"`, so it reads back exactly as
+/// declared. Any other three letters are refused.
 ///
 /// ```
 /// use referral_engine::domain::value::Currency;
@@ -17,6 +24,11 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(usd.code(), "USD");
 /// assert_eq!(usd.minor_units(), 2);
 /// assert_eq!("JPY".parse::<Currency>().unwrap().minor_units(), 0);
+/// assert_eq!("CLF".parse::<Currency>().unwrap().minor_units(), 4);
+/// assert!("USS".parse::<Currency>().is_err()); // not ISO 4217
+/// let own: Currency = "PTS/3".parse().unwrap(); // declared with its minor units
+/// assert_eq!((own.minor_units(), own.to_string().as_str()), (3, "PTS/3"));
+/// assert!("USD/3".parse::<Currency>().is_err()); // ISO 4217 says 2
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
@@ -24,46 +36,31 @@ pub struct Currency {
     minor_units: u8,
 }
 
-/// Currencies whose minor units differ from two, by ISO 4217.
-const NON_DECIMAL_2: &[(&str, u8)] = &[
-    ("BHD", 3),
-    ("BIF", 0),
-    ("CLP", 0),
-    ("DJF", 0),
-    ("GNF", 0),
-    ("IQD", 3),
-    ("ISK", 0),
-    ("JOD", 3),
-    ("JPY", 0),
-    ("KMF", 0),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("LYD", 3),
-    ("OMR", 3),
-    ("PYG", 0),
-    ("RWF", 0),
-    ("TND", 3),
-    ("UGX", 0),
-    ("UYI", 0),
-    ("VND", 0),
-    ("VUV", 0),
-    ("XAF", 0),
-    ("XOF", 0),
-    ("XPF", 0),
-];
+/// The most minor units a currency of one's own may declare (ISO 4217's
+/// largest is 4).
+pub const MAX_MINOR_UNITS: u8 = 4;
+
+/// The minor units ISO 4217 gives `code`, if it lists the code with one.
+fn iso_minor_units(code: &str) -> Option<u8> {
+    iso_currency::Currency::from_code(code).and_then(|c| c.exponent()).and_then(|e| u8::try_from(e).ok())
+}
 
 impl Currency {
-    /// A currency from its code and minor units, for codes this crate does not list.
-    ///
-    /// The code must be three ASCII letters; `minor_units` at most 4.
+    /// A currency from its code and minor units: for a code of ISO 4217 they
+    /// must be the standard's; any other three letters declare a currency of
+    /// one's own, with at most [`MAX_MINOR_UNITS`].
     pub fn new(code: &str, minor_units: u8) -> Result<Self, ValueError> {
         let upper = code.trim().to_ascii_uppercase();
-        let bytes = upper.as_bytes();
-        match bytes {
-            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) && minor_units <= 4 => {
-                Ok(Self { code: [*a, *b, *c], minor_units })
+        let [a, b, c] = upper.as_bytes() else { return Err(ValueError::BadCurrency(code.to_owned())) };
+        if ![a, b, c].iter().all(|x| x.is_ascii_uppercase()) {
+            return Err(ValueError::BadCurrency(code.to_owned()));
+        }
+        match iso_minor_units(&upper) {
+            Some(iso) if iso != minor_units => {
+                Err(ValueError::MinorUnitsDisagree { code: upper, declared: minor_units, iso })
             }
-            _ => Err(ValueError::BadCurrency(code.to_owned())),
+            None if minor_units > MAX_MINOR_UNITS => Err(ValueError::BadCurrency(code.to_owned())),
+            _ => Ok(Self { code: [*a, *b, *c], minor_units }),
         }
     }
 
@@ -76,26 +73,45 @@ impl Currency {
     pub fn minor_units(&self) -> u8 {
         self.minor_units
     }
+
+    /// Whether ISO 4217 lists it (else it is a currency of one's own, written
+    /// with its minor units).
+    pub fn is_iso(&self) -> bool {
+        iso_minor_units(self.code()).is_some()
+    }
 }
 
 impl std::str::FromStr for Currency {
     type Err = ValueError;
+    /// `"USD"` (ISO 4217, any case) or `"PTS/2"` (a code and its minor units).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let probe = Currency::new(s, 2)?;
-        let minor = NON_DECIMAL_2.iter().find(|(code, _)| *code == probe.code()).map_or(2, |(_, m)| *m);
-        Currency::new(s, minor)
+        let s = s.trim();
+        if let Some((code, minor)) = s.split_once('/') {
+            let minor = minor.parse::<u8>().map_err(|_| ValueError::BadCurrency(s.to_owned()))?;
+            return Currency::new(code, minor);
+        }
+        let upper = s.to_ascii_uppercase();
+        match iso_minor_units(&upper) {
+            Some(minor) => Currency::new(&upper, minor),
+            None if upper.len() == 3 && upper.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Err(ValueError::UnknownCurrency(upper))
+            }
+            None => Err(ValueError::BadCurrency(s.to_owned())),
+        }
     }
 }
 
 impl fmt::Display for Currency {
+    /// The canonical form, which [`str::parse`] reads back: the code for ISO
+    /// 4217, the code and its minor units for a currency of one's own.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        if self.is_iso() { f.write_str(self.code()) } else { write!(f, "{}/{}", self.code(), self.minor_units) }
     }
 }
 
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        s.collect_str(self)
     }
 }
 
@@ -108,7 +124,8 @@ impl<'de> Deserialize<'de> for Currency {
 
 /// What a reward is an amount of.
 ///
-/// Written as text in serde formats: `"USD"` (three upper-case letters: money),
+/// Written as text in serde formats: `"USD"` (money in an ISO 4217 currency;
+/// `"PTS/0"` in a currency of one's own, see [`Currency`]),
 /// `"points"` or `"points:karma"`, `"unit:MB"`, `"entitlement:premium_month"`,
 /// `"discount"`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,7 +182,11 @@ impl std::str::FromStr for Asset {
             Some(_) => Err(bad()),
             None if s == "points" => Ok(Asset::Points("points".into())),
             None if s == "discount" => Ok(Asset::DiscountPercent),
-            None if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Asset::Money(s.parse()?)),
+            None if s.get(..3).is_some_and(|c| c.bytes().all(|b| b.is_ascii_uppercase()))
+                && (s.len() == 3 || s.as_bytes().get(3) == Some(&b'/')) =>
+            {
+                Ok(Asset::Money(s.parse()?))
+            }
             None => Err(bad()),
         }
     }
@@ -388,7 +409,7 @@ impl fmt::Display for Value {
         match &self.asset {
             Asset::Money(c) => {
                 let places = usize::from(c.minor_units());
-                write!(f, "{:.places$} {c}", self.amount)
+                write!(f, "{:.places$} {}", self.amount, c.code())
             }
             Asset::DiscountPercent => write!(f, "{}% off", self.amount.normalize()),
             Asset::Points(n) | Asset::Unit(n) | Asset::Entitlement(n) => {
@@ -477,9 +498,27 @@ pub enum ValueError {
         /// The right-hand asset.
         right: Asset,
     },
-    /// A currency code that is not three letters.
-    #[error("{0:?} is not an ISO 4217 currency code (three letters)")]
+    /// A currency code that is not three letters (with, for a currency of
+    /// one's own, at most [`MAX_MINOR_UNITS`] minor units).
+    #[error(
+        "{0:?} is not a currency (three letters, such as \"USD\", or a currency of your own with its minor units, such as \"PTS/2\")"
+    )]
     BadCurrency(String),
+    /// Three letters that ISO 4217 does not list with a minor unit.
+    #[error(
+        "{0:?} is not an ISO 4217 currency; declare a currency of your own with its minor units, such as \"{0}/2\""
+    )]
+    UnknownCurrency(String),
+    /// A code of ISO 4217 declared with other minor units than the standard's.
+    #[error("{code} has {iso} minor units by ISO 4217, not {declared}")]
+    MinorUnitsDisagree {
+        /// The code.
+        code: String,
+        /// The minor units declared.
+        declared: u8,
+        /// The standard's.
+        iso: u8,
+    },
     /// Text that names no asset.
     #[error(
         "{0:?} is not an asset (try \"USD\", \"points\", \"unit:MB\", \"entitlement:premium_month\" or \"discount\")"
@@ -549,7 +588,27 @@ mod tests {
     #[test]
     fn currencies_know_their_minor_units() {
         assert_eq!("kwd".parse::<Currency>().unwrap().minor_units(), 3);
+        assert_eq!("UYW".parse::<Currency>().unwrap().minor_units(), 4);
         assert!("US".parse::<Currency>().is_err());
         assert!("U$D".parse::<Currency>().is_err());
+        assert_eq!("USS".parse::<Currency>(), Err(ValueError::UnknownCurrency("USS".into())));
+        assert!(matches!("XAU".parse::<Currency>(), Err(ValueError::UnknownCurrency(_))));
+        assert!(matches!(Currency::new("CLF", 2), Err(ValueError::MinorUnitsDisagree { iso: 4, .. })));
+        assert!("PTS/5".parse::<Currency>().is_err());
+    }
+
+    /// A currency, and a value or asset in it, reads back as written: its
+    /// minor units included (before, a currency outside the crate's table
+    /// came back with two).
+    #[test]
+    fn every_currency_round_trips_through_text() {
+        for c in [Currency::new("CLF", 4).unwrap(), Currency::new("PTS", 0).unwrap(), Currency::new("XAU", 3).unwrap()]
+        {
+            assert_eq!(c.to_string().parse::<Currency>().unwrap(), c);
+            let v = Value::new(Asset::Money(c), Decimal::new(20000, 4));
+            assert_eq!(v.to_canonical().parse::<Value>().unwrap(), v);
+            assert_eq!(Asset::Money(c).to_string().parse::<Asset>().unwrap(), Asset::Money(c));
+        }
+        assert_eq!(Value::new(Asset::Money("PTS/0".parse().unwrap()), Decimal::from(7)).to_string(), "7 PTS");
     }
 }

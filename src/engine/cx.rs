@@ -135,6 +135,44 @@ impl<'a, 's> Cx<'a, 's> {
         self.tx.get(&Key::referral(self.program.id(), referee))
     }
 
+    /// A referral leaves the live states (rejected in review, reversed by a
+    /// full refund, superseded by a later touch): it gives back every count
+    /// it contributed, so that it no longer weighs on its referrer's tiers,
+    /// milestones and conversion (`stats.qualified`), on
+    /// `max_rewarded_referrals` (`stats.rewarded_referrals`, unless a reward
+    /// of its referrer's stays paid: `referrer_reward_left`), or in a
+    /// multi-level chain (the referee's `referred_by`, which a superseding
+    /// touch points at its own referrer). The one place every exit goes
+    /// through; call it before the referral's transition, and save it after.
+    pub(crate) fn give_back(&mut self, referral: &mut Referral, referrer_reward_left: bool) -> Result<(), Error> {
+        let was_qualified = referral.status.is_qualified();
+        let was_counted = referral.counts_for_referrer && !referrer_reward_left;
+        if was_counted {
+            referral.counts_for_referrer = false;
+        }
+        if was_qualified || was_counted {
+            self.update_participant(&referral.referrer, |r| {
+                if was_qualified {
+                    r.stats.qualified = r.stats.qualified.saturating_sub(1);
+                }
+                if was_counted {
+                    r.stats.rewarded_referrals = r.stats.rewarded_referrals.saturating_sub(1);
+                }
+                Ok(())
+            })?;
+        }
+        let referrer = referral.referrer.clone();
+        let key = Key::participant(self.program.id(), &referral.referee);
+        let linked = self.tx.get(&key)?.is_some_and(|p| p.referred_by.as_ref() == Some(&referrer));
+        if linked {
+            self.update_participant(&referral.referee, |p| {
+                p.referred_by = None;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn save_referral(&mut self, r: Referral) -> Result<(), Error> {
         self.out.referrals.retain(|o| o.id != r.id);
         self.out.referrals.push(r.clone());

@@ -95,10 +95,19 @@ pub(crate) fn reverse(cx: &mut Cx<'_, '_>, mut reward: Reward, amount: Decimal, 
             Ok(add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?)
         })?;
     }
+    // Into the referral the reward was earned on: the referee's slot holds
+    // another one once a later touch superseded it.
     if let Some(referee) = reward.referee.clone() {
-        if let Some(mut r) = cx.referral_of(&referee)? {
+        let current = cx.referral_of(&referee)?.filter(|r| reward.referral.is_none_or(|id| r.id == id));
+        if let Some(mut r) = current {
             add_earned(&mut r, &reward.rule, &back)?;
             cx.save_referral(r)?;
+        } else if let Some(id) = reward.referral {
+            let key = Key::superseded(cx.program.id(), &id);
+            if let Some(mut r) = cx.tx.get(&key)? {
+                add_earned(&mut r, &reward.rule, &back)?;
+                cx.tx.put(key, r)?;
+            }
         }
     }
     cx.out.notices.push(Notice::RewardReversed { reward: reward.id, beneficiary: reward.beneficiary.clone(), value });

@@ -54,7 +54,7 @@ use cx::Cx;
 pub use handle::account::PAYOUT_PAGE;
 pub use handle::enroll::MAX_PARTNER_CODES;
 pub use handle::time::TICK_BATCH;
-pub use read::Reader;
+pub use read::{REPORT_REFERRER_DAYS, Reader};
 use snapshot::NotInSnapshot;
 pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
@@ -69,6 +69,18 @@ pub enum Step {
     /// refusal or a replay).
     Done(Result<Outcome, Refusal>, Option<Commit>),
 }
+
+/// The most events one [`Engine::handle_batch`] takes. A commit's work and
+/// size are bounded by it: every event's own footprint is bounded (a tick
+/// handles at most [`TICK_BATCH`] due items, a payout at most
+/// [`PAYOUT_PAGE`] participants), so no commit grows with the program's
+/// history or depends on a server's settings.
+pub const MAX_BATCH: usize = 1_000;
+
+/// How many times a decision is started again after a read failed in
+/// passing ([`StoreError::Transient`]: a dropped connection, a busy
+/// database); past it the call fails, retryable.
+pub const READ_RETRIES: u32 = 3;
 
 /// How many times an event is decided again after conflicting commits.
 pub const MAX_ATTEMPTS: u32 = 100;
@@ -167,6 +179,10 @@ impl<S: Store> Engine<S> {
     /// accepted events' effects land together or not at all; an `Err` from
     /// the call itself (a failing store, contention) means none landed.
     ///
+    /// A batch takes at most [`MAX_BATCH`] events: a longer one is
+    /// [`Error::BatchTooLarge`] before anything is decided. An import of
+    /// more goes in slices (`events.chunks(MAX_BATCH)`), each landing whole.
+    ///
     /// ```
     /// use referral_engine::{Engine, Event, ManualClock, MemoryStore, ParticipantId, ProgramSpec};
     /// use referral_engine::event::{Enroll, SignUp};
@@ -188,6 +204,9 @@ impl<S: Store> Engine<S> {
     /// assert_eq!(engine.read(&"p".parse().unwrap()).balance(&ann, &"USD".parse().unwrap()).unwrap().available.to_string(), "5.00");
     /// ```
     pub fn handle_batch(&self, events: &[Event]) -> Result<Vec<Result<Outcome, Refusal>>, Error> {
+        if events.len() > MAX_BATCH {
+            return Err(Error::BatchTooLarge { len: events.len(), max: MAX_BATCH });
+        }
         self.attempt(Tx::new, |tx, batch| events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect())
     }
 
@@ -198,10 +217,21 @@ impl<S: Store> Engine<S> {
         new_tx: fn(&'s dyn Store) -> Tx<'s>,
         mut decide: impl FnMut(&mut Tx<'s>, &mut Batch) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        let mut failed_reads = 0;
         for attempt in 0..MAX_ATTEMPTS {
             let mut tx = new_tx(&self.store);
             let mut batch = Batch { look_up_keys: attempt > 0, ..Batch::default() };
-            let result = decide(&mut tx, &mut batch)?;
+            let result = match decide(&mut tx, &mut batch) {
+                Ok(result) => result,
+                // A read failed in passing (a dropped connection, a busy
+                // database): nothing is written yet; decide again.
+                Err(Error::Store(StoreError::Transient(_))) if failed_reads < READ_RETRIES => {
+                    failed_reads = failed_reads.saturating_add(1);
+                    backoff(attempt);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if self.commit(tx, batch, attempt)? {
                 return Ok(result);
             }

@@ -5,12 +5,17 @@
 use chrono::NaiveDate;
 
 use super::Engine;
-use super::cx;
+
+/// The most referrer-day records (one per referrer active on a day) one
+/// [`Reader::report`] reads; past it the report says it is partial
+/// ([`Report::referrers_partial`]).
+pub const REPORT_REFERRER_DAYS: usize = 10_000;
+use super::cx::{self, in_key_range};
 use super::page::Listing;
 use super::tx::Tx;
 use crate::domain::code::CodeRecord;
 use crate::domain::code::{Channel, ReferralCode, ShareLink};
-use crate::domain::counters::Counters;
+use crate::domain::counters::{Counters, ReferrerDay};
 use crate::domain::id::{OrderId, ParticipantId, ProgramId, RewardId};
 use crate::domain::ledger::{Balance, LedgerEntry, Reward};
 use crate::domain::order::Order;
@@ -116,6 +121,10 @@ impl<S: Store> Reader<'_, S> {
         if from > to {
             return Err(Error::InvalidArgument("a report's `from` day is after its `to` day"));
         }
+        let storable = |d: NaiveDate| in_key_range(d.and_time(chrono::NaiveTime::MIN).and_utc());
+        if !storable(from) || !storable(to) {
+            return Err(Error::InvalidArgument("a report's days are in the years 1 to 9999"));
+        }
         let definition =
             self.engine.programs.get(self.program).ok_or_else(|| Error::UnknownProgram(self.program.clone()))?;
         let days: Vec<Counters> = Tx::new(&self.engine.store)
@@ -123,12 +132,18 @@ impl<S: Store> Reader<'_, S> {
             .into_iter()
             .map(|(_, d)| d)
             .collect();
-        let referrer_days = Tx::new(&self.engine.store)
-            .scan(&Key::referrer_days(self.program, from, to), usize::MAX)?
+        // Bounded whatever the number of active referrers: one more than
+        // the report reads says whether it read them all.
+        let mut referrer_days: Vec<ReferrerDay> = Tx::new(&self.engine.store)
+            .scan(&Key::referrer_days(self.program, from, to), REPORT_REFERRER_DAYS.saturating_add(1))?
             .into_iter()
             .map(|(_, d)| d)
             .collect();
-        Ok(Report::build(definition, from, to, days, referrer_days)?)
+        let partial = referrer_days.len() > REPORT_REFERRER_DAYS;
+        referrer_days.truncate(REPORT_REFERRER_DAYS);
+        let mut report = Report::build(definition, from, to, days, referrer_days)?;
+        report.referrers_partial = partial;
+        Ok(report)
     }
 
     /// The review queue, in pages: flagged referrals awaiting a decision, by referee.

@@ -241,6 +241,9 @@ impl<'s> Tx<'s> {
         mut f: impl FnMut(&Key, &T),
     ) -> Result<usize, Error> {
         let range = range.range();
+        if range.is_empty() {
+            return Ok(0);
+        }
         let found = self.store.scan(range, limit)?;
         let stored = found.len();
         // Records this set created in the range, which the store does not hold

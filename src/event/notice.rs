@@ -185,6 +185,9 @@ pub enum Notice {
         /// The batch.
         payout: PayoutId,
     },
+    /// A tick handled [`TICK_BATCH`](crate::engine::TICK_BATCH) due items
+    /// and more are due: send another `Tick` (under a new event key) to go on.
+    TickContinues,
     /// A participant was suspended.
     Suspended {
         /// Who.

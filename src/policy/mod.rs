@@ -298,6 +298,17 @@ pub enum Amount {
     Percent(Decimal),
 }
 
+/// A value a policy pays or caps with: above zero, within
+/// [`MAX_AMOUNT`](crate::domain::value::MAX_AMOUNT), and no finer than its
+/// currency allows (`0.001 USD` would build and pay nothing). The one check
+/// every value of a built-in policy goes through.
+pub(crate) fn check_value(field: &str, v: &Value) -> Result<(), InvalidSpec> {
+    if !v.is_positive() {
+        return Err(InvalidSpec::new(field, format!("{v} is not above zero")));
+    }
+    v.check_bounds().map_err(|e| InvalidSpec::new(field, e))
+}
+
 impl Amount {
     /// The value for this trigger with its explanation, or `None` when a
     /// percentage meets a trigger with no purchase amount.
@@ -315,8 +326,16 @@ impl Amount {
     }
 
     fn validate(&self, field: &str, on: &On) -> Result<(), InvalidSpec> {
+        if let On::Action(name) = on {
+            if !crate::domain::id::is_name(name) {
+                let reason = format!(
+                    "its trigger's action {name:?} is not 1 to 64 printable characters: no event could send it"
+                );
+                return Err(InvalidSpec::new(field, reason));
+            }
+        }
         match self {
-            Amount::Fixed(v) if !v.is_positive() => Err(InvalidSpec::new(field, format!("{v} is not above zero"))),
+            Amount::Fixed(v) => check_value(field, v),
             Amount::Percent(p) if *p <= Decimal::ZERO || *p > Decimal::ONE_HUNDRED => {
                 Err(InvalidSpec::new(field, format!("{p}% is not in (0, 100]")))
             }
@@ -377,8 +396,22 @@ impl PolicySpec {
     }
 }
 
+/// Refuses the second of two equal names in `names` (everything that can run
+/// for one referral), naming its field with `field`.
+pub(crate) fn unique_names(names: &[&str], field: impl Fn(usize) -> String) -> Result<(), InvalidSpec> {
+    for (i, name) in names.iter().enumerate() {
+        if names.iter().take(i).any(|o| o == name) {
+            return Err(InvalidSpec::new(
+                &field(i),
+                format!("{name:?} is the name of another rule that can run for the same referral"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_name(field: &str, name: &str) -> Result<(), InvalidSpec> {
-    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+    if !crate::domain::id::is_name(name) {
         return Err(InvalidSpec::new(
             &format!("{field}.name"),
             format!("{name:?} is not a rule name (1 to 64 printable characters)"),

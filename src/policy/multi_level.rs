@@ -84,9 +84,7 @@ impl MultiLevel {
             l.reward.validate(&format!("{field}.levels[{i}].reward"), &self.on)?;
         }
         if let Some(cap) = &self.per_event_cap {
-            if !cap.is_positive() {
-                return Err(InvalidSpec::new(&format!("{field}.per_event_cap"), "is not above zero"));
-            }
+            super::check_value(&format!("{field}.per_event_cap"), cap)?;
         }
         Ok(())
     }

@@ -40,9 +40,23 @@ pub(super) struct Built {
 
 impl Segmented {
     pub(super) fn build(&self, field: &str) -> Result<Built, InvalidSpec> {
-        let build_all = |specs: &[PolicySpec], at: &str| -> Result<Vec<_>, InvalidSpec> {
-            specs.iter().enumerate().map(|(i, s)| s.build(&format!("{at}[{i}]"))).collect()
+        // One route runs for a referral (or the default): names are unique
+        // within each.
+        let build_all = |specs: &[PolicySpec], at: &str| -> Result<Vec<Arc<dyn RewardPolicy>>, InvalidSpec> {
+            let built: Vec<Arc<dyn RewardPolicy>> =
+                specs.iter().enumerate().map(|(i, s)| s.build(&format!("{at}[{i}]"))).collect::<Result<_, _>>()?;
+            let names: Vec<&str> = built.iter().map(|p| p.name()).collect();
+            super::unique_names(&names, |i| format!("{at}[{i}].name"))?;
+            Ok(built)
         };
+        for (i, r) in self.routes.iter().enumerate() {
+            if !crate::domain::id::is_name(&r.segment) {
+                return Err(InvalidSpec::new(
+                    &format!("{field}.routes[{i}].segment"),
+                    format!("{:?} is not 1 to 64 printable characters: no referrer could enroll in it", r.segment),
+                ));
+            }
+        }
         let routes = self
             .routes
             .iter()

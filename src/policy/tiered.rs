@@ -107,12 +107,10 @@ impl Tiered {
             }
         }
         for (i, m) in self.milestones.iter().enumerate() {
-            if !m.bonus.is_positive() || m.count == 0 {
-                return Err(InvalidSpec::new(
-                    &format!("{field}.milestones[{i}]"),
-                    "needs a count and a bonus above zero",
-                ));
+            if m.count == 0 {
+                return Err(InvalidSpec::new(&format!("{field}.milestones[{i}].count"), "is zero"));
             }
+            super::check_value(&format!("{field}.milestones[{i}].bonus"), &m.bonus)?;
         }
         Ok(())
     }

@@ -380,6 +380,12 @@ impl KeyRange {
         Self { start: Key(prefix), end: Key(end) }
     }
 
+    /// Whether no key is in range (its start is at or past its end). Every
+    /// store answers a scan of such a range with nothing.
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
     /// Whether the key is in range.
     pub fn contains(&self, key: &Key) -> bool {
         &self.start <= key && key < &self.end

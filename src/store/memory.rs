@@ -74,6 +74,9 @@ impl Store for MemoryStore {
     }
 
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
         let inner = self.lock();
         Ok(inner
             .records

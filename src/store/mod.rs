@@ -131,6 +131,18 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, SQL); the source is kept.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// `migrate()` found records in a data format this version of the crate
+    /// cannot read or convert: nothing was changed, and nothing should read
+    /// the store with this version.
+    #[error("this store holds data in format {found}, which this version (format {supported}) cannot use: {what}")]
+    DataFormat {
+        /// The store's data format.
+        found: i64,
+        /// The format this version reads and writes.
+        supported: i64,
+        /// Why, and what to do.
+        what: String,
+    },
 }
 
 /// A place the engine keeps its records.

@@ -7,15 +7,21 @@
 //! 1. the events' idempotency rows are inserted first; a key stored before,
 //!    or by a twin committing concurrently (this commit waits for it), makes
 //!    the function raise `RE001`, answered as [`StoreError::DuplicateEvent`];
-//! 2. every key read or written, present or absent, is locked (a
-//!    transaction-scoped advisory lock on its hash, in hash order), then every
-//!    version read is compared (`RE002`: [`StoreError::Conflict`]). A key read
-//!    as absent therefore stays absent until this commit ends, as the
-//!    [`Store`] contract asks;
+//! 2. every existing row read or written is locked (`FOR UPDATE`, in key
+//!    order), then every version read is compared (`RE002`:
+//!    [`StoreError::Conflict`]); a key read as absent gets a placeholder row
+//!    for the rest of the commit, so a concurrent insert of it waits and then
+//!    conflicts. A key read as absent therefore stays absent until this
+//!    commit ends, as the [`Store`] contract asks. Every lock lives in a
+//!    tuple: a commit of any size needs no entry in the server's shared lock
+//!    table;
 //! 3. the writes are applied. Any error rolls the whole statement back.
 //!
-//! Deadlocks (`40P01`) and serialization failures (`40001`) are transient:
-//! the engine decides again. Errors are classified by SQLSTATE, never by text.
+//! Deadlocks (`40P01`), serialization failures (`40001`), lost or refused
+//! connections (class `08`, `57P0x`, a closed client, I/O, no connection
+//! from the pool in time) and a server short of resources (class `53`) are
+//! transient ([`StoreError::Transient`]): nothing was applied, or the event
+//! key makes the retry safe. Errors are classified by SQLSTATE, never by text.
 //!
 //! The function resolves its tables in the schema it was created in, whatever
 //! the caller's `search_path`. With a [schema](PostgresBuilder::schema), each
@@ -32,6 +38,7 @@
 
 use postgres::NoTls;
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::Type;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
@@ -121,13 +128,31 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn classify(e: postgres::Error) -> StoreError {
-    match e.code() {
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
-            StoreError::Transient(Box::new(e))
-        }
-        _ => backend(e),
+/// A failure after which the same commit may succeed: a serialization
+/// failure or deadlock, a connection lost or refused (closed by the server, a
+/// proxy or a failover; class 08; `admin_shutdown` and its kin, 57P0x), or a
+/// server short of resources (class 53: too many connections, out of
+/// memory). Nothing of the commit is applied then, or its event key makes the
+/// retry safe. Everything else (a syntax error, a missing table, a violated
+/// constraint) needs a person.
+fn is_transient(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
     }
+    let Some(code) = e.code() else {
+        // No SQLSTATE: the client's side (I/O on the socket, a lost connection).
+        return std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    };
+    let code = code.code();
+    code == SqlState::T_R_SERIALIZATION_FAILURE.code()
+        || code == SqlState::T_R_DEADLOCK_DETECTED.code()
+        || code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+}
+
+fn classify(e: postgres::Error) -> StoreError {
+    if is_transient(&e) { StoreError::Transient(Box::new(e)) } else { backend(e) }
 }
 
 fn is_unique_violation(e: &postgres::Error) -> bool {
@@ -281,11 +306,17 @@ impl PostgresStore {
             #[cfg(feature = "postgres-tls")]
             Connections::Tls(pool) => pool.get().map(Connection::Tls),
         }
-        .map_err(backend)
+        // No connection within the pool's timeout: the server is down or
+        // busy, or every connection is taken; a later try may find one.
+        .map_err(|e| StoreError::Transient(Box::new(e)))
     }
 
     /// Applies the migrations this crate version needs; returns the schema
     /// version. Concurrent callers are serialized by an advisory lock.
+    ///
+    /// A store written by an earlier version is converted to this version's
+    /// data format, or refused ([`StoreError::DataFormat`]) with nothing
+    /// changed: never left half-read.
     pub fn migrate(&self) -> Result<i64, StoreError> {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(classify)?;
@@ -296,10 +327,35 @@ impl PostgresStore {
         .map_err(classify)?;
         let current: i64 =
             tx.query_one("SELECT COALESCE(MAX(version), 0) FROM re_schema_version", &[]).map_err(classify)?.get(0);
+        let holds_data = current > 0
+            && tx
+                .query_one("SELECT EXISTS (SELECT 1 FROM re_records) OR EXISTS (SELECT 1 FROM re_events)", &[])
+                .map_err(classify)?
+                .get::<_, bool>(0);
+        let recorded: Option<i64> = if current >= 4 {
+            tx.query_one("SELECT MAX(version) FROM re_data_format", &[]).map_err(classify)?.get(0)
+        } else {
+            None
+        };
+        let step = sql::format_step(current, recorded, holds_data)?;
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
             tx.batch_execute(m.postgres).map_err(classify)?;
             tx.execute("INSERT INTO re_schema_version (version) VALUES ($1)", &[&m.version]).map_err(classify)?;
         }
+        if step == sql::FormatStep::Verify {
+            let none: [&str; 0] = [];
+            let mut rows = tx.query_raw("SELECT key, body FROM re_records", none).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                sql::verify_row("re_records", row.get(0), &[row.get(1)])?;
+            }
+            drop(rows);
+            let mut rows = tx.query_raw("SELECT key, event, outcome FROM re_events", none).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                sql::verify_row("re_events", row.get(0), &[row.get(1), row.get(2)])?;
+            }
+        }
+        tx.execute("INSERT INTO re_data_format (version) VALUES ($1) ON CONFLICT DO NOTHING", &[&sql::FORMAT])
+            .map_err(classify)?;
         tx.commit().map_err(classify)?;
         Ok(current.max(sql::latest()))
     }

@@ -106,7 +106,7 @@ spaces! {
     REFERRAL: "r" ["program", "referee"] => Referral,
         "at most one per referee (nobody is referred twice)";
     SUPERSEDED: "x" ["program", "referral"] => Referral,
-        "a referral superseded by a later touch (last-touch programs)";
+        "a referral out of its referee's slot: superseded by a later touch, or a later touch rejected while the slot held an attribution (last touch)";
     REWARD: "w" ["program", "reward"] => Reward,
         "value, rule, explanation, status, amount reversed";
     ENTRY: "l" ["program", "participant", "entry"] => LedgerEntry,

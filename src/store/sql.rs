@@ -36,7 +36,86 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // and a fresh one end the same.
     Migration { version: 2, sqlite: "", postgres: "" },
     Migration { version: 3, sqlite: "", postgres: include_str!("migrations/0003_re_commit.sql") },
+    // The data format's own record; and on PostgreSQL row locks instead of
+    // one advisory lock per key (a commit's footprint no longer depends on
+    // the server's lock table).
+    Migration {
+        version: 4,
+        sqlite: "CREATE TABLE re_data_format (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);",
+        postgres: concat!(
+            "CREATE TABLE re_data_format (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n",
+            include_str!("migrations/0004_re_commit_row_locks.sql")
+        ),
+    },
 ];
+
+/// The data format this build reads and writes: the keys and shapes of its
+/// records. A schema version covers the tables; the format covers what is
+/// in them, and `migrate()` records it in `re_data_format`. Every change of a
+/// record's key or shape bumps it and ships its migration here (or a refusal).
+///
+/// | format | written by | what changed |
+/// | --- | --- | --- |
+/// | 1 | schema 1-2 (up to ccf688a) | codes at `c/<code>`, `Due::Expire(referee)`, review items at `q/<p>/<referee>` |
+/// | 2 | schema 3 (up to 26cf2bf) | codes at `c/<program>/<code>`, expiries and review items by referral id |
+/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`) |
+pub(crate) const FORMAT: i64 = 3;
+
+/// What `migrate()` does about the data format, decided before it changes
+/// anything.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FormatStep {
+    /// Nothing to convert: record [`FORMAT`] (a new or empty store, or one
+    /// already in it).
+    Record,
+    /// Format 2 to 3: the bytes stay; every record and event is decoded once
+    /// to prove it reads as this version reads it (a currency outside the
+    /// standard, written by code alone, would not), and any that does not
+    /// refuses the whole migration.
+    Verify,
+}
+
+/// The step from what a store says of itself: its schema version before
+/// this `migrate()`, the format it recorded (none before format 3), and
+/// whether it holds any record or event.
+pub(crate) fn format_step(
+    schema_before: i64,
+    recorded: Option<i64>,
+    holds_data: bool,
+) -> Result<FormatStep, StoreError> {
+    let found = match recorded {
+        Some(f) => f,
+        None if !holds_data => return Ok(FormatStep::Record),
+        None if schema_before <= 2 => 1,
+        None => 2,
+    };
+    let refuse = |what: &str| Err(StoreError::DataFormat { found, supported: FORMAT, what: what.to_owned() });
+    match found {
+        FORMAT => Ok(FormatStep::Record),
+        2 => Ok(FormatStep::Verify),
+        1 => refuse(
+            "its codes, expiries and review items are keyed as before 0.1's storage rework, and no migration \
+             converts them; export the program with the version that wrote it and replay its events into a new store",
+        ),
+        f if f > FORMAT => refuse("it was written by a newer version of referral-engine; upgrade the crate"),
+        _ => refuse("no migration converts it"),
+    }
+}
+
+/// Decodes one stored row of `re_records` or `re_events` as this version
+/// reads it; the migration's proof that the store reads back whole.
+pub(crate) fn verify_row(table: &str, key: &str, bodies: &[&str]) -> Result<(), StoreError> {
+    let fail = |e: StoreError| StoreError::DataFormat {
+        found: 2,
+        supported: FORMAT,
+        what: format!("{table} row {key:?} does not read back in format {FORMAT} ({e}); nothing was changed"),
+    };
+    match bodies {
+        [body] => decode_record(key, body).map(drop).map_err(fail),
+        [event, outcome] => decode_event(key, event, outcome).map(drop).map_err(fail),
+        _ => Ok(()),
+    }
+}
 
 /// The schema version this build of the crate needs.
 pub(crate) fn latest() -> i64 {

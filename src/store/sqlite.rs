@@ -99,6 +99,10 @@ impl SqliteStore {
 
     /// Applies the migrations this crate version needs; returns the schema
     /// version. Safe to call on every start and from several processes.
+    ///
+    /// A store written by an earlier version is converted to this version's
+    /// data format, or refused ([`StoreError::DataFormat`]) with nothing
+    /// changed: never left half-read.
     pub fn migrate(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
@@ -107,10 +111,38 @@ impl SqliteStore {
         let current: i64 = tx
             .query_row("SELECT COALESCE(MAX(version), 0) FROM re_schema_version", [], |r| r.get(0))
             .map_err(classify)?;
+        let holds_data = current > 0
+            && tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM re_records) OR EXISTS (SELECT 1 FROM re_events)", [], |r| {
+                    r.get::<_, bool>(0)
+                })
+                .map_err(classify)?;
+        let recorded: Option<i64> = if current >= 4 {
+            tx.query_row("SELECT MAX(version) FROM re_data_format", [], |r| r.get(0)).map_err(classify)?
+        } else {
+            None
+        };
+        let step = sql::format_step(current, recorded, holds_data)?;
         for m in MIGRATIONS.iter().filter(|m| m.version > current) {
             tx.execute_batch(m.sqlite).map_err(classify)?;
             tx.execute("INSERT INTO re_schema_version (version) VALUES (?1)", [m.version]).map_err(classify)?;
         }
+        if step == sql::FormatStep::Verify {
+            let mut records = tx.prepare("SELECT key, body FROM re_records").map_err(classify)?;
+            let mut rows = records.query([]).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                let (key, body): (String, String) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
+                sql::verify_row("re_records", &key, &[&body])?;
+            }
+            let mut events = tx.prepare("SELECT key, event, outcome FROM re_events").map_err(classify)?;
+            let mut rows = events.query([]).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                let (key, event, outcome): (String, String, String) =
+                    (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
+                sql::verify_row("re_events", &key, &[&event, &outcome])?;
+            }
+        }
+        tx.execute("INSERT OR IGNORE INTO re_data_format (version) VALUES (?1)", [sql::FORMAT]).map_err(classify)?;
         tx.commit().map_err(classify)?;
         Ok(current.max(sql::latest()))
     }

@@ -82,7 +82,7 @@ pub(crate) fn enroll(
         }
     }
     if let Some(s) = segment {
-        if s.is_empty() || s.len() > 64 || s.chars().any(char::is_control) {
+        if !crate::domain::id::is_name(s) {
             return Err(Refusal::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")).into());
         }
     }

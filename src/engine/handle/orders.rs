@@ -69,8 +69,10 @@ pub(crate) fn purchase(
             Ok(())
         })?;
     }
-    if let Qualification::FirstPurchase { minimum } = cx.program.spec().qualification {
-        if referral.status == ReferralStatus::Attributed && minimum.is_none_or(|m| amount.amount() >= m) {
+    if let Qualification::FirstPurchase { minimum } = &cx.program.spec().qualification {
+        if referral.status == ReferralStatus::Attributed
+            && minimum.as_ref().is_none_or(|m| amount.amount() >= m.amount())
+        {
             order.qualifying = qualify::qualify(cx, customer)?;
         }
     }
@@ -164,17 +166,14 @@ pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, wh
     if full && order.qualifying {
         if let Some(mut referral) = cx.referral_of(&order.customer)? {
             if referral.status.is_qualified() {
+                // The refund reversed what its qualifying order earned: the
+                // referral is no longer a rewarded one.
+                cx.give_back(&mut referral, false)?;
                 referral.transition(ReferralStatus::Reversed, cx.now, &cx.event.key);
                 cx.out
                     .notices
                     .push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
                 cx.count(|c| inc(&mut c.reversed))?;
-                // A reversed referral no longer counts as qualified for
-                // its referrer's tiers and conversion.
-                cx.update_participant(&referral.referrer, |r| {
-                    r.stats.qualified = r.stats.qualified.saturating_sub(1);
-                    Ok(())
-                })?;
                 cx.save_referral(referral)?;
             }
         }

@@ -57,7 +57,7 @@ pub(crate) fn expire(cx: &mut Cx<'_, '_>, mut referral: Referral) -> Result<(), 
 
 pub(crate) fn action(cx: &mut Cx<'_, '_>, participant: &ParticipantId, name: &str) -> Result<(), Error> {
     cx.read_ahead([Some(Key::participant(cx.program.id(), participant).into_key())])?;
-    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+    if !crate::domain::id::is_name(name) {
         return Err(Refusal::InvalidEvent(format!("action name {name:?} is not 1 to 64 printable characters")).into());
     }
     cx.require_open()?;

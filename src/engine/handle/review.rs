@@ -48,6 +48,9 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
             }
             // A referral that expired while in review keeps its end: the
             // rejection only reverses the rewards the review held.
+            // Everything the review held is reversed below: no reward of
+            // the referrer's stays.
+            cx.give_back(&mut referral, false)?;
             if referral.status != ReferralStatus::Expired {
                 let reason = RejectReason::Review(words.clone());
                 referral.transition(ReferralStatus::Rejected(reason.clone()), cx.now, &cx.event.key);

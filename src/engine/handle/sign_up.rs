@@ -78,27 +78,32 @@ pub(crate) fn sign_up(
     if cx.participant(referee)?.is_some_and(|p| p.stats.signups > 0) {
         check_cycle(cx, referee, &referrer)?;
     }
-    let mut paid_once = Vec::new();
+    // An attribution a later touch may replace (last touch), else none.
+    let mut replaces = None;
     if let Some(existing) = cx.referral_of(referee)? {
         let last_touch = cx.program.spec().attribution.model == AttributionModel::LastTouch;
         if !(last_touch && existing.status == ReferralStatus::Attributed) || existing.referrer == referrer {
             return Err(Refusal::AlreadyReferred { referee: referee.clone() }.into());
         }
-        paid_once = supersede(cx, existing)?;
+        replaces = Some(existing);
     }
-    let mut referrer_p = cx.known_participant(&referrer)?;
-    let mut referee_p =
-        cx.participant(referee)?.unwrap_or_else(|| Participant::new(cx.program.id().clone(), referee.clone(), cx.now));
+    cx.known_participant(&referrer)?;
 
     // velocity: referrals per referrer per window
     let mut status = ReferralStatus::Attributed;
     if let Some(v) = cx.program.spec().limits.velocity {
         let since = earlier(cx.now, Duration::hours(i64::from(v.window_hours)));
-        referrer_p.recent_referrals.retain(|t| *t > since);
-        if referrer_p.recent_referrals.len() >= v.max as usize {
+        let now = cx.now;
+        let over = cx.update_participant(&referrer, |r| {
+            r.recent_referrals.retain(|t| *t > since);
+            let over = r.recent_referrals.len() >= v.max as usize;
+            if !over {
+                r.recent_referrals.push(now);
+            }
+            Ok(over)
+        })?;
+        if over {
             status = ReferralStatus::Rejected(RejectReason::Velocity);
-        } else {
-            referrer_p.recent_referrals.push(cx.now);
         }
     }
 
@@ -111,6 +116,17 @@ pub(crate) fn sign_up(
             Screen::Flag(reason) => flagged = Some(reason),
         }
     }
+    // Only a touch that is itself attributed replaces an attribution (a
+    // flagged one is: it attributes, pending review). A rejected touch
+    // leaves the attribution where it is.
+    let mut paid_once = Vec::new();
+    let replaced = replaces.is_some();
+    if let Some(existing) = replaces.filter(|_| status == ReferralStatus::Attributed) {
+        paid_once = supersede(cx, existing)?;
+    }
+    let referrer_p = cx.known_participant(&referrer)?;
+    let mut referee_p =
+        cx.participant(referee)?.unwrap_or_else(|| Participant::new(cx.program.id().clone(), referee.clone(), cx.now));
     screen::index_signals(cx, referee, signals, true)?;
     merge_signals(&mut referee_p.signals, signals);
 
@@ -143,12 +159,19 @@ pub(crate) fn sign_up(
         referral.transition(ReferralStatus::Rejected(reason.clone()), cx.now, &cx.event.key);
         cx.out.notices.push(Notice::ReferralRejected { referral: id, referrer: referrer.clone(), reason });
         cx.count(|c| c.count_rejected(reason_name))?;
-        cx.save_participant(referrer_p)?;
         if cx.participant(referee)?.is_none() || !signals.is_empty() {
             cx.save_participant(referee_p)?;
         }
+        if replaced {
+            // The referee's slot keeps the attribution it holds; the
+            // rejected touch is kept beside it, under its own id.
+            cx.tx.put_new(Key::superseded(cx.program.id(), &id), referral.clone());
+            cx.out.referrals.push(referral);
+            return Ok(());
+        }
         return cx.save_referral(referral);
     }
+    let mut referrer_p = referrer_p;
     inc(&mut referrer_p.stats.signups);
     referee_p.referred_by = Some(referrer.clone());
     let referrer_variant = referrer_p.variant.clone();
@@ -210,14 +233,9 @@ pub(crate) fn supersede(cx: &mut Cx<'_, '_>, existing: Referral) -> Result<Vec<P
     let mut existing = cx.referral_of(&referee)?.unwrap_or(existing);
     existing.in_review = None;
     existing.paid_once.retain(|p| !released.contains(p));
-    if existing.counts_for_referrer && !existing.paid_once.iter().any(|p| p.role == Role::Referrer) {
-        // Its only referrer rewards were taken back: it no longer counts.
-        existing.counts_for_referrer = false;
-        cx.update_participant(&existing.referrer, |r| {
-            r.stats.rewarded_referrals = r.stats.rewarded_referrals.saturating_sub(1);
-            Ok(())
-        })?;
-    }
+    // What it paid its referrer stays paid, and keeps counting.
+    let kept = existing.paid_once.iter().any(|p| p.role == Role::Referrer);
+    cx.give_back(&mut existing, kept)?;
     existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), cx.now, &cx.event.key);
     cx.out.notices.push(Notice::ReferralRejected {
         referral: existing.id,

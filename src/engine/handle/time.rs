@@ -7,13 +7,21 @@ use crate::domain::referral::ReferralStatus;
 use crate::engine::cx::*;
 use crate::engine::ledger;
 use crate::error::Error;
+use crate::event::Notice;
 use crate::store::Key;
 
-/// The most due items one tick handles; the rest wait for the next tick.
-pub const TICK_BATCH: usize = 10_000;
+/// The most due items one tick handles, oldest first; when more are due,
+/// the tick says so ([`Notice::TickContinues`]) and the next tick goes on.
+/// It bounds a tick's commit (each item reads and writes a few records),
+/// whatever the program's history.
+pub const TICK_BATCH: usize = 500;
 
 pub(crate) fn tick(cx: &mut Cx<'_, '_>) -> Result<(), Error> {
-    let due = cx.tx.scan(&Key::due_until(cx.program.id(), cx.now), TICK_BATCH)?;
+    let mut due = cx.tx.scan(&Key::due_until(cx.program.id(), cx.now), TICK_BATCH.saturating_add(1))?;
+    if due.len() > TICK_BATCH {
+        due.truncate(TICK_BATCH);
+        cx.out.notices.push(Notice::TickContinues);
+    }
     for (key, item) in due {
         match item {
             Due::Release(id) => ledger::release(cx, &id)?,

@@ -1,0 +1,105 @@
+//! Stores written by earlier versions (`tests/fixtures/`): `migrate()`
+//! converts them to this version's data format or refuses them with a
+//! typed error, changing nothing; never half-read.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{World, dec, pid, program};
+use referral_engine::EventKind;
+use referral_engine::event::SignUp;
+use referral_engine::store::StoreError;
+use referral_engine::store::sqlite::SqliteStore;
+
+/// The program the fixtures were written with.
+const UPGRADE: &str = r#"{"id": "up", "name": "Upgrade", "currency": "USD", "hold_days": 7,
+    "qualification": {"first_purchase": {}}, "qualification_window_days": 30,
+    "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#;
+
+/// ann's code in both fixtures.
+const ANNS_CODE: &str = "QE34KCHW1Z";
+
+/// A copy of a fixture in a temporary directory (the fixture stays as it is).
+fn copy_of(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name), &path).unwrap();
+    (dir, path)
+}
+
+fn schema_version(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT MAX(version) FROM re_schema_version", [], |r| r.get(0)).unwrap()
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// Before the data format was recorded, this store passed `migrate()` and
+/// then answered `unknown_code` for ann's code and `store_corrupt` on every
+/// Tick past bob's expiry.
+#[test]
+fn a_format_1_store_is_refused_with_nothing_changed() {
+    let (_dir, path) = copy_of("format1-ccf688a.sqlite");
+    let before = file_bytes(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = store.migrate().unwrap_err();
+    let StoreError::DataFormat { found, supported, .. } = &refused else { panic!("{refused}") };
+    assert_eq!((*found, *supported), (1, 3));
+    assert!(refused.to_string().contains("format 1"), "{refused}");
+    drop(store);
+    assert_eq!(schema_version(&path), 2, "a refused migration changed the schema");
+    assert_eq!(file_bytes(&path), before, "a refused migration changed the file");
+}
+
+#[test]
+fn a_format_2_store_is_migrated_and_reads_whole() {
+    let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrate().unwrap(), 4);
+    assert_eq!(store.migrate().unwrap(), 4, "a second migrate is a no-op");
+    let w = World::with_store(store, program(UPGRADE));
+    // The clock the fixture was written at: 2026-01-01 09:00.
+    // (The fixture's events took the keys e1 and e2.)
+    let event = |key: &str, kind: EventKind| referral_engine::Event::new(key, "up", kind).unwrap();
+    let replay = common::flat(w.engine.handle(&event("e2", SignUp::new(pid("bob"), ANNS_CODE).into())));
+    assert_eq!(replay.unwrap().referrals.len(), 1, "the stored outcome, replayed");
+    let cy = common::flat(w.engine.handle(&event("u1", SignUp::new(pid("cy"), ANNS_CODE).into())));
+    assert!(cy.is_ok(), "ann's code is unknown after the upgrade: {cy:?}");
+    w.advance(10);
+    common::flat(w.engine.handle(&event("u2", EventKind::Tick))).unwrap();
+    // bob's 5.00 and cy's, both granted on day 0, released on day 7.
+    assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("10.00"), dec("0")));
+    w.advance(21);
+    let expired = common::flat(w.engine.handle(&event("u3", EventKind::Tick))).unwrap();
+    assert!(
+        expired.notices.iter().any(|n| matches!(n, referral_engine::Notice::ReferralExpired { .. })),
+        "bob's referral did not expire: {:?}",
+        expired.notices
+    );
+}
+
+/// A format-2 store whose records do not all read back as this version
+/// reads them (here a currency outside ISO 4217, written by code alone, as
+/// format 2 wrote it) is refused whole: nothing changes, and the error
+/// names the row.
+#[test]
+fn a_format_2_store_that_does_not_read_back_is_refused_whole() {
+    let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let body: String =
+            conn.query_row("SELECT body FROM re_records WHERE key = 'p/up/ann'", [], |r| r.get(0)).unwrap();
+        let custom = body.replace("USD", "PTS");
+        assert_ne!(custom, body);
+        conn.execute("UPDATE re_records SET body = ?1 WHERE key = 'p/up/ann'", [custom]).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = store.migrate().unwrap_err();
+    assert!(matches!(refused, StoreError::DataFormat { found: 2, .. }), "{refused}");
+    assert!(refused.to_string().contains("p/up/ann"), "{refused}");
+    drop(store);
+    assert_eq!(schema_version(&path), 3, "a refused migration changed the schema");
+}
