@@ -457,6 +457,24 @@ impl ProgramSpec {
                 }
             }
         }
+        // A cap or budget in an asset no policy grants would never apply
+        // (checked when every policy is a built-in one: a host's own may
+        // grant anything).
+        if custom.is_empty() {
+            let specs = || self.policies.iter().chain(self.variants.iter().flat_map(|v| &v.policies));
+            for (field, values) in
+                [("limits.referrer_caps", &self.limits.referrer_caps), ("limits.budgets", &self.limits.budgets)]
+            {
+                for (i, v) in values.iter().enumerate() {
+                    if !specs().any(|p| p.can_grant(v.asset())) {
+                        return Err(ProgramError::invalid(
+                            &format!("{field}[{i}]"),
+                            format!("{v} is in an asset no policy grants: it would never apply"),
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(v) = self.limits.velocity {
             if v.max == 0 || v.window_hours == 0 {
                 return Err(ProgramError::invalid("limits.velocity", "max and window_hours must be above zero"));

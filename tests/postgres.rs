@@ -229,15 +229,22 @@ fn ten_thousand_events_and_ten_thousand_due_items_fit_the_default_lock_table() {
     assert_eq!(w.buckets("ann", "USD"), (common::dec("0"), common::dec("10000.00"), common::dec("0")));
 }
 
-/// Terminates the server side of every connection named `name`, and waits
-/// until they are gone.
+/// Terminates the server side of every connection named `name` now, and
+/// waits until those are gone (the pool may open new ones meanwhile).
 fn terminate(admin: &mut postgres::Client, name: &str) {
-    let gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
-    admin
-        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&name])
-        .unwrap();
-    for _ in 0..200 {
-        if admin.query_one(gone, &[&name]).unwrap().get::<_, i64>(0) == 0 {
+    let pids: Vec<i32> = admin
+        .query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!pids.is_empty(), "no connection named {name}");
+    for pid in &pids {
+        admin.execute("SELECT pg_terminate_backend($1)", &[pid]).unwrap();
+    }
+    let alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)";
+    for _ in 0..500 {
+        if admin.query_one(alive, &[&pids]).unwrap().get::<_, i64>(0) == 0 {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -271,6 +278,9 @@ fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
     let error = referral_engine::Error::from(read.unwrap_err());
     assert!(error.is_retryable(), "{error} ({}) is not retryable", error.code());
 
+    // A live pooled connection again (the pool replaced the broken one),
+    // then the server drops it under the engine.
+    w.enroll("cy");
     terminate(&mut admin, &name);
     let bob = w.event(Enroll::new(common::pid("bob")).into());
     assert!(common::flat(w.engine.handle(&bob)).is_ok(), "the engine did not absorb one dropped connection");

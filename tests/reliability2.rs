@@ -298,3 +298,43 @@ fn r10_an_action_no_event_can_send_is_refused_at_build() {
     ));
     assert!(trigger.is_err(), "{trigger:?}");
 }
+
+/// S3: the signals of one event are bounded (each is a record written and a
+/// hash kept for ever); before, any number were indexed.
+#[test]
+fn s3_an_event_carries_a_bounded_number_of_signals() {
+    use referral_engine::engine::MAX_SIGNALS;
+    let w = with_signals(INVITES);
+    let many: Vec<Signal> = (0..=MAX_SIGNALS).map(|i| Signal::ip(format!("10.1.0.{i}"))).collect();
+    let refused = w.send(Enroll::new(pid("ann")).with_signals(many.clone()).into()).unwrap_err();
+    assert_eq!(refused.code(), "invalid_event", "{refused}");
+    assert!(w.engine.read(&w.program).participant(&pid("ann")).unwrap().is_none(), "a refused event wrote");
+    w.ok(Enroll::new(pid("ann")).with_signals(many[..MAX_SIGNALS].to_vec()).into());
+}
+
+/// S4: a cap or budget in an asset nothing pays would silently never apply.
+#[test]
+fn s4_a_cap_in_an_asset_no_policy_grants_is_refused() {
+    let cap = spec(
+        r#"{"id":"p","name":"P","currency":"USD","policies":[{"type":"multi_level","name":"m","on":"qualified",
+        "per_event_cap":"5 points","levels":[{"level":1,"reward":{"fixed":"10.00 USD"}}]}]}"#,
+    );
+    assert!(
+        matches!(&cap, Err(ProgramError::Invalid { field, .. }) if field == "policies[0].per_event_cap"),
+        "{cap:?}"
+    );
+    let budget = spec(
+        r#"{"id":"p","name":"P","currency":"USD","limits":{"budgets":["100 points"]},
+        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
+    );
+    assert!(matches!(&budget, Err(ProgramError::Invalid { field, .. }) if field == "limits.budgets[0]"), "{budget:?}");
+    assert!(
+        spec(
+            r#"{"id":"p","name":"P","currency":"USD","limits":{"budgets":["100.00 USD"],"referrer_caps":["9 points"]},
+        "policies":[{"type":"two_sided","name":"b","referrer":{"on":"sign_up","reward":{"fixed":"1 points"}},
+        "referee":{"on":"sign_up","reward":{"percent":"10"}}}]}"#
+        )
+        .is_err(),
+        "a percentage needs a purchase trigger"
+    );
+}

@@ -15,7 +15,22 @@
 //! 5. granted net of reversals never exceeds a budget;
 //! 6. a rule on sign-up or qualification pays each (referee, role) at most once net;
 //! 7. no referrer earns more than a referrer cap;
-//! 8. the same events give the same balances on MemoryStore and on SQLite.
+//! 8. the same events give the same balances on MemoryStore and on SQLite;
+//! 9. a referrer's counts follow its referrals: `stats.qualified` counts its
+//!    qualified referrals in their referees' slots, `rewarded_referrals` those
+//!    (kept or superseded) that count for it; a referral that left the live
+//!    states (rejected in review, reversed, superseded) keeps no count once
+//!    no reward it earned its referrer stands;
+//! 10. `referred_by` names whoever holds the referee's live referral, and
+//!     nobody through a rejected or reversed one (the multi-level chain);
+//! 11. only a touch that is itself attributed supersedes an attribution: the
+//!     referral an event superseded one with was not rejected by that event.
+//!
+//! Programs run in a currency drawn from ISO 4217 codes of 0, 2 and 4 minor
+//! units and currencies of one's own (`"PTS/3"`), every amount at its scale;
+//! some reject weak fraud matches (so that, under last touch, rejected
+//! touches meet attributions), some run A/B variants and segment routes
+//! (their rule names unique across what runs for one referral).
 //!
 //! `SPEC_CASES` sets the number of programs (default 48); the long run in the
 //! README uses `SPEC_CASES=12000` (over a million events).
@@ -44,6 +59,9 @@ use rust_decimal::Decimal;
 #[derive(Debug, Clone)]
 struct Plan {
     json: String,
+    /// The program's currency as written (`"USD"`, `"PTS/3"`), and its scale.
+    currency: String,
+    scale: u32,
     /// Rules that pay once per referee (on sign-up or qualification), and
     /// the role they pay so (`None`: whichever).
     once: Vec<(String, Option<Role>)>,
@@ -52,12 +70,40 @@ struct Plan {
     budget: Option<Decimal>,
 }
 
-fn amount() -> impl Strategy<Value = String> {
+/// An amount in hundredths of the currency's unit (a scale-free draw,
+/// written at the program's scale by [`at`]).
+fn amount() -> impl Strategy<Value = Units> {
     prop_oneof![
-        4 => (1u32..5000).prop_map(|c| format!("{}.{:02}", c / 100, c % 100)),
-        1 => Just("100000000000000.00".to_owned()),
-        1 => Just("0.01".to_owned()),
+        4 => (1i64..5000).prop_map(Units::Hundredths),
+        1 => Just(Units::Hundredths(10_000_000_000_000_000)),
+        1 => Just(Units::Smallest),
     ]
+}
+
+/// A drawn amount: so many hundredths, or the currency's smallest unit.
+#[derive(Debug, Clone, Copy)]
+enum Units {
+    Hundredths(i64),
+    Smallest,
+}
+
+/// `units` at `scale` decimal places (hundredths of a unit rounded up to
+/// the smallest unit where the scale has none finer), as text.
+fn at(units: Units, scale: u32) -> Decimal {
+    match units {
+        Units::Smallest => Decimal::new(1, scale),
+        Units::Hundredths(h) => {
+            let exact = Decimal::new(h, 2);
+            let rounded = exact.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::AwayFromZero);
+            let mut d = rounded.max(Decimal::new(1, scale));
+            d.rescale(scale);
+            d
+        }
+    }
+}
+
+fn currency() -> impl Strategy<Value = (&'static str, u32)> {
+    prop_oneof![3 => Just(("USD", 2)), 1 => Just(("JPY", 0)), 1 => Just(("CLF", 4)), 1 => Just(("PTS/3", 3))]
 }
 
 fn trigger() -> impl Strategy<Value = &'static str> {
@@ -65,8 +111,9 @@ fn trigger() -> impl Strategy<Value = &'static str> {
 }
 
 /// One policy as JSON, and the names of its rules that pay once per referee.
-fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)>)> {
+fn policy(i: usize, (c, scale): (&'static str, u32)) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)>)> {
     let name = format!("r{i}");
+    let v = move |u: Units| format!("{} {c}", at(u, scale));
     let once =
         |on: &str, n: &str| if matches!(on, "sign_up" | "qualified") { vec![(n.to_owned(), None)] } else { vec![] };
     let once_as = |on: &str, n: &str, role: Role| {
@@ -76,8 +123,9 @@ fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)
         (trigger(), amount()).prop_map({
             let name = name.clone();
             move |(on, a)| {
+                let a = v(a);
                 (
-                    format!(r#"{{"type":"one_sided","name":"{name}","on":"{on}","reward":{{"fixed":"{a} USD"}}}}"#),
+                    format!(r#"{{"type":"one_sided","name":"{name}","on":"{on}","reward":{{"fixed":"{a}"}}}}"#),
                     once(on, &name),
                 )
             }
@@ -85,11 +133,12 @@ fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)
         (trigger(), trigger(), amount(), amount()).prop_map({
             let name = name.clone();
             move |(a_on, b_on, a, b)| {
+                let (a, b) = (v(a), v(b));
                 let mut o = once_as(a_on, &name, Role::Referrer);
                 o.extend(once_as(b_on, &name, Role::Referee));
                 (
                     format!(
-                        r#"{{"type":"two_sided","name":"{name}","referrer":{{"on":"{a_on}","reward":{{"fixed":"{a} USD"}}}},"referee":{{"on":"{b_on}","reward":{{"fixed":"{b} USD"}}}}}}"#
+                        r#"{{"type":"two_sided","name":"{name}","referrer":{{"on":"{a_on}","reward":{{"fixed":"{a}"}}}},"referee":{{"on":"{b_on}","reward":{{"fixed":"{b}"}}}}}}"#
                     ),
                     o,
                 )
@@ -98,9 +147,10 @@ fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)
         (amount(), amount()).prop_map({
             let name = name.clone();
             move |(a, b)| {
+                let (a, b) = (v(a), v(b));
                 (
                     format!(
-                        r#"{{"type":"tiered","name":"{name}","on":"qualified","basis":"qualified_count","tiers":[{{"threshold":"0","reward":{{"fixed":"{a} USD"}}}},{{"threshold":"2","reward":{{"fixed":"{b} USD"}}}}]}}"#
+                        r#"{{"type":"tiered","name":"{name}","on":"qualified","basis":"qualified_count","tiers":[{{"threshold":"0","reward":{{"fixed":"{a}"}}}},{{"threshold":"2","reward":{{"fixed":"{b}"}}}}]}}"#
                     ),
                     vec![(name.clone(), None)],
                 )
@@ -109,9 +159,10 @@ fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)
         (amount(), amount()).prop_map({
             let name = name.clone();
             move |(a, b)| {
+                let (a, b) = (v(a), v(b));
                 (
                     format!(
-                        r#"{{"type":"multi_level","name":"{name}","on":"qualified","levels":[{{"level":1,"reward":{{"fixed":"{a} USD"}}}},{{"level":2,"reward":{{"fixed":"{b} USD"}}}}]}}"#
+                        r#"{{"type":"multi_level","name":"{name}","on":"qualified","levels":[{{"level":1,"reward":{{"fixed":"{a}"}}}},{{"level":2,"reward":{{"fixed":"{b}"}}}}]}}"#
                     ),
                     vec![(format!("{name}/level-1"), None), (format!("{name}/level-2"), None)],
                 )
@@ -123,69 +174,130 @@ fn policy(i: usize) -> impl Strategy<Value = (String, Vec<(String, Option<Role>)
     ]
 }
 
-fn plan() -> impl Strategy<Value = Plan> {
-    (
-        prop::collection::vec(0usize..1, 1..3).prop_flat_map(|v| {
-            let n = v.len();
-            (0..n).map(policy).collect::<Vec<_>>()
-        }),
-        any::<bool>(),
-        prop_oneof![Just(None), Just(Some(None)), Just(Some(Some("20.00")))],
-        0u32..3,
-        prop::option::of(1u64..4),
-        prop::option::of(amount()),
-        prop::option::of(amount()),
-        any::<bool>(),
-        prop::option::of(2u32..5),
-    )
-        .prop_map(|(policies, last_touch, qualification, hold, max, cap, budget, refuse, velocity)| {
+/// Policies as JSON, and the rules among them that pay once (with the role).
+type Policies = (Vec<String>, Vec<(String, Option<Role>)>);
+
+/// Policies `first..first + n` in a currency, as JSON, with their once-rules.
+fn policies(first: usize, n: std::ops::Range<usize>, c: (&'static str, u32)) -> impl Strategy<Value = Policies> {
+    prop::collection::vec(0usize..1, n)
+        .prop_flat_map(move |v| (0..v.len()).map(|i| policy(first + i, c)).collect::<Vec<_>>())
+        .prop_map(|list| {
             let mut once = Vec::new();
-            let mut list = Vec::new();
-            for (json, o) in policies {
-                list.push(json);
+            let mut json = Vec::new();
+            for (j, o) in list {
+                json.push(j);
                 once.extend(o);
             }
-            let attribution = if last_touch { r#"{"model":"last_touch"}"# } else { r#"{"model":"first_touch"}"# };
-            let qualification = match qualification {
-                None => r#""sign_up""#.to_owned(),
-                Some(None) => r#"{"first_purchase":{}}"#.to_owned(),
-                Some(Some(m)) => format!(r#"{{"first_purchase":{{"minimum":"{m}"}}}}"#),
-            };
-            let mut limits = Vec::new();
-            if let Some(m) = max {
-                limits.push(format!(r#""max_rewarded_referrals":{m}"#));
-            }
-            if let Some(c) = &cap {
-                limits.push(format!(r#""referrer_caps":["{c} USD"]"#));
-            }
-            if let Some(b) = &budget {
-                limits.push(format!(r#""budgets":["{b} USD"]"#));
-                limits.push(format!(r#""budget_mode":"{}""#, if refuse { "refuse" } else { "cut" }));
-            }
-            if let Some(v) = velocity {
-                limits.push(format!(r#""velocity":{{"max":{v},"window_hours":24}}"#));
-            }
-            let json = format!(
-                r#"{{"id":"g","name":"G","currency":"USD","attribution":{attribution},"qualification":{qualification},
-                "hold_days":{hold},"qualification_window_days":20,"limits":{{{}}},"policies":[{}]}}"#,
-                limits.join(","),
-                list.join(",")
-            );
-            Plan {
-                json,
-                once,
-                max_rewarded: max,
-                cap: cap.map(|c| c.parse().unwrap()),
-                budget: budget.map(|b| b.parse().unwrap()),
-            }
+            (json, once)
         })
+}
+
+/// What a program runs besides its common policies: nothing, two A/B
+/// variants, or a segment route (`vip`) with a default.
+#[derive(Debug, Clone)]
+enum Extra {
+    None,
+    Variants([Policies; 2]),
+    Routes(Policies, Policies),
+}
+
+fn extra(c: (&'static str, u32)) -> impl Strategy<Value = Extra> {
+    prop_oneof![
+        2 => Just(Extra::None),
+        1 => (policies(10, 1..2, c), policies(20, 1..2, c)).prop_map(|(a, b)| Extra::Variants([a, b])),
+        1 => (policies(30, 1..3, c), policies(40, 0..2, c)).prop_map(|(vip, default)| Extra::Routes(vip, default)),
+    ]
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    currency().prop_flat_map(|c| {
+        (
+            (policies(0, 1..3, c), extra(c)),
+            (any::<bool>(), any::<bool>()),
+            prop_oneof![Just(None), Just(Some(None)), Just(Some(Some(Units::Hundredths(2000))))],
+            0u32..3,
+            prop::option::of(1u64..4),
+            prop::option::of(amount()),
+            prop::option::of(amount()),
+            any::<bool>(),
+            prop::option::of(2u32..5),
+        )
+            .prop_map(
+                move |(
+                    ((common, mut once), extra),
+                    (last_touch, reject_weak),
+                    qualification,
+                    hold,
+                    max,
+                    cap,
+                    budget,
+                    refuse,
+                    velocity,
+                )| {
+                    let (code, scale) = c;
+                    let mut list = common;
+                    let mut variants = String::new();
+                    match extra {
+                        Extra::None => {}
+                        Extra::Variants([a, b]) => {
+                            variants = format!(
+                                r#","variants":[{{"name":"A","weight":1,"policies":[{}]}},{{"name":"B","weight":1,"policies":[{}]}}]"#,
+                                a.0.join(","),
+                                b.0.join(",")
+                            );
+                            once.extend(a.1);
+                            once.extend(b.1);
+                        }
+                        Extra::Routes(vip, default) => {
+                            list.push(format!(
+                                r#"{{"type":"segmented","routes":[{{"segment":"vip","policies":[{}]}}],"default":[{}]}}"#,
+                                vip.0.join(","),
+                                default.0.join(",")
+                            ));
+                            let inner = vip.1.into_iter().chain(default.1);
+                            once.extend(inner.map(|(rule, role)| (format!("segmented/{rule}"), role)));
+                        }
+                    }
+                    let attribution =
+                        if last_touch { r#"{"model":"last_touch"}"# } else { r#"{"model":"first_touch"}"# };
+                    let qualification = match qualification {
+                        None => r#""sign_up""#.to_owned(),
+                        Some(None) => r#"{"first_purchase":{}}"#.to_owned(),
+                        Some(Some(m)) => format!(r#"{{"first_purchase":{{"minimum":"{} {code}"}}}}"#, at(m, scale)),
+                    };
+                    let (cap, budget) = (cap.map(|u| at(u, scale)), budget.map(|u| at(u, scale)));
+                    let mut limits = Vec::new();
+                    if let Some(m) = max {
+                        limits.push(format!(r#""max_rewarded_referrals":{m}"#));
+                    }
+                    if let Some(c) = &cap {
+                        limits.push(format!(r#""referrer_caps":["{c} {code}"]"#));
+                    }
+                    if let Some(b) = &budget {
+                        limits.push(format!(r#""budgets":["{b} {code}"]"#));
+                        limits.push(format!(r#""budget_mode":"{}""#, if refuse { "refuse" } else { "cut" }));
+                    }
+                    if let Some(v) = velocity {
+                        limits.push(format!(r#""velocity":{{"max":{v},"window_hours":24}}"#));
+                    }
+                    let fraud = if reject_weak { r#","fraud":{"weak_match":"reject"}"# } else { "" };
+                    let json = format!(
+                        r#"{{"id":"g","name":"G","currency":"{code}","attribution":{attribution},"qualification":{qualification},
+                        "hold_days":{hold},"qualification_window_days":20,"limits":{{{}}},"policies":[{}]{variants}{fraud}}}"#,
+                        limits.join(","),
+                        list.join(",")
+                    );
+                    Plan { json, currency: code.to_owned(), scale, once, max_rewarded: max, cap, budget }
+                },
+            )
+    })
 }
 
 #[derive(Debug, Clone)]
 enum Step {
     Enroll(usize),
     SignUp { referee: usize, referrer: usize, ip: Option<u8> },
-    Purchase { customer: usize, amount: String },
+    Purchase { customer: usize, amount: Units },
     Refund { order: usize, percent: u32, chargeback: bool },
     Suspend(usize, bool),
     Review(usize, bool),
@@ -225,6 +337,8 @@ struct Run<S: Store> {
     /// The clock's time at each sent event.
     times: Vec<chrono::DateTime<chrono::Utc>>,
     payouts: u32,
+    currency: String,
+    scale: u32,
 }
 
 impl<S: Store> Run<S> {
@@ -244,13 +358,17 @@ impl<S: Store> Run<S> {
             sent: vec![],
             times: vec![],
             payouts: 0,
+            currency: plan.currency.clone(),
+            scale: plan.scale,
         }
     }
 
     fn kind(&mut self, step: &Step) -> Option<EventKind> {
         Some(match step {
             Step::Enroll(i) => {
-                Enroll::new(pid(&person(*i))).with_signals(vec![Signal::ip(format!("10.0.0.{i}"))]).into()
+                let enroll = Enroll::new(pid(&person(*i))).with_signals(vec![Signal::ip(format!("10.0.0.{i}"))]);
+                // Odd referrers in the `vip` segment (routes, where the program has them).
+                if i % 2 == 1 { enroll.in_segment("vip").into() } else { enroll.into() }
             }
             Step::SignUp { referee, referrer, ip } => SignUp::new(
                 pid(&person(*referee)),
@@ -260,17 +378,19 @@ impl<S: Store> Run<S> {
             .into(),
             Step::Purchase { customer, amount } => {
                 let order = format!("o{}", self.orders.len());
-                self.orders.push((order.clone(), amount.parse().unwrap(), Decimal::ZERO));
-                Purchase::new(pid(&person(*customer)), order.parse().unwrap(), value(&format!("{amount} USD"))).into()
+                let amount = at(*amount, self.scale);
+                self.orders.push((order.clone(), amount, Decimal::ZERO));
+                let amount = value(&format!("{amount} {}", self.currency));
+                Purchase::new(pid(&person(*customer)), order.parse().unwrap(), amount).into()
             }
             Step::Refund { order, percent, chargeback } => {
                 let (id, total, refunded) = self.orders.get(*order)?.clone();
                 let left = total - refunded;
-                let part = (total * Decimal::from(*percent) / Decimal::ONE_HUNDRED).round_dp(2).min(left);
+                let part = (total * Decimal::from(*percent) / Decimal::ONE_HUNDRED).round_dp(self.scale).min(left);
                 if part <= Decimal::ZERO {
                     return None;
                 }
-                let amount = value(&format!("{part} USD"));
+                let amount = value(&format!("{part} {}", self.currency));
                 let order = id.parse().unwrap();
                 if *chargeback { Chargeback::new(order, amount).into() } else { Refund::new(order, amount).into() }
             }
@@ -284,7 +404,7 @@ impl<S: Store> Run<S> {
             }
             Step::Payout => {
                 self.payouts += 1;
-                Payout::new(format!("pay{}", self.payouts).parse().unwrap(), asset("USD")).into()
+                Payout::new(format!("pay{}", self.payouts).parse().unwrap(), asset(&self.currency)).into()
             }
             Step::Tick(days) => {
                 self.clock.advance(Duration::days(*days));
@@ -385,7 +505,7 @@ fn net(r: &Reward) -> Decimal {
 
 /// Rules 3 to 7 on the state a run left.
 fn check_money(run: &Run<MemoryStore>, plan: &Plan) -> Result<(), TestCaseError> {
-    let usd = asset("USD");
+    let usd = asset(&plan.currency);
     for p in run.engine.read(&run.program).participants().all().unwrap() {
         let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
         for e in run.engine.read(&run.program).statement(&p.id).all().unwrap() {
@@ -439,6 +559,55 @@ fn check_money(run: &Run<MemoryStore>, plan: &Plan) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// Rules 9 and 10: counts and links follow every exit of a referral.
+fn check_counts(run: &Run<MemoryStore>) -> Result<(), TestCaseError> {
+    use referral_engine::domain::referral::{Referral, ReferralStatus, RejectReason};
+    let mut slots: BTreeMap<String, Referral> = BTreeMap::new();
+    let mut all: Vec<Referral> = Vec::new();
+    for (key, v) in run.engine.store().dump().0 {
+        if let Record::Referral(r) = v.record.as_ref() {
+            if key.as_str().starts_with("r/") {
+                slots.insert(r.referee.to_string(), (**r).clone());
+            }
+            all.push((**r).clone());
+        }
+    }
+    for superseded in all.iter().filter(|r| r.status == ReferralStatus::Rejected(RejectReason::Superseded)) {
+        let Some(by) = superseded.history.last().map(|t| &t.event) else { continue };
+        let successor =
+            all.iter().find(|r| r.referee == superseded.referee && r.history.first().map(|t| &t.event) == Some(by));
+        let rejected_at_once = successor
+            .is_some_and(|r| r.history.iter().any(|t| &t.event == by && matches!(t.to, ReferralStatus::Rejected(_))));
+        prop_assert!(
+            !rejected_at_once,
+            "{:?} was superseded by a touch rejected in the same event: {successor:?}",
+            superseded.id
+        );
+    }
+    for p in run.engine.read(&run.program).participants().all().unwrap() {
+        let qualified = slots.values().filter(|r| r.referrer == p.id && r.status.is_qualified()).count() as u64;
+        prop_assert_eq!(p.stats.qualified, qualified, "{}'s qualified count", p.id);
+        let counted = all.iter().filter(|r| r.referrer == p.id && r.counts_for_referrer).count() as u64;
+        prop_assert_eq!(p.stats.rewarded_referrals, counted, "{}'s rewarded referrals", p.id);
+        let slot = slots.get(p.id.as_str());
+        if let Some(up) = &p.referred_by {
+            let held = slot.filter(|r| {
+                &r.referrer == up && !matches!(r.status, ReferralStatus::Rejected(_) | ReferralStatus::Reversed)
+            });
+            prop_assert!(
+                held.is_some(),
+                "{} is linked to {up}, who holds no standing referral of it: {:?}",
+                p.id,
+                slot
+            );
+        }
+        if let Some(r) = slot.filter(|r| r.status.is_live()) {
+            prop_assert_eq!(p.referred_by.as_ref(), Some(&r.referrer), "{}'s live referral is not its link", p.id);
+        }
+    }
+    Ok(())
+}
+
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 static RUNS: AtomicU64 = AtomicU64::new(0);
 static FIRST_FAILURE: AtomicU64 = AtomicU64::new(0);
@@ -450,6 +619,7 @@ fn one_case(plan: &Plan, steps: &[Step]) -> Result<(), TestCaseError> {
     }
     EVENTS.fetch_add(run.sent.len() as u64, Ordering::Relaxed);
     check_money(&run, plan)?;
+    check_counts(&run)?;
     // 8: the same events on SQLite, which round-trips every record.
     #[cfg(feature = "sqlite")]
     {

@@ -61,6 +61,10 @@ fn a_format_2_store_is_migrated_and_reads_whole() {
     assert_eq!(store.migrate().unwrap(), 4);
     assert_eq!(store.migrate().unwrap(), 4, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
+    // Format 3 keeps each referral's standing referrer rewards: bob's earned
+    // ann her 5.00, which migrate() counted from the rewards.
+    let bob = w.engine.read(&w.program).referrals().all().unwrap().into_iter().find(|r| r.referee == pid("bob"));
+    assert_eq!(bob.map(|r| r.standing_referrer_rewards), Some(1));
     // The clock the fixture was written at: 2026-01-01 09:00.
     // (The fixture's events took the keys e1 and e2.)
     let event = |key: &str, kind: EventKind| referral_engine::Event::new(key, "up", kind).unwrap();

@@ -142,6 +142,13 @@ pub struct Referral {
     /// one `first_purchase` rules pay on.
     #[serde(default)]
     pub qualified_purchases: u64,
+    /// How many rewards it earned its referrer that are not wholly reversed.
+    /// While one stands, a referral that left the live states still counts
+    /// towards `max_rewarded_referrals` (what was paid stays paid); when the
+    /// last is reversed, it gives its place back. Data format 3 (a store of
+    /// format 2 gets it computed from its rewards by `migrate()`).
+    #[serde(default)]
+    pub standing_referrer_rewards: u32,
 }
 
 /// A rule that pays once per referee, and the role it paid.

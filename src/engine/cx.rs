@@ -140,13 +140,15 @@ impl<'a, 's> Cx<'a, 's> {
     /// it contributed, so that it no longer weighs on its referrer's tiers,
     /// milestones and conversion (`stats.qualified`), on
     /// `max_rewarded_referrals` (`stats.rewarded_referrals`, unless a reward
-    /// of its referrer's stays paid: `referrer_reward_left`), or in a
+    /// it earned its referrer still stands: what was paid stays paid, and
+    /// the place goes back when the last such reward is reversed), or in a
     /// multi-level chain (the referee's `referred_by`, which a superseding
     /// touch points at its own referrer). The one place every exit goes
-    /// through; call it before the referral's transition, and save it after.
-    pub(crate) fn give_back(&mut self, referral: &mut Referral, referrer_reward_left: bool) -> Result<(), Error> {
+    /// through: call it after the exit's reversals and before the referral's
+    /// transition, and save the referral after.
+    pub(crate) fn give_back(&mut self, referral: &mut Referral) -> Result<(), Error> {
         let was_qualified = referral.status.is_qualified();
-        let was_counted = referral.counts_for_referrer && !referrer_reward_left;
+        let was_counted = referral.counts_for_referrer && referral.standing_referrer_rewards == 0;
         if was_counted {
             referral.counts_for_referrer = false;
         }

@@ -235,6 +235,9 @@ pub(crate) fn grant(
     cx.save_participant(beneficiary)?;
     if let Some(r) = referral.as_mut() {
         ledger::add_earned(r, &rule, &value)?;
+        if grant.role == Role::Referrer {
+            r.standing_referrer_rewards = r.standing_referrer_rewards.saturating_add(1);
+        }
         r.counts_for_referrer |= newly_counted;
         r.paid_once.extend(once);
         if newly_rewarded {

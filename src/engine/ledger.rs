@@ -97,21 +97,37 @@ pub(crate) fn reverse(cx: &mut Cx<'_, '_>, mut reward: Reward, amount: Decimal, 
     }
     // Into the referral the reward was earned on: the referee's slot holds
     // another one once a later touch superseded it.
+    let wholly = reward.role == Role::Referrer && reward.outstanding().is_zero();
     if let Some(referee) = reward.referee.clone() {
         let current = cx.referral_of(&referee)?.filter(|r| reward.referral.is_none_or(|id| r.id == id));
         if let Some(mut r) = current {
-            add_earned(&mut r, &reward.rule, &back)?;
+            book_reversal(cx, &mut r, &reward.rule, &back, wholly)?;
             cx.save_referral(r)?;
         } else if let Some(id) = reward.referral {
             let key = Key::superseded(cx.program.id(), &id);
             if let Some(mut r) = cx.tx.get(&key)? {
-                add_earned(&mut r, &reward.rule, &back)?;
+                book_reversal(cx, &mut r, &reward.rule, &back, wholly)?;
                 cx.tx.put(key, r)?;
             }
         }
     }
     cx.out.notices.push(Notice::RewardReversed { reward: reward.id, beneficiary: reward.beneficiary.clone(), value });
     cx.save_reward(reward)
+}
+
+/// Books a reversal into the referral it was earned on: its earnings, and,
+/// when a referrer reward is `wholly` reversed, its standing rewards; a
+/// referral that left the live states and has none left gives its place
+/// among its referrer's rewarded referrals back.
+fn book_reversal(cx: &mut Cx<'_, '_>, r: &mut Referral, rule: &str, back: &Value, wholly: bool) -> Result<(), Error> {
+    add_earned(r, rule, back)?;
+    if wholly {
+        r.standing_referrer_rewards = r.standing_referrer_rewards.saturating_sub(1);
+        if !r.status.is_live() && r.counts_for_referrer {
+            cx.give_back(r)?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds `value` to what `r` earned under `rule`.

@@ -77,6 +77,10 @@ pub enum Step {
 /// history or depends on a server's settings.
 pub const MAX_BATCH: usize = 1_000;
 
+/// The most identity signals one `Enroll` or `SignUp` carries (each is
+/// indexed and kept, hashed, on the participant).
+pub const MAX_SIGNALS: usize = 8;
+
 /// How many times a decision is started again after a read failed in
 /// passing ([`StoreError::Transient`]: a dropped connection, a busy
 /// database); past it the call fails, retryable.
@@ -366,6 +370,14 @@ impl<S: Store> Engine<S> {
         };
         if signals.is_empty() {
             return Ok(Cow::Borrowed(event));
+        }
+        // Each signal is a record written and a hash kept on the participant
+        // for ever: an event carries a few, never an unbounded list.
+        if signals.len() > MAX_SIGNALS {
+            return Err(Refusal::InvalidEvent(format!(
+                "{} identity signals in one event; at most {MAX_SIGNALS}",
+                signals.len()
+            )));
         }
         if let Some(s) = signals.iter().find(|s| s.hash().is_some()) {
             return Err(Refusal::InvalidSignal {

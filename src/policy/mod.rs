@@ -368,6 +368,30 @@ pub enum PolicySpec {
 }
 
 impl PolicySpec {
+    /// Whether this policy can grant `asset`: a fixed reward of it, or (for a
+    /// percentage or a revenue share) money, which is the purchase's
+    /// currency. A cap or budget in an asset no policy grants would never
+    /// apply.
+    pub fn can_grant(&self, asset: &crate::domain::value::Asset) -> bool {
+        use crate::domain::value::Asset;
+        let amount = |a: &Amount| match a {
+            Amount::Fixed(v) => v.asset() == asset,
+            Amount::Percent(_) => matches!(asset, Asset::Money(_)),
+        };
+        match self {
+            PolicySpec::OneSided(p) => amount(&p.reward),
+            PolicySpec::TwoSided(p) => [&p.referrer, &p.referee].into_iter().flatten().any(|side| amount(&side.reward)),
+            PolicySpec::Tiered(p) => {
+                p.tiers.iter().any(|t| amount(&t.reward)) || p.milestones.iter().any(|m| m.bonus.asset() == asset)
+            }
+            PolicySpec::MultiLevel(p) => p.levels.iter().any(|l| amount(&l.reward)),
+            PolicySpec::RevenueShare(_) => matches!(asset, Asset::Money(_)),
+            PolicySpec::Segmented(p) => {
+                p.routes.iter().flat_map(|r| &r.policies).chain(&p.default).any(|s| s.can_grant(asset))
+            }
+        }
+    }
+
     /// Validates the spec and builds the policy; `field` names it in errors.
     pub fn build(&self, field: &str) -> Result<Arc<dyn RewardPolicy>, InvalidSpec> {
         Ok(match self {

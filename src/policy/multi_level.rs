@@ -85,6 +85,16 @@ impl MultiLevel {
         }
         if let Some(cap) = &self.per_event_cap {
             super::check_value(&format!("{field}.per_event_cap"), cap)?;
+            let caps = |a: &super::Amount| match a {
+                super::Amount::Fixed(v) => v.asset() == cap.asset(),
+                super::Amount::Percent(_) => matches!(cap.asset(), crate::domain::value::Asset::Money(_)),
+            };
+            if !self.levels.iter().any(|l| caps(&l.reward)) {
+                return Err(InvalidSpec::new(
+                    &format!("{field}.per_event_cap"),
+                    format!("{cap} is in an asset no level pays: it would never apply"),
+                ));
+            }
         }
         Ok(())
     }

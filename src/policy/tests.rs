@@ -49,6 +49,7 @@ fn referral(qualified_at: Option<DateTime<Utc>>) -> Referral {
         paid_once: vec![],
         counts_for_referrer: false,
         qualified_purchases: 0,
+        standing_referrer_rewards: 0,
     }
 }
 

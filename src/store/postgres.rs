@@ -342,16 +342,32 @@ impl PostgresStore {
             tx.batch_execute(m.postgres).map_err(classify)?;
             tx.execute("INSERT INTO re_schema_version (version) VALUES ($1)", &[&m.version]).map_err(classify)?;
         }
-        if step == sql::FormatStep::Verify {
+        if step == sql::FormatStep::Upgrade {
+            let mut upgrade = sql::Upgrade::default();
             let none: [&str; 0] = [];
             let mut rows = tx.query_raw("SELECT key, body FROM re_records", none).map_err(classify)?;
             while let Some(row) = rows.next().map_err(classify)? {
-                sql::verify_row("re_records", row.get(0), &[row.get(1)])?;
+                upgrade.record(row.get(0), row.get(1))?;
             }
             drop(rows);
             let mut rows = tx.query_raw("SELECT key, event, outcome FROM re_events", none).map_err(classify)?;
             while let Some(row) = rows.next().map_err(classify)? {
-                sql::verify_row("re_events", row.get(0), &[row.get(1), row.get(2)])?;
+                upgrade.event(row.get(0), row.get(1), row.get(2))?;
+            }
+            drop(rows);
+            let referrals = "SELECT key, body FROM re_records WHERE key LIKE 'r/%' OR key LIKE 'x/%'";
+            let mut rewrites = Vec::new();
+            let mut rows = tx.query_raw(referrals, none).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                let key: String = row.get(0);
+                if let Some(body) = upgrade.rewrite(&key, row.get(1))? {
+                    rewrites.push((key, body));
+                }
+            }
+            drop(rows);
+            for (key, body) in rewrites {
+                tx.execute("UPDATE re_records SET body = $2, version = version + 1 WHERE key = $1", &[&key, &body])
+                    .map_err(classify)?;
             }
         }
         tx.execute("INSERT INTO re_data_format (version) VALUES ($1) ON CONFLICT DO NOTHING", &[&sql::FORMAT])

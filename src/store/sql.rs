@@ -58,7 +58,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// | --- | --- | --- |
 /// | 1 | schema 1-2 (up to ccf688a) | codes at `c/<code>`, `Due::Expire(referee)`, review items at `q/<p>/<referee>` |
 /// | 2 | schema 3 (up to 26cf2bf) | codes at `c/<program>/<code>`, expiries and review items by referral id |
-/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`) |
+/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards` |
 pub(crate) const FORMAT: i64 = 3;
 
 /// What `migrate()` does about the data format, decided before it changes
@@ -68,11 +68,12 @@ pub(crate) enum FormatStep {
     /// Nothing to convert: record [`FORMAT`] (a new or empty store, or one
     /// already in it).
     Record,
-    /// Format 2 to 3: the bytes stay; every record and event is decoded once
-    /// to prove it reads as this version reads it (a currency outside the
-    /// standard, written by code alone, would not), and any that does not
-    /// refuses the whole migration.
-    Verify,
+    /// Format 2 to 3: every record and event is decoded once to prove it
+    /// reads as this version reads it (a currency outside the standard,
+    /// written by code alone, would not), and any that does not refuses the
+    /// whole migration; then each referral gets its standing referrer
+    /// rewards, counted from the rewards ([`Upgrade`]).
+    Upgrade,
 }
 
 /// The step from what a store says of itself: its schema version before
@@ -92,7 +93,7 @@ pub(crate) fn format_step(
     let refuse = |what: &str| Err(StoreError::DataFormat { found, supported: FORMAT, what: what.to_owned() });
     match found {
         FORMAT => Ok(FormatStep::Record),
-        2 => Ok(FormatStep::Verify),
+        2 => Ok(FormatStep::Upgrade),
         1 => refuse(
             "its codes, expiries and review items are keyed as before 0.1's storage rework, and no migration \
              converts them; export the program with the version that wrote it and replay its events into a new store",
@@ -102,18 +103,54 @@ pub(crate) fn format_step(
     }
 }
 
-/// Decodes one stored row of `re_records` or `re_events` as this version
-/// reads it; the migration's proof that the store reads back whole.
-pub(crate) fn verify_row(table: &str, key: &str, bodies: &[&str]) -> Result<(), StoreError> {
-    let fail = |e: StoreError| StoreError::DataFormat {
-        found: 2,
-        supported: FORMAT,
-        what: format!("{table} row {key:?} does not read back in format {FORMAT} ({e}); nothing was changed"),
-    };
-    match bodies {
-        [body] => decode_record(key, body).map(drop).map_err(fail),
-        [event, outcome] => decode_event(key, event, outcome).map(drop).map_err(fail),
-        _ => Ok(()),
+/// The data migration from format 2 to 3, fed every stored row once: it
+/// proves each reads back as this version reads it, and counts each
+/// referral's standing referrer rewards (rewards of role referrer not wholly
+/// reversed), which format 3 keeps on the referral.
+#[derive(Debug, Default)]
+pub(crate) struct Upgrade {
+    standing: std::collections::HashMap<crate::domain::id::ReferralId, u32>,
+}
+
+impl Upgrade {
+    fn unreadable(table: &str, key: &str, e: &StoreError) -> StoreError {
+        StoreError::DataFormat {
+            found: 2,
+            supported: FORMAT,
+            what: format!("{table} row {key:?} does not read back in format {FORMAT} ({e}); nothing was changed"),
+        }
+    }
+
+    /// One row of `re_records`.
+    pub(crate) fn record(&mut self, key: &str, body: &str) -> Result<(), StoreError> {
+        let record = decode_record(key, body).map_err(|e| Self::unreadable("re_records", key, &e))?;
+        if let Record::Reward(r) = &record {
+            if let (crate::domain::ledger::Role::Referrer, Some(id)) = (r.role, r.referral) {
+                if r.outstanding() > rust_decimal::Decimal::ZERO {
+                    let n = self.standing.entry(id).or_default();
+                    *n = n.saturating_add(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One row of `re_events`.
+    pub(crate) fn event(&mut self, key: &str, event: &str, outcome: &str) -> Result<(), StoreError> {
+        decode_event(key, event, outcome).map(drop).map_err(|e| Self::unreadable("re_events", key, &e))
+    }
+
+    /// A referral row (`r/`, `x/`) as format 3 writes it, when it changes.
+    pub(crate) fn rewrite(&self, key: &str, body: &str) -> Result<Option<String>, StoreError> {
+        let mut record = decode_record(key, body)?;
+        let Record::Referral(r) = &mut record else { return Ok(None) };
+        match self.standing.get(&r.id) {
+            Some(&n) if n != r.standing_referrer_rewards => {
+                r.standing_referrer_rewards = n;
+                encode(&record).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 }
 

@@ -127,19 +127,37 @@ impl SqliteStore {
             tx.execute_batch(m.sqlite).map_err(classify)?;
             tx.execute("INSERT INTO re_schema_version (version) VALUES (?1)", [m.version]).map_err(classify)?;
         }
-        if step == sql::FormatStep::Verify {
-            let mut records = tx.prepare("SELECT key, body FROM re_records").map_err(classify)?;
-            let mut rows = records.query([]).map_err(classify)?;
-            while let Some(row) = rows.next().map_err(classify)? {
-                let (key, body): (String, String) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
-                sql::verify_row("re_records", &key, &[&body])?;
+        if step == sql::FormatStep::Upgrade {
+            let mut upgrade = sql::Upgrade::default();
+            let mut rewrites = Vec::new();
+            {
+                let mut records = tx.prepare("SELECT key, body FROM re_records").map_err(classify)?;
+                let mut rows = records.query([]).map_err(classify)?;
+                while let Some(row) = rows.next().map_err(classify)? {
+                    let (key, body): (String, String) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
+                    upgrade.record(&key, &body)?;
+                }
+                let mut events = tx.prepare("SELECT key, event, outcome FROM re_events").map_err(classify)?;
+                let mut rows = events.query([]).map_err(classify)?;
+                while let Some(row) = rows.next().map_err(classify)? {
+                    let (key, event, outcome): (String, String, String) =
+                        (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
+                    upgrade.event(&key, &event, &outcome)?;
+                }
+                let mut referrals = tx
+                    .prepare("SELECT key, body FROM re_records WHERE key LIKE 'r/%' OR key LIKE 'x/%'")
+                    .map_err(classify)?;
+                let mut rows = referrals.query([]).map_err(classify)?;
+                while let Some(row) = rows.next().map_err(classify)? {
+                    let (key, body): (String, String) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
+                    if let Some(body) = upgrade.rewrite(&key, &body)? {
+                        rewrites.push((key, body));
+                    }
+                }
             }
-            let mut events = tx.prepare("SELECT key, event, outcome FROM re_events").map_err(classify)?;
-            let mut rows = events.query([]).map_err(classify)?;
-            while let Some(row) = rows.next().map_err(classify)? {
-                let (key, event, outcome): (String, String, String) =
-                    (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
-                sql::verify_row("re_events", &key, &[&event, &outcome])?;
+            for (key, body) in rewrites {
+                tx.execute("UPDATE re_records SET body = ?2, version = version + 1 WHERE key = ?1", [&key, &body])
+                    .map_err(classify)?;
             }
         }
         tx.execute("INSERT OR IGNORE INTO re_data_format (version) VALUES (?1)", [sql::FORMAT]).map_err(classify)?;

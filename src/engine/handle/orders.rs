@@ -166,9 +166,7 @@ pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, wh
     if full && order.qualifying {
         if let Some(mut referral) = cx.referral_of(&order.customer)? {
             if referral.status.is_qualified() {
-                // The refund reversed what its qualifying order earned: the
-                // referral is no longer a rewarded one.
-                cx.give_back(&mut referral, false)?;
+                cx.give_back(&mut referral)?;
                 referral.transition(ReferralStatus::Reversed, cx.now, &cx.event.key);
                 cx.out
                     .notices

@@ -48,9 +48,19 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
             }
             // A referral that expired while in review keeps its end: the
             // rejection only reverses the rewards the review held.
-            // Everything the review held is reversed below: no reward of
-            // the referrer's stays.
-            cx.give_back(&mut referral, false)?;
+            // The rewards the review held are reversed first (each books
+            // into the referral), then the referral gives back its counts.
+            for id in &item.held {
+                let Some(reward) = cx.tx.get(&Key::reward(cx.program.id(), id))? else { continue };
+                let left = reward.outstanding();
+                if left > Decimal::ZERO {
+                    let why = format!("review rejected ({words}): reverses {}", reward.explanation);
+                    ledger::reverse(cx, reward, left, &why)?;
+                }
+            }
+            let mut referral = cx.referral_of(referee)?.ok_or_else(not_in_review)?;
+            referral.in_review = None;
+            cx.give_back(&mut referral)?;
             if referral.status != ReferralStatus::Expired {
                 let reason = RejectReason::Review(words.clone());
                 referral.transition(ReferralStatus::Rejected(reason.clone()), cx.now, &cx.event.key);
@@ -62,14 +72,6 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
                 cx.count(|c| c.count_rejected("review"))?;
             }
             cx.save_referral(referral)?;
-            for id in &item.held {
-                let Some(reward) = cx.tx.get(&Key::reward(cx.program.id(), id))? else { continue };
-                let left = reward.outstanding();
-                if left > Decimal::ZERO {
-                    let why = format!("review rejected ({words}): reverses {}", reward.explanation);
-                    ledger::reverse(cx, reward, left, &why)?;
-                }
-            }
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use crate::domain::code::{Channel, ReferralCode};
 use crate::domain::code::{CodeRecord, CodeUse};
 use crate::domain::due::Due;
 use crate::domain::id::{ParticipantId, ReferralId};
-use crate::domain::ledger::{RewardStatus, Role};
+use crate::domain::ledger::RewardStatus;
 use crate::domain::participant::Participant;
 use crate::domain::referral::{PaidOnce, Referral, ReferralStatus, RejectReason, Transition};
 use crate::domain::review::ReviewItem;
@@ -148,6 +148,7 @@ pub(crate) fn sign_up(
         paid_once,
         counts_for_referrer: false,
         qualified_purchases: 0,
+        standing_referrer_rewards: 0,
     };
     if let CodeUse::SingleUse(None) = record.usage {
         let mut used = record;
@@ -233,9 +234,7 @@ pub(crate) fn supersede(cx: &mut Cx<'_, '_>, existing: Referral) -> Result<Vec<P
     let mut existing = cx.referral_of(&referee)?.unwrap_or(existing);
     existing.in_review = None;
     existing.paid_once.retain(|p| !released.contains(p));
-    // What it paid its referrer stays paid, and keeps counting.
-    let kept = existing.paid_once.iter().any(|p| p.role == Role::Referrer);
-    cx.give_back(&mut existing, kept)?;
+    cx.give_back(&mut existing)?;
     existing.transition(ReferralStatus::Rejected(RejectReason::Superseded), cx.now, &cx.event.key);
     cx.out.notices.push(Notice::ReferralRejected {
         referral: existing.id,
