@@ -2,7 +2,7 @@
 //!
 //! A scenario that writes a record of every kind (participants, codes,
 //! referrals kept and superseded, rewards, ledger entries, orders, program
-//! state, due items, counters, referrer days, the outbox, the signal index,
+//! state, payout batches, due items, counters, referrer days, the outbox, the signal index,
 //! review items, the audit trail) runs on a `MemoryStore`, with generated
 //! ids that look like numbers or keywords, generated currencies (ISO 4217
 //! with 0 to 4 minor units, and currencies of one's own) and amounts up to
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use common::{flat, pid, t0};
 use proptest::prelude::*;
 use referral_engine::domain::code::SeededRandom;
-use referral_engine::event::{Approve, Enroll, InviteSent, Payout, Purchase, Refund, SignUp, StoredEvent};
+use referral_engine::event::{Approve, Enroll, InviteSent, Payout, Purchase, Redeem, Refund, SignUp, StoredEvent};
 use referral_engine::fraud::{Signal, SignalKey};
 use referral_engine::store::{Key, KeyRange, Record, Store};
 use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
@@ -76,7 +76,8 @@ fn scenario(case: &Case) -> (Vec<(Key, Arc<Record>)>, Vec<StoredEvent>) {
         r#"{{"id":"rt","name":"Round trip","currency":"{c}","hold_days":3,"attribution":{{"model":"last_touch"}},
         "qualification":{{"first_purchase":{{}}}},"qualification_window_days":30,
         "policies":[{{"type":"two_sided","name":"w","referrer":{{"on":"first_purchase","reward":{{"percent":"10"}}}},
-            "referee":{{"on":"sign_up","reward":{{"fixed":"{}"}}}}}}]}}"#,
+            "referee":{{"on":"sign_up","reward":{{"fixed":"{}"}}}}}}],"catalog":[{{"id":"mug","price":"{}"}}]}}"#,
+        amount(1),
         amount(1)
     );
     let spec: ProgramSpec = serde_json::from_str(&json).unwrap();
@@ -111,6 +112,7 @@ fn scenario(case: &Case) -> (Vec<(Key, Arc<Record>)>, Vec<StoredEvent>) {
     send(Refund::new(order, money((case.units * case.refund / 100).max(1))).into());
     clock.advance(chrono::Duration::days(4));
     send(EventKind::Tick);
+    send(Redeem::new(n(2), "mug").into());
     send(Payout::new(case.names[0].parse().unwrap(), c.parse().unwrap()).into());
     let all = KeyRange { start: Key::from_stored(String::new()), end: Key::from_stored("\u{10FFFF}".into()) };
     let records = engine.store().scan(&all, usize::MAX).unwrap();
@@ -138,6 +140,7 @@ fn kind(record: &Record) -> &'static str {
         Record::Signal(_) => "signal",
         Record::Review(_) => "review",
         Record::Audit(_) => "audit",
+        Record::Payout(_) => "payout",
         _ => "other",
     }
 }
@@ -204,10 +207,11 @@ fn the_scenario_writes_a_record_of_every_kind() {
         "signal",
         "review",
         "audit",
+        "payout",
     ];
     assert_eq!(kinds, every.into_iter().collect(), "a kind the scenario does not write");
     assert!(records.iter().any(|(k, _)| k.as_str().starts_with("x/")), "no superseded referral");
-    assert_eq!(events.len(), 12);
+    assert_eq!(events.len(), 13);
 }
 
 proptest! {

@@ -107,3 +107,31 @@ fn a_format_2_store_that_does_not_read_back_is_refused_whole() {
     drop(store);
     assert_eq!(schema_version(&path), 3, "a refused migration changed the schema");
 }
+
+/// Format 3 keeps each payout batch in a record of its own: a format-2
+/// store's finished batch ids move there, so a finished batch is still a
+/// duplicate and a new one pays.
+#[test]
+fn a_format_2_stores_payout_batches_move_to_records_of_their_own() {
+    use referral_engine::event::Payout;
+    let (_dir, path) = copy_of("format2-26cf2bf-payouts.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    store.migrate().unwrap();
+    let program = r#"{"id": "pay", "name": "Payouts", "currency": "USD",
+        "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#;
+    let w = World::with_store(store, common::program(program));
+    let event = |key: &str, kind: EventKind| referral_engine::Event::new(key, "pay", kind).unwrap();
+    let usd = common::asset("USD");
+    let again = common::flat(w.engine.handle(&event("u1", Payout::new("may".parse().unwrap(), usd.clone()).into())));
+    assert_eq!(again.unwrap_err().code(), "duplicate_payout");
+    assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("5.00"), dec("5.00")));
+    common::flat(w.engine.handle(&event("u2", Payout::new("june".parse().unwrap(), usd).into()))).unwrap();
+    assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("0"), dec("10.00")));
+    drop(w);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let state: String = conn.query_row("SELECT body FROM re_records WHERE key = 's/pay'", [], |r| r.get(0)).unwrap();
+    assert!(!state.contains("payouts"), "{state}");
+    let batches: i64 =
+        conn.query_row("SELECT count(*) FROM re_records WHERE key LIKE 'u/pay/%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(batches, 2, "may, moved; june, new");
+}

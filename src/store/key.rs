@@ -17,7 +17,7 @@ use crate::domain::order::Order;
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::review::ReviewItem;
-use crate::domain::state::ProgramState;
+use crate::domain::state::{PayoutBatch, ProgramState};
 use crate::event::{AuditEntry, OutboxEntry};
 use crate::fraud::SignalIndex;
 
@@ -162,6 +162,21 @@ impl Key {
 
     pub(crate) fn program(p: &ProgramId) -> RecordKey<ProgramState> {
         PROGRAM.key(path(PROGRAM.tag(), p, &[]))
+    }
+
+    /// One payout batch.
+    pub(crate) fn payout(p: &ProgramId, id: &crate::domain::id::PayoutId) -> RecordKey<PayoutBatch> {
+        PAYOUT.key(path(PAYOUT.tag(), p, &[id.as_str()]))
+    }
+
+    /// The payout batch `id` of the program whose state is stored under
+    /// `program_key` (`s/<program>`, as stored): for the data migration,
+    /// which reads keys, not ids.
+    pub(crate) fn payout_of_state(program_key: &str, id: &crate::domain::id::PayoutId) -> Option<Key> {
+        let program = program_key.strip_prefix(PROGRAM.tag())?.strip_prefix('/')?;
+        let mut out = format!("{}/{program}/", PAYOUT.tag());
+        push_esc(&mut out, id.as_str());
+        Some(Key(out))
     }
 
     /// One shard of a program's lifetime counters.

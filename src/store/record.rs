@@ -13,7 +13,7 @@ use crate::domain::order::Order;
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::review::ReviewItem;
-use crate::domain::state::ProgramState;
+use crate::domain::state::{PayoutBatch, ProgramState};
 use crate::event::{AuditEntry, OutboxEntry};
 use crate::fraud::SignalIndex;
 
@@ -52,6 +52,8 @@ pub enum Record {
     Review(Box<ReviewItem>),
     /// A line of the audit trail.
     Audit(Box<AuditEntry>),
+    /// A payout batch.
+    Payout(PayoutBatch),
 }
 
 /// A record type and the [`Record`] variant that holds it.
@@ -98,3 +100,4 @@ record_kind!(Signal, SignalIndex);
 record_kind!(Review, ReviewItem);
 record_kind!(Audit, AuditEntry);
 record_kind!(Due, Due);
+record_kind!(Payout, PayoutBatch);

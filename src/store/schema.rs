@@ -20,7 +20,7 @@ use crate::domain::order::Order;
 use crate::domain::participant::Participant;
 use crate::domain::referral::Referral;
 use crate::domain::review::ReviewItem;
-use crate::domain::state::ProgramState;
+use crate::domain::state::{PayoutBatch, ProgramState};
 use crate::event::{AuditEntry, OutboxEntry};
 use crate::fraud::SignalIndex;
 
@@ -114,7 +114,9 @@ spaces! {
     ORDER: "o" ["program", "order"] => Order,
         "amount, refunded so far, rewards it earned";
     PROGRAM: "s" ["program"] => ProgramState,
-        "catalog stock used, payout ids, where payouts under way stopped";
+        "catalog stock used";
+    PAYOUT: "u" ["program", "payout"] => PayoutBatch,
+        "a payout batch: where it stopped while under way, or that it was paid to the end";
     TOTALS: "t" ["program", "shard"] => Counters,
         "one shard of the lifetime counters (budget use among them)";
     DUE: "d" ["program", "time", "id"] => Due,

@@ -12,7 +12,7 @@
 //! (one round trip; see the `postgres` module).
 
 use crate::event::StoredEvent;
-use crate::store::{Record, StoreError, Versioned};
+use crate::store::{Key, Record, StoreError, Versioned};
 
 /// A migration: its version and, per dialect, its statements.
 pub(crate) struct Migration {
@@ -58,7 +58,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// | --- | --- | --- |
 /// | 1 | schema 1-2 (up to ccf688a) | codes at `c/<code>`, `Due::Expire(referee)`, review items at `q/<p>/<referee>` |
 /// | 2 | schema 3 (up to 26cf2bf) | codes at `c/<program>/<code>`, expiries and review items by referral id |
-/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards` |
+/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards`; payout batches in records of their own (`u/<program>/<payout>`) instead of `ProgramState.payouts` and `.payout_cursors` |
 pub(crate) const FORMAT: i64 = 3;
 
 /// What `migrate()` does about the data format, decided before it changes
@@ -110,6 +110,9 @@ pub(crate) fn format_step(
 #[derive(Debug, Default)]
 pub(crate) struct Upgrade {
     standing: std::collections::HashMap<crate::domain::id::ReferralId, u32>,
+    /// Rows to write as they are: program states without their payout
+    /// batches, and each batch in a record of its own.
+    writes: Vec<(String, String)>,
 }
 
 impl Upgrade {
@@ -123,6 +126,9 @@ impl Upgrade {
 
     /// One row of `re_records`.
     pub(crate) fn record(&mut self, key: &str, body: &str) -> Result<(), StoreError> {
+        if key.starts_with("s/") {
+            return self.program_state(key, body).map_err(|e| Self::unreadable("re_records", key, &e));
+        }
         let record = decode_record(key, body).map_err(|e| Self::unreadable("re_records", key, &e))?;
         if let Record::Reward(r) = &record {
             if let (crate::domain::ledger::Role::Referrer, Some(id)) = (r.role, r.referral) {
@@ -133,6 +139,42 @@ impl Upgrade {
             }
         }
         Ok(())
+    }
+
+    /// A format-2 program state: its payout ids and cursors move to records
+    /// of their own; what stays must read back as format 3 reads it.
+    fn program_state(&mut self, key: &str, body: &str) -> Result<(), StoreError> {
+        use crate::domain::id::PayoutId;
+        use crate::domain::state::PayoutBatch;
+        let corrupt = |reason: String| StoreError::Corrupt { key: key.to_owned(), reason };
+        let mut json: serde_json::Value = serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
+        let state = json.get_mut("program").and_then(serde_json::Value::as_object_mut);
+        let state = state.ok_or_else(|| corrupt("not a program state".into()))?;
+        let finished: Vec<PayoutId> = match state.remove("payouts") {
+            Some(ids) => serde_json::from_value(ids).map_err(|e| corrupt(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let under_way: std::collections::BTreeMap<PayoutId, String> = match state.remove("payout_cursors") {
+            Some(cursors) => serde_json::from_value(cursors).map_err(|e| corrupt(e.to_string()))?,
+            None => std::collections::BTreeMap::new(),
+        };
+        let body = serde_json::to_string(&json).map_err(|e| corrupt(e.to_string()))?;
+        decode_record(key, &body)?;
+        let batches = finished
+            .into_iter()
+            .map(|id| (id, PayoutBatch::finished()))
+            .chain(under_way.into_iter().map(|(id, after)| (id, PayoutBatch::under_way(after))));
+        for (id, batch) in batches {
+            let at = Key::payout_of_state(key, &id).ok_or_else(|| corrupt("not a program state's key".into()))?;
+            self.writes.push((at.as_str().to_owned(), encode(&Record::Payout(batch))?));
+        }
+        self.writes.push((key.to_owned(), body));
+        Ok(())
+    }
+
+    /// Rows to write as they are (inserted, or replacing what is there).
+    pub(crate) fn writes(&self) -> &[(String, String)] {
+        &self.writes
     }
 
     /// One row of `re_events`.
@@ -202,4 +244,39 @@ pub(crate) fn next_sql_version(key: &str, expected: u64) -> Result<i64, StoreErr
 
 pub(crate) fn from_sql_version(key: &str, v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt { key: key.to_owned(), reason: format!("negative version {v}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batches under way move with their cursor, finished ones as finished;
+    /// what stays of the state reads back in format 3.
+    #[test]
+    fn a_format_2_program_state_gives_its_payout_batches_records_of_their_own() {
+        let mut up = Upgrade::default();
+        let body =
+            r#"{"program":{"redeemed_items":[["mug",2]],"payouts":["may"],"payout_cursors":{"june":"p/a%2Fb/zed"}}}"#;
+        up.record("s/a%2Fb", body).unwrap();
+        let writes: Vec<(&str, &str)> = up.writes().iter().map(|(k, b)| (k.as_str(), b.as_str())).collect();
+        assert_eq!(
+            writes,
+            [
+                ("u/a%2Fb/may", r#"{"payout":{"resume_after":null}}"#),
+                ("u/a%2Fb/june", r#"{"payout":{"resume_after":"p/a%2Fb/zed"}}"#),
+                ("s/a%2Fb", r#"{"program":{"redeemed_items":[["mug",2]]}}"#),
+            ]
+        );
+        assert!(up.record("s/x", r#"{"program":{"payouts":[7]}}"#).is_err(), "a payout id that is not text");
+    }
+
+    #[test]
+    fn formats_are_recorded_verified_or_refused() {
+        assert_eq!(format_step(0, None, false).unwrap(), FormatStep::Record);
+        assert_eq!(format_step(3, None, false).unwrap(), FormatStep::Record);
+        assert_eq!(format_step(3, None, true).unwrap(), FormatStep::Upgrade);
+        assert_eq!(format_step(4, Some(FORMAT), true).unwrap(), FormatStep::Record);
+        assert!(matches!(format_step(2, None, true), Err(StoreError::DataFormat { found: 1, .. })));
+        assert!(matches!(format_step(9, Some(FORMAT + 1), true), Err(StoreError::DataFormat { .. })));
+    }
 }

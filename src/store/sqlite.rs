@@ -155,9 +155,13 @@ impl SqliteStore {
                     }
                 }
             }
-            for (key, body) in rewrites {
-                tx.execute("UPDATE re_records SET body = ?2, version = version + 1 WHERE key = ?1", [&key, &body])
-                    .map_err(classify)?;
+            for (key, body) in rewrites.iter().chain(upgrade.writes()) {
+                tx.execute(
+                    "INSERT INTO re_records (key, version, body) VALUES (?1, 1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, version = re_records.version + 1",
+                    [key, body],
+                )
+                .map_err(classify)?;
             }
         }
         tx.execute("INSERT OR IGNORE INTO re_data_format (version) VALUES (?1)", [sql::FORMAT]).map_err(classify)?;

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::id::{ParticipantId, PayoutId};
 use crate::domain::ledger::{Bucket, EntryKind};
+use crate::domain::state::PayoutBatch;
 use crate::domain::value::{Asset, Value, inc, negated};
 use crate::engine::cx::*;
 use crate::engine::ledger;
@@ -94,11 +95,13 @@ pub(crate) fn payout(
         }
         floor.check_bounds()?;
     }
-    if cx.state_mut()?.payouts.contains(payout) {
+    let batch_key = Key::payout(cx.program.id(), payout);
+    let batch = cx.tx.get(&batch_key)?;
+    if batch.as_ref().is_some_and(PayoutBatch::is_finished) {
         return Err(Refusal::DuplicatePayout(payout.clone()).into());
     }
     // One page of participants per event, from where this batch stopped.
-    let after = cx.state_mut()?.payout_cursors.get(payout).map(|k| Key::from_stored(k.clone()));
+    let after = batch.and_then(|b| b.resume_after).map(Key::from_stored);
     let participants = Key::participants(cx.program.id());
     let resume = Resume::new(participants.range().clone(), after, PAYOUT_PAGE);
     let mut page = cx.tx.scan(&participants.narrowed(resume.range.clone()), resume.fetch())?;
@@ -128,16 +131,11 @@ pub(crate) fn payout(
         ledger::post(cx, &p.id, &value, Bucket::Paid, EntryKind::Payout(payout.clone()), None, &why)?;
         cx.out.notices.push(Notice::PaidOut { participant: p.id.clone(), payout: payout.clone(), value });
     }
-    let state = cx.state_mut()?;
     match last.filter(|_| more) {
         Some(last) => {
-            state.payout_cursors.insert(payout.clone(), last);
             cx.out.notices.push(Notice::PayoutContinues { payout: payout.clone() });
+            cx.tx.put(batch_key, PayoutBatch::under_way(last))
         }
-        None => {
-            state.payout_cursors.remove(payout);
-            state.payouts.insert(payout.clone());
-        }
+        None => cx.tx.put(batch_key, PayoutBatch::finished()),
     }
-    Ok(())
 }
