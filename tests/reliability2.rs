@@ -396,3 +396,36 @@ fn s5_a_payout_page_completes_under_concurrent_traffic() {
     let b = w.balance("ann", "USD");
     assert_eq!(b.available + b.paid, dec("5.00") * rust_decimal::Decimal::from(sign_ups));
 }
+
+/// S1: a reward reversed after its referral was superseded books into its
+/// own referral (under `x/`), not into the referee's current one. Before, a
+/// coupon order's sign-up reward refunded after a last-touch supersede
+/// left -5.00 on the new referral's earnings (which revenue-share lifetime
+/// caps read).
+#[test]
+fn s1_a_reversal_books_into_the_rewards_own_referral() {
+    use referral_engine::event::Purchase;
+    use referral_engine::store::Record;
+    let w = World::new(program(
+        r#"{"id":"p","name":"P","currency":"USD","attribution":{"model":"last_touch"},
+        "qualification":{"action":"verified"},
+        "policies":[{"type":"one_sided","name":"b","on":"sign_up","reward":{"fixed":"5.00 USD"}}]}"#,
+    ));
+    let (ann, bob) = (w.enroll("ann"), w.enroll("bob"));
+    let coupon = Purchase::new(pid("cy"), "o1".parse().unwrap(), value("20.00 USD")).with_coupon(ann.to_string());
+    w.ok(coupon.into());
+    assert_eq!(w.balance("ann", "USD").available, dec("5.00"));
+    w.sign_up("cy", &bob).unwrap();
+    w.refund("o1", "20.00 USD").unwrap();
+    assert_eq!(w.balance("ann", "USD").available, dec("0.00"));
+    let read = w.engine.read(&w.program);
+    let current = read.referrals().all().unwrap().into_iter().find(|r| r.referee == pid("cy")).unwrap();
+    assert_eq!(current.referrer, pid("bob"));
+    assert!(current.earned_by("b").is_none_or(|v| v.amount().is_zero()), "{:?}", current.earned);
+    let superseded = w.engine.store().dump().0.into_iter().find_map(|(k, v)| match v.record.as_ref() {
+        Record::Referral(r) if k.as_str().starts_with("x/") => Some((**r).clone()),
+        _ => None,
+    });
+    let superseded = superseded.expect("ann's superseded referral");
+    assert_eq!(superseded.earned_by("b").map(|v| v.amount()), Some(dec("0.00")));
+}
