@@ -85,6 +85,80 @@ impl Baseline {
     }
 }
 
+/// A digest of an event's payload, as the same-facts baseline keeps it.
+fn digest(parts: &[&str]) -> [u8; 16] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// The same facts the engine promises for a sign-up and its qualifying
+/// purchase, and no more, in hash maps: each event key with a digest of its
+/// payload (a key reused with another payload is refused); the code's owner
+/// looked up; the referral, refused for a referee referred before; the
+/// order; one ledger entry per reward and the balances they move; the
+/// program's counters; one outbox row per event.
+#[derive(Default)]
+pub struct SameFacts {
+    codes: HashMap<String, String>,
+    events: HashMap<String, [u8; 16]>,
+    referrals: HashMap<String, (String, bool)>,
+    orders: HashMap<String, (String, Decimal)>,
+    ledger: Vec<(String, String, Decimal)>,
+    balances: HashMap<String, Decimal>,
+    counters: [u64; 4],
+    outbox: Vec<(String, &'static str)>,
+}
+
+impl SameFacts {
+    fn event(&mut self, key: String, digest: [u8; 16]) -> bool {
+        match self.events.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                assert_eq!(*e.get(), digest, "key reused");
+                false
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(digest);
+                true
+            }
+        }
+    }
+
+    pub fn signup_and_purchase(&mut self, code: &str, n: u64) {
+        let referee = format!("friend-{n}");
+        let key = format!("s{n}");
+        if self.event(key.clone(), digest(&["sign_up", &referee, code])) {
+            let referrer = self.codes.get(code).cloned().unwrap();
+            assert!(!self.referrals.contains_key(&referee), "referred before");
+            self.referrals.insert(referee.clone(), (referrer, false));
+            self.counters[0] += 1;
+            self.outbox.push((key, "referral_created"));
+        }
+        let (key, order, amount) = (format!("b{n}"), format!("o{n}"), Decimal::new(2500, 2));
+        if self.event(key.clone(), digest(&["purchase", &referee, &order, "25.00 USD"])) {
+            self.orders.insert(order.clone(), (referee.clone(), amount));
+            let (referrer, qualified) = self.referrals.get_mut(&referee).unwrap();
+            if !*qualified {
+                *qualified = true;
+                let referrer = referrer.clone();
+                for (who, reward) in [(referrer, Decimal::new(1000, 2)), (referee, Decimal::new(500, 2))] {
+                    self.ledger.push((who.clone(), order.clone(), reward));
+                    *self.balances.entry(who).or_default() += reward;
+                }
+                self.counters[1] += 1;
+                self.counters[2] += 2;
+            }
+            self.outbox.push((key, "rewards_granted"));
+        }
+    }
+}
+
 fn memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("memory: sign-up + qualifying purchase, two-sided");
     let engine = engine_with(MemoryStore::new(), TWO_SIDED);
@@ -103,6 +177,15 @@ fn memory(c: &mut Criterion) {
         b.iter(|| {
             m += 1;
             base.signup_and_purchase("ALICE", black_box(m));
+        })
+    });
+    let mut same = SameFacts::default();
+    same.codes.insert("ALICE".into(), "alice".into());
+    let mut k = 0;
+    group.bench_function("baseline (same facts, hash maps)", |b| {
+        b.iter(|| {
+            k += 1;
+            same.signup_and_purchase("ALICE", black_box(k));
         })
     });
     group.finish();

@@ -92,6 +92,92 @@ fn sqlite_baseline(conn: &mut rusqlite::Connection, run: &str, ns: std::ops::Ran
     tx.commit().unwrap();
 }
 
+/// A digest of an event's payload, as the same-facts baselines keep it.
+fn digest(parts: &[&str]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..16].to_vec()
+}
+
+/// The same facts the engine promises for a qualifying sign-up, and no
+/// more: the event key with a digest of its payload (its primary key refuses
+/// a second use), the code's owner looked up, the referral (its primary key
+/// refuses a referee referred before), one ledger entry per reward and the
+/// two balances they move, one counter update and one outbox row. Amounts
+/// in minor units (SQLite has no exact decimal type).
+const SQLITE_SAME_FACTS_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS f_events (key TEXT PRIMARY KEY, digest BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS f_codes (code TEXT PRIMARY KEY, owner TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS f_referrals (referee TEXT PRIMARY KEY, referrer TEXT NOT NULL, status TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS f_ledger (id INTEGER PRIMARY KEY, participant TEXT NOT NULL, amount_minor INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS f_balances (participant TEXT PRIMARY KEY, available_minor INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS f_counters (program TEXT PRIMARY KEY, sign_ups INTEGER NOT NULL, rewards INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS f_outbox (id INTEGER PRIMARY KEY, event TEXT NOT NULL, notice TEXT NOT NULL);
+    INSERT OR IGNORE INTO f_counters VALUES ('bench', 0, 0);";
+
+/// The same-facts codes: each referrer's vanity code.
+fn same_facts_codes() -> Vec<(String, String)> {
+    (0..REFERRERS).map(|i| (referrer_of(i, REFERRERS).to_uppercase(), referrer_of(i, REFERRERS))).collect()
+}
+
+/// The sign-ups `ns` in one transaction, recording the same facts as the engine.
+fn sqlite_same_facts(conn: &mut rusqlite::Connection, run: &str, ns: std::ops::Range<u64>) {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    for n in ns {
+        let (key, code) = (format!("{run}-{n}"), referrer_of(n, REFERRERS).to_uppercase());
+        tx.prepare_cached("INSERT INTO f_events (key, digest) VALUES (?1, ?2)")
+            .unwrap()
+            .execute(rusqlite::params![key, digest(&["sign_up", &key, &code])])
+            .unwrap();
+        let referrer: String = tx
+            .prepare_cached("SELECT owner FROM f_codes WHERE code = ?1")
+            .unwrap()
+            .query_row([&code], |r| r.get(0))
+            .unwrap();
+        tx.prepare_cached("INSERT INTO f_referrals (referee, referrer, status) VALUES (?1, ?2, 'rewarded')")
+            .unwrap()
+            .execute([&key, &referrer])
+            .unwrap();
+        let mut ledger = tx.prepare_cached("INSERT INTO f_ledger (participant, amount_minor) VALUES (?1, ?2)").unwrap();
+        let mut balance = tx
+            .prepare_cached(
+                "INSERT INTO f_balances VALUES (?1, ?2)
+                 ON CONFLICT (participant) DO UPDATE SET available_minor = available_minor + excluded.available_minor",
+            )
+            .unwrap();
+        for (who, minor) in [(referrer.as_str(), 1000), (key.as_str(), 500)] {
+            ledger.execute(rusqlite::params![who, minor]).unwrap();
+            balance.execute(rusqlite::params![who, minor]).unwrap();
+        }
+        tx.prepare_cached(
+            "UPDATE f_counters SET sign_ups = sign_ups + 1, rewards = rewards + 2 WHERE program = 'bench'",
+        )
+        .unwrap()
+        .execute([])
+        .unwrap();
+        tx.prepare_cached("INSERT INTO f_outbox (event, notice) VALUES (?1, 'rewards_granted')")
+            .unwrap()
+            .execute([&key])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn sqlite_same_facts_db(path: &std::path::Path, sync: &str) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", sync).unwrap();
+    conn.execute_batch(SQLITE_SAME_FACTS_SCHEMA).unwrap();
+    for (code, owner) in same_facts_codes() {
+        conn.execute("INSERT OR IGNORE INTO f_codes VALUES (?1, ?2)", [code, owner]).unwrap();
+    }
+    conn
+}
+
 fn sqlite(c: &mut Criterion) {
     for sync in [Synchronous::Normal, Synchronous::Full] {
         let label = format!("{sync:?}").to_uppercase();
@@ -118,6 +204,14 @@ fn sqlite(c: &mut Criterion) {
                 sqlite_baseline(&mut conn, "b", black_box(m)..m + 1);
             })
         });
+        let mut facts = sqlite_same_facts_db(&dir.path().join("same-facts.db"), &label);
+        let mut k = 0;
+        group.bench_function("baseline (same facts, rusqlite, prepared, one tx)", |b| {
+            b.iter(|| {
+                k += 1;
+                sqlite_same_facts(&mut facts, "f", black_box(k)..k + 1);
+            })
+        });
         group.finish();
 
         let mut group = c.benchmark_group(format!("sqlite WAL synchronous={label}: {BATCH} sign-ups per transaction"));
@@ -137,6 +231,13 @@ fn sqlite(c: &mut Criterion) {
             b.iter(|| {
                 m += 1;
                 sqlite_baseline(&mut conn, "bb", black_box(m * BATCH)..(m + 1) * BATCH);
+            })
+        });
+        let mut k = 0;
+        group.bench_function("baseline (same facts, rusqlite, prepared, one tx)", |b| {
+            b.iter(|| {
+                k += 1;
+                sqlite_same_facts(&mut facts, "fb", black_box(k * BATCH)..(k + 1) * BATCH);
             })
         });
         group.finish();
@@ -175,6 +276,71 @@ fn pg_baseline(client: &mut postgres::Client, ns: std::ops::Range<u64>, referrer
         tx.execute(&ledger, &[&key, &"5.00"]).unwrap();
     }
     tx.commit().unwrap();
+}
+
+/// The same facts as [`SQLITE_SAME_FACTS_SCHEMA`], amounts as NUMERIC.
+const PG_SAME_FACTS_SCHEMA: &str = "
+    DROP TABLE IF EXISTS f_events, f_codes, f_referrals, f_ledger, f_balances, f_counters, f_outbox;
+    CREATE TABLE f_events (key TEXT PRIMARY KEY, digest BYTEA NOT NULL);
+    CREATE TABLE f_codes (code TEXT PRIMARY KEY, owner TEXT NOT NULL);
+    CREATE TABLE f_referrals (referee TEXT PRIMARY KEY, referrer TEXT NOT NULL, status TEXT NOT NULL);
+    CREATE TABLE f_ledger (id BIGSERIAL PRIMARY KEY, participant TEXT NOT NULL, amount NUMERIC NOT NULL);
+    CREATE TABLE f_balances (participant TEXT PRIMARY KEY, available NUMERIC NOT NULL);
+    CREATE TABLE f_counters (program TEXT PRIMARY KEY, sign_ups BIGINT NOT NULL, rewards BIGINT NOT NULL);
+    CREATE TABLE f_outbox (id BIGSERIAL PRIMARY KEY, event TEXT NOT NULL, notice TEXT NOT NULL);
+    INSERT INTO f_counters VALUES ('bench', 0, 0);";
+
+fn pg_same_facts_db(url: &str) {
+    let mut setup = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    setup.batch_execute(PG_SAME_FACTS_SCHEMA).unwrap();
+    for (code, owner) in same_facts_codes() {
+        setup.execute("INSERT INTO f_codes VALUES ($1, $2)", &[&code, &owner]).unwrap();
+    }
+}
+
+/// The statements of [`pg_same_facts`], prepared once per connection.
+struct PgSameFacts {
+    client: postgres::Client,
+    statements: Vec<postgres::Statement>,
+}
+
+impl PgSameFacts {
+    fn connect(url: &str) -> Self {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let statements = [
+            "INSERT INTO f_events (key, digest) VALUES ($1, $2)",
+            "SELECT owner FROM f_codes WHERE code = $1",
+            "INSERT INTO f_referrals (referee, referrer, status) VALUES ($1, $2, 'rewarded')",
+            "INSERT INTO f_ledger (participant, amount) VALUES ($1, $2::TEXT::NUMERIC)",
+            "INSERT INTO f_balances VALUES ($1, $2::TEXT::NUMERIC)
+             ON CONFLICT (participant) DO UPDATE SET available = f_balances.available + excluded.available",
+            "UPDATE f_counters SET sign_ups = sign_ups + 1, rewards = rewards + 2 WHERE program = 'bench'",
+            "INSERT INTO f_outbox (event, notice) VALUES ($1, 'rewards_granted')",
+        ]
+        .iter()
+        .map(|sql| client.prepare(sql).unwrap())
+        .collect();
+        Self { client, statements }
+    }
+
+    /// The sign-ups `ns`, spread over `referrers`, in one transaction.
+    fn signups(&mut self, run: &str, ns: std::ops::Range<u64>, referrers: u64) {
+        let s = &self.statements;
+        let mut tx = self.client.transaction().unwrap();
+        for n in ns {
+            let (key, code) = (format!("{run}-{n}"), referrer_of(n, referrers).to_uppercase());
+            tx.execute(&s[0], &[&key, &digest(&["sign_up", &key, &code])]).unwrap();
+            let referrer: String = tx.query_one(&s[1], &[&code]).unwrap().get(0);
+            tx.execute(&s[2], &[&key, &referrer]).unwrap();
+            for (who, amount) in [(referrer.as_str(), "10.00"), (key.as_str(), "5.00")] {
+                tx.execute(&s[3], &[&who, &amount]).unwrap();
+                tx.execute(&s[4], &[&who, &amount]).unwrap();
+            }
+            tx.execute(&s[5], &[]).unwrap();
+            tx.execute(&s[6], &[&key]).unwrap();
+        }
+        tx.commit().unwrap();
+    }
 }
 
 /// Events per second from `threads` threads for `for_how_long`.
@@ -223,9 +389,17 @@ fn postgres(_: &mut Criterion) {
             let mut client = clients[i].lock().unwrap();
             pg_baseline(&mut client, n..n + 1, referrers);
         });
+        pg_same_facts_db(&url);
+        let facts: Vec<_> = (0..connections).map(|_| std::sync::Mutex::new(PgSameFacts::connect(&url))).collect();
+        let facts = Arc::new(facts);
+        let facts_rate = throughput(connections, Duration::from_secs(5), move |n| {
+            let i = (n as usize) % facts.len();
+            facts[i].lock().unwrap().signups("pg", n..n + 1, referrers);
+        });
         println!(
-            "postgres, {connections} connection(s), {referrers} referrer(s): engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
-            engine_rate / baseline_rate
+            "postgres, {connections} connection(s), {referrers} referrer(s): engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}; same-facts baseline {facts_rate:.0} events/s, ratio {:.2}",
+            engine_rate / baseline_rate,
+            engine_rate / facts_rate
         );
     }
     // Batched: BATCH sign-ups per transaction, one connection.
@@ -242,9 +416,16 @@ fn postgres(_: &mut Criterion) {
         * throughput(1, Duration::from_secs(5), move |n| {
             pg_baseline(&mut client.lock().unwrap(), n * BATCH..(n + 1) * BATCH, REFERRERS);
         });
+    pg_same_facts_db(&url);
+    let facts = std::sync::Mutex::new(PgSameFacts::connect(&url));
+    let facts_rate = BATCH as f64
+        * throughput(1, Duration::from_secs(5), move |n| {
+            facts.lock().unwrap().signups("pgb", n * BATCH..(n + 1) * BATCH, REFERRERS);
+        });
     println!(
-        "postgres, 1 connection, {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}",
-        engine_rate / baseline_rate
+        "postgres, 1 connection, {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}; same-facts baseline {facts_rate:.0} events/s, ratio {:.2}",
+        engine_rate / baseline_rate,
+        engine_rate / facts_rate
     );
 }
 
