@@ -125,6 +125,16 @@ pub enum Refusal {
     /// The idempotency key was used before for a different event.
     #[error("event key {0} was already used for a different event")]
     KeyReused(EventKey),
+    /// The event was handled before, longer ago than the engine keeps
+    /// outcomes ([`Engine::with_outcome_retention`](crate::Engine::with_outcome_retention)):
+    /// it took effect once, and its outcome is no longer kept.
+    #[error("event {key} was handled at {handled_at}; its outcome is past the retention window")]
+    AlreadyHandled {
+        /// The event's key.
+        key: EventKey,
+        /// When it was handled.
+        handled_at: chrono::DateTime<chrono::Utc>,
+    },
     /// A host id was invalid.
     #[error(transparent)]
     InvalidId(#[from] IdError),
@@ -266,6 +276,7 @@ impl Refusal {
             Refusal::InvalidSignal { .. } => "invalid_signal",
             Refusal::UnknownParticipant(_) => "unknown_participant",
             Refusal::KeyReused(_) => "key_reused",
+            Refusal::AlreadyHandled { .. } => "already_handled",
             Refusal::InvalidId(_) => "invalid_id",
             Refusal::UnknownItem(_) => "unknown_item",
             Refusal::OutOfStock(_) => "out_of_stock",

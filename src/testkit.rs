@@ -64,7 +64,8 @@ macro_rules! conformance_suite {
                 failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
                 batches_agree_with_events_one_by_one, get_many_reads_what_get_reads,
                 keys_read_as_absent_stay_absent_until_the_commit_ends,
-                a_commit_of_thirty_thousand_keys_applies);
+                a_commit_of_thirty_thousand_keys_applies, outcomes_past_the_retention_window_are_forgotten,
+                forget_outcomes_is_bounded_and_oldest_first);
         }
     };
     (@tests $factory:expr, $when:expr; $($check:ident),*) => {
@@ -118,7 +119,7 @@ fn raw_commit(n: usize, reads: Vec<(Key, u64)>, writes: Vec<Write>) -> Commit {
     reads.sort();
     let mut writes = writes;
     writes.sort_by(|a, b| a.key().cmp(b.key()));
-    Commit { events: vec![StoredEvent { event, outcome }], reads, writes }
+    Commit { events: vec![StoredEvent::new(&event, outcome)], reads, writes }
 }
 
 fn everything<S: Store>(store: &S) -> Vec<(Key, Versioned)> {
@@ -148,8 +149,8 @@ pub fn records_read_back_as_written<S: Store + ?Sized>(
         assert_eq!(&back.record, record, "{key} reads back otherwise");
     }
     for e in events {
-        let back = store.stored_event(&e.event.key).unwrap_or_else(|err| panic!("{err}"));
-        assert_eq!(back.as_ref(), Some(e), "event {} reads back otherwise", e.event.key);
+        let back = store.stored_event(&e.key).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(back.as_ref(), Some(e), "event {} reads back otherwise", e.key);
     }
 }
 
@@ -526,8 +527,14 @@ fn observe<S: Store>(engine: &Engine<S>) -> String {
     out
 }
 
+/// An engine over `store` for the scenario, keeping outcomes for ten years:
+/// its replays come months after the first run.
 fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
-    Engine::new(store).with_clock(clock.clone()).with_random(SeededRandom::new(7)).with_program(scenario_program())
+    Engine::new(store)
+        .with_clock(clock.clone())
+        .with_random(SeededRandom::new(7))
+        .with_program(scenario_program())
+        .with_outcome_retention(Duration::days(3650))
 }
 
 fn run_scenario<S: Store>(engine: &Engine<S>, clock: &ManualClock) -> Vec<Result<Outcome, String>> {
@@ -577,6 +584,86 @@ pub fn replay_returns_the_first_outcome<S: Store>(factory: &dyn Fn() -> S) {
         kind: EventKind::Tick,
     };
     assert!(matches!(engine.handle(&reused), Ok(Err(Refusal::KeyReused(_)))));
+}
+
+/// Within the retention window a replay returns the first outcome; past it,
+/// `AlreadyHandled`, whether or not a tick has made the store forget the
+/// outcome yet; at any age another payload under the key is `KeyReused`,
+/// and the key still takes no second commit.
+pub fn outcomes_past_the_retention_window_are_forgotten<S: Store>(factory: &dyn Fn() -> S) {
+    let clock = ManualClock::new(start());
+    let engine = Engine::new(factory())
+        .with_clock(clock.clone())
+        .with_random(SeededRandom::new(7))
+        .with_program(scenario_program())
+        .with_outcome_retention(Duration::days(7));
+    let event = |key: &str, kind: EventKind| Event {
+        key: EventKey::new(key).unwrap_or_else(|e| panic!("{e}")),
+        program: program_id(),
+        kind,
+    };
+    let enroll = event("e1", Enroll::new(pid("ann")).with_vanity_code("ANN-1").into());
+    let first = engine.handle(&enroll).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    clock.advance(Duration::days(7) - Duration::seconds(1));
+    let again = engine.handle(&enroll).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.ok(), Some(first), "inside the window");
+    clock.advance(Duration::seconds(1));
+    let past = engine.handle(&enroll).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&past, Err(Refusal::AlreadyHandled { key, handled_at }) if key == &enroll.key && *handled_at == start()),
+        "{past:?}"
+    );
+    let stored = |key: &str| {
+        engine
+            .store()
+            .stored_event(&EventKey::new(key).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(stored("e1").and_then(|s| s.outcome).is_some(), "no tick yet: the outcome is still kept");
+    clock.advance(Duration::seconds(1));
+    engine.handle(&event("t1", EventKind::Tick)).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+    let kept = stored("e1").unwrap_or_else(|| panic!("the key is gone"));
+    assert_eq!((kept.handled_at, kept.outcome), (start(), None), "the tick forgot the outcome");
+    let forgotten = engine.handle(&enroll).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forgotten.err().map(|e| e.to_string()), past.err().map(|e| e.to_string()), "once forgotten");
+    let other = event("e1", Enroll::new(pid("bob")).into());
+    assert!(matches!(engine.handle(&other), Ok(Err(Refusal::KeyReused(_)))));
+    assert!(stored("t1").and_then(|s| s.outcome).is_some(), "the tick's own outcome is kept");
+    assert_eq!(engine.read(&program_id()).participant(&pid("ann")).map(|p| p.is_some()).ok(), Some(true));
+}
+
+/// `forget_outcomes` forgets the oldest outcomes first, at most `limit` a
+/// call, only those before the time given; keys, digests and times stay.
+pub fn forget_outcomes_is_bounded_and_oldest_first<S: Store>(factory: &dyn Fn() -> S) {
+    let store = factory();
+    let mut kept = Vec::new();
+    for i in [3, 0, 4, 1, 2] {
+        let mut commit = raw_commit(i, vec![], vec![]);
+        for e in &mut commit.events {
+            e.handled_at = start() + Duration::hours(i64::try_from(i).unwrap_or_default());
+            kept.push(e.clone());
+        }
+        store.commit(&commit).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let outcome = |i: usize| {
+        store
+            .stored_event(&EventKey::new(format!("raw-{i}")).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("raw-{i} is gone"))
+    };
+    let before = start() + Duration::hours(3);
+    assert_eq!(store.forget_outcomes(before, 2).unwrap_or_else(|e| panic!("{e}")), 2);
+    let left: Vec<bool> = (0..5).map(|i| outcome(i).outcome.is_some()).collect();
+    assert_eq!(left, [false, false, true, true, true]);
+    assert_eq!(store.forget_outcomes(before, 10).unwrap_or_else(|e| panic!("{e}")), 1);
+    assert_eq!(store.forget_outcomes(before, 10).unwrap_or_else(|e| panic!("{e}")), 0);
+    for e in &kept {
+        let i: usize = e.key.as_str().trim_start_matches("raw-").parse().unwrap_or_default();
+        let back = outcome(i);
+        assert_eq!((&back.key, back.digest, back.handled_at), (&e.key, e.digest, e.handled_at));
+        assert_eq!(back.outcome.is_some(), i >= 3, "raw-{i}");
+    }
+    assert!(matches!(store.commit(&raw_commit(0, vec![], vec![])), Err(StoreError::DuplicateEvent(_))));
 }
 
 fn signup_events(referees: usize, prefix: &str, code: &str) -> Vec<Event> {
@@ -787,6 +874,9 @@ impl<S: Store> Store for FailingStore<S> {
     }
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         self.inner.stored_event(key)
+    }
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.inner.forget_outcomes(before, limit)
     }
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;

@@ -79,6 +79,9 @@ mod postgres {
         fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
             self.store.stored_event(key)
         }
+        fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+            self.store.forget_outcomes(before, limit)
+        }
         fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
             self.store.commit(commit)
         }

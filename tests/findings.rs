@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::*;
 use referral_engine::domain::code::SeededRandom;
+#[cfg(feature = "sqlite")]
 use referral_engine::domain::participant::Attribute;
 use referral_engine::event::StoredEvent;
 use referral_engine::fraud::{Signal, SignalKey};
@@ -229,6 +230,9 @@ impl Store for FlakyOnce {
     fn stored_event(&self, key: &referral_engine::domain::id::EventKey) -> Result<Option<StoredEvent>, StoreError> {
         self.inner.stored_event(key)
     }
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.inner.forget_outcomes(before, limit)
+    }
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         if !self.failed.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Transient("deadlock detected".into()));
@@ -375,6 +379,7 @@ fn m12_a_payout_pays_a_page_per_event_and_goes_on_where_it_stopped() {
     assert_eq!(total, dec("5.00") * rust_decimal::Decimal::from(referrers as u64));
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn m13_sqlite_is_durable_on_power_loss_by_default() {
     assert_eq!(
@@ -559,6 +564,7 @@ fn l13_extreme_assumptions_and_a_repeating_random_source_are_errors() {
     assert!(flat(engine.handle(&Event::new("e2", "p", Enroll::new(pid("bob"))).unwrap())).is_err());
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn l12_a_record_from_a_newer_version_is_refused_not_rewritten_without_its_fields() {
     use referral_engine::store::sqlite::SqliteStore;

@@ -82,7 +82,7 @@ fn the_commit_function_writes_to_its_own_schema_whatever_the_callers_search_path
     client
         .batch_execute(&format!(
             "SET search_path TO \"{}\";
-             SELECT \"{}\".re_commit(ARRAY['ev'], ARRAY['{{}}'], ARRAY['{{}}'], ARRAY['k'], ARRAY[0::int8],
+             SELECT \"{}\".re_commit(ARRAY['ev'], ARRAY['\\x00'::bytea], ARRAY[now()], ARRAY['{{}}'], ARRAY['k'], ARRAY[0::int8],
                  ARRAY['k'], ARRAY['{{}}'], '{{}}', '{{}}', '{{}}', '{{}}');",
             b.schema, a.schema
         ))
@@ -284,4 +284,88 @@ fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
     terminate(&mut admin, &name);
     let bob = w.event(Enroll::new(common::pid("bob")).into());
     assert!(common::flat(w.engine.handle(&bob)).is_ok(), "the engine did not absorb one dropped connection");
+}
+
+/// A format-3 PostgreSQL store (schema 4: its tables as migration 4 left
+/// them, its rows those of the SQLite fixture `format3-3214d83.sqlite`)
+/// migrates to format 4: the events move to key, digest, time and outcome,
+/// so a replay returns the first outcome, another payload is refused, and
+/// past the window the outcome is forgotten while the key stays.
+#[test]
+fn a_format_3_store_migrates_its_events_on_postgres() {
+    use referral_engine::EventKind;
+    use referral_engine::event::SignUp;
+    let Some(url) = database_url() else { return };
+    let schema = format!("re_format3_{}", std::process::id());
+    let _drop = DropSchema { url: url.clone(), schema: schema.clone() };
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format3-3214d83.sqlite");
+    let sqlite = rusqlite::Connection::open_with_flags(fixture, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let rows = |sql: &str, n: usize| -> Vec<Vec<String>> {
+        let mut stmt = sqlite.prepare(sql).unwrap();
+        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>())
+            .unwrap()
+            .map(|row| {
+                row.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE re_schema_version (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+             INSERT INTO re_schema_version (version) VALUES (1), (2), (3), (4);
+             CREATE TABLE re_records (key TEXT COLLATE \"C\" PRIMARY KEY, version BIGINT NOT NULL, body TEXT NOT NULL);
+             CREATE TABLE re_events (key TEXT PRIMARY KEY, event TEXT NOT NULL, outcome TEXT NOT NULL);
+             CREATE TABLE re_data_format (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+             INSERT INTO re_data_format (version) VALUES (3);"
+        ))
+        .unwrap();
+    for r in rows("SELECT key, version, body FROM re_records", 3) {
+        let version: i64 = r[1].parse().unwrap();
+        client.execute("INSERT INTO re_records VALUES ($1, $2, $3)", &[&r[0], &version, &r[2]]).unwrap();
+    }
+    let events = rows("SELECT key, event, outcome FROM re_events", 3);
+    assert_eq!(events.len(), 2);
+    for r in events {
+        client.execute("INSERT INTO re_events VALUES ($1, $2, $3)", &[&r[0], &r[1], &r[2]]).unwrap();
+    }
+    let store = PostgresStore::builder(&url).schema(&schema).pool_size(2).connect().unwrap();
+    assert_eq!(store.migrate().unwrap(), 5);
+    assert_eq!(store.migrate().unwrap(), 5, "a second migrate is a no-op");
+    let upgrade = r#"{"id": "up", "name": "Upgrade", "currency": "USD", "hold_days": 7,
+        "qualification": {"first_purchase": {}}, "qualification_window_days": 30,
+        "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#;
+    let w = common::World::with_store(store, common::program(upgrade));
+    let event = |key: &str, kind: EventKind| referral_engine::Event::new(key, "up", kind).unwrap();
+    let bob = || event("e2", SignUp::new(common::pid("bob"), "QE34KCHW1Z").into());
+    assert_eq!(common::flat(w.engine.handle(&bob())).unwrap().referrals.len(), 1, "the stored outcome");
+    let other = common::flat(w.engine.handle(&event("e2", SignUp::new(common::pid("cy"), "QE34KCHW1Z").into())));
+    assert_eq!(other.unwrap_err().code(), "key_reused");
+    w.advance(8);
+    assert_eq!(common::flat(w.engine.handle(&bob())).unwrap_err().code(), "already_handled");
+    common::flat(w.engine.handle(&event("u1", EventKind::Tick))).unwrap();
+    let kept: Vec<(String, bool)> = client
+        .query(&format!("SELECT key, outcome IS NOT NULL FROM \"{schema}\".re_events ORDER BY key"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [("e1", false), ("e2", false), ("u1", true)].map(|(k, o)| (k.to_owned(), o));
+    assert_eq!(kept, want, "the tick forgot the outcomes past the window, not the keys");
+    let old: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 're_events_format3'",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(old, 0, "the format-3 table is dropped once moved");
 }

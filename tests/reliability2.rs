@@ -253,6 +253,9 @@ impl Store for Counting {
     ) -> Result<Option<referral_engine::event::StoredEvent>, StoreError> {
         self.inner.stored_event(key)
     }
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.inner.forget_outcomes(before, limit)
+    }
     fn commit(&self, commit: &referral_engine::store::Commit) -> Result<(), StoreError> {
         self.inner.commit(commit)
     }

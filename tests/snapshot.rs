@@ -71,6 +71,9 @@ impl Store for Counting {
         self.call();
         self.inner.stored_event(key)
     }
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.inner.forget_outcomes(before, limit)
+    }
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         self.call();
         for w in &commit.writes {

@@ -47,7 +47,7 @@ fn a_format_1_store_is_refused_with_nothing_changed() {
     let store = SqliteStore::open(&path).unwrap();
     let refused = store.migrate().unwrap_err();
     let StoreError::DataFormat { found, supported, .. } = &refused else { panic!("{refused}") };
-    assert_eq!((*found, *supported), (1, 3));
+    assert_eq!((*found, *supported), (1, 4));
     assert!(refused.to_string().contains("format 1"), "{refused}");
     drop(store);
     assert_eq!(schema_version(&path), 2, "a refused migration changed the schema");
@@ -58,8 +58,8 @@ fn a_format_1_store_is_refused_with_nothing_changed() {
 fn a_format_2_store_is_migrated_and_reads_whole() {
     let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.migrate().unwrap(), 4);
-    assert_eq!(store.migrate().unwrap(), 4, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 5);
+    assert_eq!(store.migrate().unwrap(), 5, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
     // Format 3 keeps each referral's standing referrer rewards: bob's earned
     // ann her 5.00, which migrate() counted from the rewards.
@@ -134,4 +134,66 @@ fn a_format_2_stores_payout_batches_move_to_records_of_their_own() {
     let batches: i64 =
         conn.query_row("SELECT count(*) FROM re_records WHERE key LIKE 'u/pay/%'", [], |r| r.get(0)).unwrap();
     assert_eq!(batches, 2, "may, moved; june, new");
+}
+
+fn event(key: &str, kind: EventKind) -> referral_engine::Event {
+    referral_engine::Event::new(key, "up", kind).unwrap()
+}
+
+/// Format 4 keeps each event as its key, the digest of its payload, its
+/// time and (for the retention window) its outcome: a format-3 store's
+/// events move there, so that a replay still returns the first outcome,
+/// another payload under the key is still refused, and past the window the
+/// outcome is forgotten while the key stays.
+#[test]
+fn a_format_3_stores_events_move_to_keys_digests_and_outcomes() {
+    let (_dir, path) = copy_of("format3-3214d83.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrate().unwrap(), 5);
+    assert_eq!(store.migrate().unwrap(), 5, "a second migrate is a no-op");
+    let w = World::with_store(store, program(UPGRADE));
+    let bob = || event("e2", SignUp::new(pid("bob"), ANNS_CODE).into());
+    let replay = common::flat(w.engine.handle(&bob())).unwrap();
+    assert_eq!(replay.referrals.len(), 1, "the stored outcome, replayed");
+    let other = common::flat(w.engine.handle(&event("e2", SignUp::new(pid("cy"), ANNS_CODE).into())));
+    assert_eq!(other.unwrap_err().code(), "key_reused");
+    w.advance(8);
+    let past = common::flat(w.engine.handle(&bob()));
+    assert_eq!(past.unwrap_err().code(), "already_handled");
+    common::flat(w.engine.handle(&event("u1", EventKind::Tick))).unwrap();
+    assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("5.00"), dec("0")), "bob's 5.00, released");
+    drop(w);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let outcomes: Vec<(String, bool)> = conn
+        .prepare("SELECT key, outcome IS NOT NULL FROM re_events ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want = [("e1", false), ("e2", false), ("u1", true)].map(|(k, o)| (k.to_owned(), o));
+    assert_eq!(outcomes, want, "the tick forgot the outcomes past the window, not the keys");
+    let old: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 're_events_format3'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(old, 0, "the format-3 table is dropped once moved");
+}
+
+/// A format-3 event that does not read back refuses the whole migration,
+/// naming the row; nothing changes.
+#[test]
+fn a_format_3_store_with_an_unreadable_event_is_refused_whole() {
+    let (_dir, path) = copy_of("format3-3214d83.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE re_events SET event = '{\"key\":' WHERE key = 'e2'", []).unwrap();
+    }
+    let before = file_bytes(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = store.migrate().unwrap_err();
+    assert!(matches!(refused, StoreError::DataFormat { found: 3, .. }), "{refused}");
+    assert!(refused.to_string().contains("\"e2\""), "{refused}");
+    drop(store);
+    assert_eq!(schema_version(&path), 4, "a refused migration changed the schema");
+    assert_eq!(file_bytes(&path), before, "a refused migration changed the file");
 }

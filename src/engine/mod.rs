@@ -44,8 +44,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource};
 use crate::domain::id::{EventKey, ProgramId};
 use crate::error::{Error, Refusal};
-use crate::event::StoredEvent;
 use crate::event::{Enroll, Event, EventKind, Outcome, SignUp};
+use crate::event::{EventDigest, StoredEvent};
 use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
 use crate::store::{Commit, Store, StoreError};
@@ -89,6 +89,15 @@ pub const READ_RETRIES: u32 = 3;
 /// How many times an event is decided again after conflicting commits.
 pub const MAX_ATTEMPTS: u32 = 100;
 
+/// How long the engine keeps each event's outcome unless told otherwise
+/// ([`Engine::with_outcome_retention`]): 7 days.
+pub const DEFAULT_OUTCOME_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// How many outcomes past the retention window one [`EventKind::Tick`]
+/// forgets ([`Engine::forget_outcomes`]): a store's work per tick stays
+/// bounded however long it ran without one.
+pub const FORGET_PER_TICK: usize = 10_000;
+
 /// Runs referral programs over a store.
 ///
 /// ```
@@ -105,6 +114,7 @@ pub struct Engine<S> {
     programs: HashMap<ProgramId, Arc<Program>>,
     signal_key: Option<SignalKey>,
     outbox: bool,
+    outcome_retention: chrono::TimeDelta,
 }
 
 impl<S: Store> Engine<S> {
@@ -117,6 +127,7 @@ impl<S: Store> Engine<S> {
             programs: HashMap::new(),
             signal_key: None,
             outbox: true,
+            outcome_retention: DEFAULT_OUTCOME_RETENTION,
         }
     }
 
@@ -130,6 +141,35 @@ impl<S: Store> Engine<S> {
     pub fn with_random(mut self, random: impl RandomSource + 'static) -> Self {
         self.random = Arc::new(random);
         self
+    }
+
+    /// Keeps each event's outcome for `retention` after it was handled
+    /// (default [`DEFAULT_OUTCOME_RETENTION`], 7 days; a negative span counts
+    /// as zero). Within it, the same event again returns its first outcome;
+    /// after it, [`Refusal::AlreadyHandled`]: the event took effect once, and
+    /// what it did is in the records (balances, statements, the audit
+    /// trail). Every event key and its payload's digest are kept for ever,
+    /// so another payload under a used key is [`Refusal::KeyReused`] at any
+    /// age. Make the window longer than any retry of the host's.
+    ///
+    /// ```
+    /// use referral_engine::{Engine, MemoryStore};
+    /// let engine = Engine::new(MemoryStore::new()).with_outcome_retention(chrono::TimeDelta::days(30));
+    /// # let _ = engine;
+    /// ```
+    pub fn with_outcome_retention(mut self, retention: chrono::TimeDelta) -> Self {
+        self.outcome_retention = retention.max(chrono::TimeDelta::zero());
+        self
+    }
+
+    /// Forgets, in the store, the outcomes of up to [`FORGET_PER_TICK`]
+    /// events handled longer ago than the retention window; returns how
+    /// many. Every [`EventKind::Tick`] that takes effect does this after its
+    /// commit; a host that commits
+    /// through [`decide_against`](Self::decide_against) calls it itself.
+    pub fn forget_outcomes(&self) -> Result<usize, Error> {
+        let before = self.clock.now().checked_sub_signed(self.outcome_retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok(self.store.forget_outcomes(before, FORGET_PER_TICK)?)
     }
 
     /// Runs a program (replacing one with the same id).
@@ -171,6 +211,14 @@ impl<S: Store> Engine<S> {
     /// again).
     pub fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
         self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))
+    }
+
+    /// A tick took effect: forget outcomes past the window, a bounded step,
+    /// after its commit (a replayed tick changes nothing). The tick stands
+    /// whatever this step meets, so its failure is not the tick's: the call
+    /// has already succeeded, and the next tick takes the step again.
+    fn forget_after_tick(&self) {
+        let _ = self.forget_outcomes();
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -236,7 +284,11 @@ impl<S: Store> Engine<S> {
                 }
                 Err(e) => return Err(e),
             };
+            let ticked = batch.ticked;
             if self.commit(tx, batch, attempt)? {
+                if ticked {
+                    self.forget_after_tick();
+                }
                 return Ok(result);
             }
         }
@@ -266,12 +318,13 @@ impl<S: Store> Engine<S> {
         let Some(program) = self.programs.get(&event.program) else {
             return Err(Error::UnknownProgram(event.program.clone()));
         };
+        let replay = |stored: &StoredEvent| self.replay(stored, event, now);
         if let Some(earlier) = batch.index.get(&event.key).and_then(|&i| batch.accepted.get(i)) {
-            return Ok(replay(earlier, event));
+            return Ok(replay(earlier));
         }
         if batch.look_up_keys {
             if let Some(stored) = tx.store().stored_event(&event.key)? {
-                return Ok(replay(&stored, event));
+                return Ok(replay(&stored));
             }
         }
         let layer = tx.begin();
@@ -284,7 +337,8 @@ impl<S: Store> Engine<S> {
                 let outcome = cx.out;
                 tx.keep(layer);
                 batch.index.insert(event.key.clone(), batch.accepted.len());
-                batch.accepted.push(StoredEvent { event: event.clone(), outcome: outcome.clone() });
+                batch.accepted.push(StoredEvent::new(event, outcome.clone()));
+                batch.ticked |= event.kind == EventKind::Tick;
                 Ok(Ok(outcome))
             }
             Err(Error::Refused(refused)) => {
@@ -293,11 +347,27 @@ impl<S: Store> Engine<S> {
                 // committed earlier or by a concurrent twin: then the answer
                 // is the first outcome, not the refusal.
                 Ok(match tx.store().stored_event(&event.key)? {
-                    Some(stored) => replay(&stored, event),
+                    Some(stored) => replay(&stored),
                     None => Err(refused),
                 })
             }
             Err(failed) => Err(failed),
+        }
+    }
+
+    /// The answer to an event whose key was used before: for the same event
+    /// (the same digest), its first outcome within the retention window,
+    /// [`Refusal::AlreadyHandled`] after it; [`Refusal::KeyReused`] for
+    /// another. The answer depends on the time alone, never on whether a
+    /// store has forgotten the outcome yet.
+    fn replay(&self, stored: &StoredEvent, event: &Event, now: DateTime<Utc>) -> Result<Outcome, Refusal> {
+        if stored.digest != EventDigest::of(event) {
+            return Err(Refusal::KeyReused(event.key.clone()));
+        }
+        let kept_until = stored.handled_at.checked_add_signed(self.outcome_retention);
+        match &stored.outcome {
+            Some(outcome) if kept_until.is_none_or(|until| now < until) => Ok(outcome.clone()),
+            _ => Err(Refusal::AlreadyHandled { key: stored.key.clone(), handled_at: stored.handled_at }),
         }
     }
 
@@ -428,12 +498,9 @@ struct Batch {
     /// Whether to look each event key up in the store before deciding
     /// (retries and dry runs); otherwise the commit's unique key checks it.
     look_up_keys: bool,
-}
-
-/// The answer to an event whose key was used before: the first outcome for
-/// the same event, [`Refusal::KeyReused`] for another.
-fn replay(stored: &StoredEvent, event: &Event) -> Result<Outcome, Refusal> {
-    if &stored.event == event { Ok(stored.outcome.clone()) } else { Err(Refusal::KeyReused(event.key.clone())) }
+    /// Whether a tick was accepted (not replayed): once committed, outcomes
+    /// past the retention window are forgotten.
+    ticked: bool,
 }
 
 fn backoff(attempt: u32) {

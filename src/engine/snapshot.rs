@@ -198,6 +198,10 @@ impl RandomSource for Draws<'_> {
     }
 }
 
+fn read_only() -> StoreError {
+    StoreError::Backend("a snapshot is read-only: commit to the store it was fetched from".into())
+}
+
 impl Store for Snapshot {
     fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
         self.get_many(std::slice::from_ref(key)).map(|mut found| found.pop().flatten())
@@ -232,7 +236,11 @@ impl Store for Snapshot {
         }
     }
 
+    fn forget_outcomes(&self, _: chrono::DateTime<chrono::Utc>, _: usize) -> Result<usize, StoreError> {
+        Err(read_only())
+    }
+
     fn commit(&self, _: &Commit) -> Result<(), StoreError> {
-        Err(StoreError::Backend("a snapshot is read-only: commit to the store it was fetched from".into()))
+        Err(read_only())
     }
 }

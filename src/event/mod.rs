@@ -15,11 +15,13 @@ pub mod commands;
 pub mod facts;
 mod notice;
 pub mod outbox;
+mod stored;
 
 pub use commands::{Acknowledge, Approve, IssueCode, IssuePartnerCodes, Payout, Redeem, Reinstate, Reject, Suspend};
 pub use facts::{Action, Chargeback, Enroll, InviteSent, Purchase, Refund, SignUp};
 pub use notice::{LimitReason, Notice};
 pub use outbox::{AuditEntry, Notification, NotificationId, OutboxEntry};
+pub use stored::{EventDigest, StoredEvent};
 
 /// One thing that happened in the host, for one program, under the host's
 /// idempotency key.
@@ -160,17 +162,6 @@ impl Outcome {
             && self.codes.is_empty()
             && self.notices.is_empty()
     }
-}
-
-/// An event and its outcome, as stored under the event's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct StoredEvent {
-    /// The event as first handled.
-    pub event: Event,
-    /// Its outcome.
-    pub outcome: Outcome,
 }
 
 #[cfg(test)]

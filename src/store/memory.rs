@@ -1,11 +1,13 @@
 //! The in-memory store: as strict as the SQL ones, under one lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{Commit, Key, KeyRange, Store, StoreError, Versioned, Write};
 use crate::domain::id::EventKey;
-use crate::event::StoredEvent;
+use crate::event::{EventDigest, Outcome, StoredEvent};
 
 /// Records in memory, shared safely between threads.
 ///
@@ -26,9 +28,26 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     records: BTreeMap<Key, Versioned>,
-    /// Boxed: the map moves its entries when it grows, and a stored event
-    /// with its outcome is large.
-    events: HashMap<EventKey, Box<StoredEvent>>,
+    /// Every event key with what is kept of its event.
+    events: HashMap<EventKey, Kept>,
+    /// The events whose outcome is still kept, oldest first.
+    outcomes: BTreeSet<(DateTime<Utc>, EventKey)>,
+}
+
+/// What is kept under an event key: 48 bytes once the outcome is forgotten.
+#[derive(Debug)]
+struct Kept {
+    digest: EventDigest,
+    handled_at: DateTime<Utc>,
+    /// Boxed: an outcome is large, and most entries have none.
+    outcome: Option<Box<Outcome>>,
+}
+
+impl Kept {
+    fn stored(&self, key: &EventKey) -> StoredEvent {
+        let outcome = self.outcome.as_deref().cloned();
+        StoredEvent { key: key.clone(), digest: self.digest, handled_at: self.handled_at, outcome }
+    }
 }
 
 impl MemoryStore {
@@ -57,8 +76,8 @@ impl MemoryStore {
     pub fn dump(&self) -> (Vec<(Key, Versioned)>, Vec<StoredEvent>) {
         let inner = self.lock();
         let records = inner.records.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut events: Vec<StoredEvent> = inner.events.values().map(|e| (**e).clone()).collect();
-        events.sort_by(|a, b| a.event.key.cmp(&b.event.key));
+        let mut events: Vec<StoredEvent> = inner.events.iter().map(|(k, e)| e.stored(k)).collect();
+        events.sort_by(|a, b| a.key.cmp(&b.key));
         (records, events)
     }
 }
@@ -87,7 +106,26 @@ impl Store for MemoryStore {
     }
 
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self.lock().events.get(key).map(|e| (**e).clone()))
+        Ok(self.lock().events.get(key).map(|e| e.stored(key)))
+    }
+
+    fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let Inner { events, outcomes, .. } = &mut *inner;
+        let mut forgotten = 0;
+        while forgotten < limit {
+            match outcomes.first() {
+                Some((at, _)) if *at < before => {}
+                _ => break,
+            }
+            if let Some((_, key)) = outcomes.pop_first() {
+                if let Some(e) = events.get_mut(&key) {
+                    e.outcome = None;
+                }
+                forgotten = forgotten.saturating_add(1);
+            }
+        }
+        Ok(forgotten)
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -116,7 +154,12 @@ impl Store for MemoryStore {
             }
         }
         for stored in &commit.events {
-            inner.events.insert(stored.event.key.clone(), Box::new(stored.clone()));
+            if stored.outcome.is_some() {
+                inner.outcomes.insert((stored.handled_at, stored.key.clone()));
+            }
+            let outcome = stored.outcome.clone().map(Box::new);
+            let kept = Kept { digest: stored.digest, handled_at: stored.handled_at, outcome };
+            inner.events.insert(stored.key.clone(), kept);
         }
         Ok(())
     }

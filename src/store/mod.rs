@@ -41,6 +41,8 @@ pub(crate) use record::RecordKind;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::id::EventKey;
 use crate::event::StoredEvent;
 
@@ -78,7 +80,8 @@ impl Write {
 #[non_exhaustive]
 pub struct Commit {
     /// The events with their outcomes, each stored under its key for
-    /// idempotency and returned again on a replay. Their keys are distinct.
+    /// idempotency (for ever) and its outcome returned again on a replay
+    /// (within the retention window). Their keys are distinct.
     pub events: Vec<StoredEvent>,
     /// Each key read and the version seen (0: absent). Sorted by key. Every
     /// written key is among them.
@@ -95,7 +98,7 @@ impl Commit {
 
     /// The keys of its events.
     pub fn keys(&self) -> impl Iterator<Item = &EventKey> {
-        self.events.iter().map(|e| &e.event.key)
+        self.events.iter().map(|e| &e.key)
     }
 }
 
@@ -156,7 +159,8 @@ pub enum StoreError {
 /// * [`commit`](Store::commit) is atomic: all of it or none of it, checked and
 ///   applied as one unit against every other commit.
 /// * [`stored_event`](Store::stored_event) returns what a successful commit
-///   stored under that key.
+///   stored under that key, its outcome until
+///   [`forget_outcomes`](Store::forget_outcomes) forgot it.
 ///
 /// The `testkit` feature's conformance suite checks all of it.
 pub trait Store: Send + Sync {
@@ -173,8 +177,17 @@ pub trait Store: Send + Sync {
     /// Up to `limit` records in `range`, in key order.
     fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError>;
 
-    /// The event and outcome stored under an idempotency key.
+    /// What is stored under an idempotency key: the key, the payload's
+    /// digest, when it was handled and (unless forgotten) its outcome.
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Forgets the outcomes of up to `limit` events handled before
+    /// `before`, oldest first; returns how many. Their keys and digests
+    /// stay: a second commit under a key still fails, and a replay still
+    /// tells the same event from another. Idempotent, and never part of a
+    /// commit: the engine answers a replay past the window the same way
+    /// whether or not the outcome is still there.
+    fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError>;
 
     /// Applies a commit atomically, or fails with
     /// [`DuplicateEvent`](StoreError::DuplicateEvent) or
@@ -197,6 +210,9 @@ macro_rules! forward_store {
             }
             fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
                 (**self).stored_event(key)
+            }
+            fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+                (**self).forget_outcomes(before, limit)
             }
             fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
                 (**self).commit(commit)

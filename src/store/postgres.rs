@@ -350,11 +350,6 @@ impl PostgresStore {
                 upgrade.record(row.get(0), row.get(1))?;
             }
             drop(rows);
-            let mut rows = tx.query_raw("SELECT key, event, outcome FROM re_events", none).map_err(classify)?;
-            while let Some(row) = rows.next().map_err(classify)? {
-                upgrade.event(row.get(0), row.get(1), row.get(2))?;
-            }
-            drop(rows);
             let referrals = "SELECT key, body FROM re_records WHERE key LIKE 'r/%' OR key LIKE 'x/%'";
             let mut rewrites = Vec::new();
             let mut rows = tx.query_raw(referrals, none).map_err(classify)?;
@@ -374,6 +369,25 @@ impl PostgresStore {
                 .map_err(classify)?;
             }
         }
+        if current < 5 {
+            // Schema 5 renamed the events table; its rows move, each decoded.
+            let none: [&str; 0] = [];
+            let mut moved = Vec::new();
+            let mut rows = tx.query_raw(sql::FORMAT_3_EVENTS, none).map_err(classify)?;
+            while let Some(row) = rows.next().map_err(classify)? {
+                moved.push(sql::moved_event(row.get(0), row.get(1), row.get(2))?);
+            }
+            drop(rows);
+            for chunk in moved.chunks(1_000) {
+                let a = EventArrays::of(chunk)?;
+                tx.execute(
+                    "INSERT INTO re_events (key, digest, handled_at, outcome) SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::text[])",
+                    &[&a.keys, &a.digests, &a.handled, &a.outcomes],
+                )
+                .map_err(classify)?;
+            }
+            tx.batch_execute(sql::DROP_FORMAT_3_EVENTS).map_err(classify)?;
+        }
         tx.execute("INSERT INTO re_data_format (version) VALUES ($1) ON CONFLICT DO NOTHING", &[&sql::FORMAT])
             .map_err(classify)?;
         tx.commit().map_err(classify)?;
@@ -386,12 +400,32 @@ impl PostgresStore {
     }
 }
 
+/// Events as arrays, as `re_commit` and the move of schema 5 take them.
+#[derive(Default)]
+struct EventArrays<'c> {
+    keys: Vec<&'c str>,
+    digests: Vec<&'c [u8]>,
+    handled: Vec<chrono::DateTime<chrono::Utc>>,
+    outcomes: Vec<Option<String>>,
+}
+
+impl<'c> EventArrays<'c> {
+    fn of(events: &'c [StoredEvent]) -> Result<Self, StoreError> {
+        let mut a = EventArrays::default();
+        for stored in events {
+            a.keys.push(stored.key.as_str());
+            a.digests.push(&stored.digest.as_bytes()[..]);
+            a.handled.push(stored.handled_at);
+            a.outcomes.push(stored.outcome.as_ref().map(sql::encode).transpose()?);
+        }
+        Ok(a)
+    }
+}
+
 /// A commit's arrays, as `re_commit` takes them.
 #[derive(Default)]
 struct Arrays<'c> {
-    event_keys: Vec<&'c str>,
-    events: Vec<String>,
-    outcomes: Vec<String>,
+    events: EventArrays<'c>,
     read_keys: Vec<&'c str>,
     read_versions: Vec<i64>,
     new_keys: Vec<&'c str>,
@@ -404,12 +438,7 @@ struct Arrays<'c> {
 
 impl<'c> Arrays<'c> {
     fn of(commit: &'c Commit) -> Result<Self, StoreError> {
-        let mut a = Arrays::default();
-        for stored in &commit.events {
-            a.event_keys.push(stored.event.key.as_str());
-            a.events.push(sql::encode(&stored.event)?);
-            a.outcomes.push(sql::encode(&stored.outcome)?);
-        }
+        let mut a = Arrays { events: EventArrays::of(&commit.events)?, ..Arrays::default() };
         for (key, version) in &commit.reads {
             a.read_keys.push(key.as_str());
             a.read_versions.push(sql::to_sql_version(*version)?);
@@ -511,13 +540,29 @@ impl Store for PostgresStore {
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let mut client = self.client()?;
         let row = client
-            .query_typed_opt("SELECT event, outcome FROM re_events WHERE key = $1", &[(&key.as_str(), Type::TEXT)])
+            .query_typed_opt(
+                "SELECT digest, handled_at, outcome FROM re_events WHERE key = $1",
+                &[(&key.as_str(), Type::TEXT)],
+            )
             .map_err(classify)?;
         row.map(|r| {
-            let (event, outcome): (String, String) = (r.get(0), r.get(1));
-            sql::decode_event(key.as_str(), &event, &outcome)
+            let outcome: Option<&str> = r.get(2);
+            sql::decode_event(key, r.get(0), r.get(1), outcome)
         })
         .transpose()
+    }
+
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let forgotten = self
+            .client()?
+            .execute_typed(
+                "UPDATE re_events SET outcome = NULL WHERE key IN (SELECT key FROM re_events
+                 WHERE outcome IS NOT NULL AND handled_at < $1 ORDER BY handled_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                &[(&before, Type::TIMESTAMPTZ), (&limit, Type::INT8)],
+            )
+            .map_err(classify)?;
+        Ok(usize::try_from(forgotten).unwrap_or(usize::MAX))
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -525,11 +570,12 @@ impl Store for PostgresStore {
         let (text, int8) = (Type::TEXT_ARRAY, Type::INT8_ARRAY);
         self.client()?
             .execute_typed(
-                "SELECT re_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "SELECT re_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
-                    (&a.event_keys, text.clone()),
-                    (&a.events, text.clone()),
-                    (&a.outcomes, text.clone()),
+                    (&a.events.keys, text.clone()),
+                    (&a.events.digests, Type::BYTEA_ARRAY),
+                    (&a.events.handled, Type::TIMESTAMPTZ_ARRAY),
+                    (&a.events.outcomes, text.clone()),
                     (&a.read_keys, text.clone()),
                     (&a.read_versions, int8.clone()),
                     (&a.new_keys, text.clone()),

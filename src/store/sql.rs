@@ -4,14 +4,20 @@
 //!
 //! * `re_records (key, version, body)`: every record, its version, and its JSON
 //!   body (decimals as exact text, never floats). `key` compares byte-wise.
-//! * `re_events (key, event, outcome)`: the idempotency record of each event;
-//!   its primary key makes a second commit of the same event fail.
+//! * `re_events (key, digest, handled_at, outcome)`: the idempotency record of
+//!   each event: its primary key makes a second commit of the same event
+//!   fail, the digest of its payload tells a replay from a reuse, and its
+//!   outcome is kept (JSON) until `forget_outcomes` sets it to NULL, oldest
+//!   first through the partial index `re_events_kept`.
 //!
 //! `re_schema_version` records the migrations applied. PostgreSQL also keeps
 //! one function, `re_commit`, that applies a whole commit in one statement
 //! (one round trip; see the `postgres` module).
 
-use crate::event::StoredEvent;
+use chrono::{DateTime, Utc};
+
+use crate::domain::id::EventKey;
+use crate::event::{EventDigest, StoredEvent};
 use crate::store::{Key, Record, StoreError, Versioned};
 
 /// A migration: its version and, per dialect, its statements.
@@ -47,7 +53,24 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             include_str!("migrations/0004_re_commit_row_locks.sql")
         ),
     },
+    // Events kept as key, digest, time and (for the retention window)
+    // outcome. The old table is renamed, not dropped: `migrate()` moves its
+    // rows (each decoded, its digest taken) and then drops it.
+    Migration {
+        version: 5,
+        sqlite: "ALTER TABLE re_events RENAME TO re_events_format3;
+             CREATE TABLE re_events (key TEXT PRIMARY KEY, digest BLOB NOT NULL, handled_at TEXT NOT NULL, outcome TEXT) WITHOUT ROWID;
+             CREATE INDEX re_events_kept ON re_events (handled_at) WHERE outcome IS NOT NULL;",
+        postgres: include_str!("migrations/0005_re_events_digests.sql"),
+    },
 ];
+
+/// The table `migrate()` moves events out of (and drops) when it applies
+/// schema version 5.
+pub(crate) const FORMAT_3_EVENTS: &str = "SELECT key, event, outcome FROM re_events_format3";
+
+/// The statement that drops it once its rows moved.
+pub(crate) const DROP_FORMAT_3_EVENTS: &str = "DROP TABLE re_events_format3";
 
 /// The data format this build reads and writes: the keys and shapes of its
 /// records. A schema version covers the tables; the format covers what is
@@ -58,21 +81,23 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// | --- | --- | --- |
 /// | 1 | schema 1-2 (up to ccf688a) | codes at `c/<code>`, `Due::Expire(referee)`, review items at `q/<p>/<referee>` |
 /// | 2 | schema 3 (up to 26cf2bf) | codes at `c/<program>/<code>`, expiries and review items by referral id |
-/// | 3 | schema 4 on | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards`; payout batches in records of their own (`u/<program>/<payout>`) instead of `ProgramState.payouts` and `.payout_cursors` |
-pub(crate) const FORMAT: i64 = 3;
+/// | 3 | schema 4 | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards`; payout batches in records of their own (`u/<program>/<payout>`) instead of `ProgramState.payouts` and `.payout_cursors` |
+/// | 4 | schema 5 on | events kept as key, payload digest, time and outcome (forgotten past the retention window) instead of the whole event and outcome |
+pub(crate) const FORMAT: i64 = 4;
 
 /// What `migrate()` does about the data format, decided before it changes
 /// anything.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum FormatStep {
-    /// Nothing to convert: record [`FORMAT`] (a new or empty store, or one
-    /// already in it).
+    /// No record to convert: record [`FORMAT`] (a new or empty store, one
+    /// already in it, or one in format 3, whose events move with schema
+    /// version 5: [`moved_event`]).
     Record,
-    /// Format 2 to 3: every record and event is decoded once to prove it
-    /// reads as this version reads it (a currency outside the standard,
-    /// written by code alone, would not), and any that does not refuses the
-    /// whole migration; then each referral gets its standing referrer
-    /// rewards, counted from the rewards ([`Upgrade`]).
+    /// Format 2 to 3: every record is decoded once to prove it reads as this
+    /// version reads it (a currency outside the standard, written by code
+    /// alone, would not), and any that does not refuses the whole migration;
+    /// then each referral gets its standing referrer rewards, counted from
+    /// the rewards ([`Upgrade`]). Its events move with schema version 5.
     Upgrade,
 }
 
@@ -92,7 +117,7 @@ pub(crate) fn format_step(
     };
     let refuse = |what: &str| Err(StoreError::DataFormat { found, supported: FORMAT, what: what.to_owned() });
     match found {
-        FORMAT => Ok(FormatStep::Record),
+        FORMAT | 3 => Ok(FormatStep::Record),
         2 => Ok(FormatStep::Upgrade),
         1 => refuse(
             "its codes, expiries and review items are keyed as before 0.1's storage rework, and no migration \
@@ -117,11 +142,7 @@ pub(crate) struct Upgrade {
 
 impl Upgrade {
     fn unreadable(table: &str, key: &str, e: &StoreError) -> StoreError {
-        StoreError::DataFormat {
-            found: 2,
-            supported: FORMAT,
-            what: format!("{table} row {key:?} does not read back in format {FORMAT} ({e}); nothing was changed"),
-        }
+        unreadable(2, table, key, e)
     }
 
     /// One row of `re_records`.
@@ -177,11 +198,6 @@ impl Upgrade {
         &self.writes
     }
 
-    /// One row of `re_events`.
-    pub(crate) fn event(&mut self, key: &str, event: &str, outcome: &str) -> Result<(), StoreError> {
-        decode_event(key, event, outcome).map(drop).map_err(|e| Self::unreadable("re_events", key, &e))
-    }
-
     /// A referral row (`r/`, `x/`) as format 3 writes it, when it changes.
     pub(crate) fn rewrite(&self, key: &str, body: &str) -> Result<Option<String>, StoreError> {
         let mut record = decode_record(key, body)?;
@@ -194,6 +210,27 @@ impl Upgrade {
             _ => Ok(None),
         }
     }
+}
+
+/// A stored row that does not read back as this version reads it: the
+/// migration is refused whole.
+fn unreadable(found: i64, table: &str, key: &str, e: &StoreError) -> StoreError {
+    StoreError::DataFormat {
+        found,
+        supported: FORMAT,
+        what: format!("{table} row {key:?} does not read back in format {FORMAT} ({e}); nothing was changed"),
+    }
+}
+
+/// A row of a format-3 (or 2) store's events table, as format 4 keeps it:
+/// its key, the digest of the event as this version encodes it (the digest
+/// a replay of it will have) and its outcome. A row that does not decode
+/// refuses the migration.
+pub(crate) fn moved_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {
+    let corrupt = |e: serde_json::Error| unreadable(3, "re_events", key, &corrupt(key, &e));
+    let event: crate::Event = serde_json::from_str(event).map_err(corrupt)?;
+    let outcome: crate::Outcome = serde_json::from_str(outcome).map_err(corrupt)?;
+    Ok(StoredEvent::new(&event, outcome))
 }
 
 /// The schema version this build of the crate needs.
@@ -221,12 +258,19 @@ pub(crate) fn versioned(key: &str, version: i64, body: &str) -> Result<Versioned
     Ok(Versioned { version: from_sql_version(key, version)?, record: std::sync::Arc::new(decode_record(key, body)?) })
 }
 
-pub(crate) fn decode_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {
-    let corrupt = |e: serde_json::Error| corrupt(key, &e);
-    Ok(StoredEvent {
-        event: serde_json::from_str(event).map_err(corrupt)?,
-        outcome: serde_json::from_str(outcome).map_err(corrupt)?,
-    })
+/// A row of `re_events` read back.
+pub(crate) fn decode_event(
+    key: &EventKey,
+    digest: &[u8],
+    handled_at: DateTime<Utc>,
+    outcome: Option<&str>,
+) -> Result<StoredEvent, StoreError> {
+    let digest = EventDigest::from_slice(digest).ok_or_else(|| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: format!("an event digest of {} bytes", digest.len()),
+    })?;
+    let outcome = outcome.map(|o| serde_json::from_str(o).map_err(|e| corrupt(key.as_str(), &e))).transpose()?;
+    Ok(StoredEvent { key: key.clone(), digest, handled_at, outcome })
 }
 
 /// Versions are `u64` in the engine and signed 64-bit integers in SQL.
@@ -275,7 +319,8 @@ mod tests {
         assert_eq!(format_step(0, None, false).unwrap(), FormatStep::Record);
         assert_eq!(format_step(3, None, false).unwrap(), FormatStep::Record);
         assert_eq!(format_step(3, None, true).unwrap(), FormatStep::Upgrade);
-        assert_eq!(format_step(4, Some(FORMAT), true).unwrap(), FormatStep::Record);
+        assert_eq!(format_step(4, Some(3), true).unwrap(), FormatStep::Record);
+        assert_eq!(format_step(5, Some(FORMAT), true).unwrap(), FormatStep::Record);
         assert!(matches!(format_step(2, None, true), Err(StoreError::DataFormat { found: 1, .. })));
         assert!(matches!(format_step(9, Some(FORMAT + 1), true), Err(StoreError::DataFormat { .. })));
     }

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -137,13 +138,6 @@ impl SqliteStore {
                     let (key, body): (String, String) = (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?);
                     upgrade.record(&key, &body)?;
                 }
-                let mut events = tx.prepare("SELECT key, event, outcome FROM re_events").map_err(classify)?;
-                let mut rows = events.query([]).map_err(classify)?;
-                while let Some(row) = rows.next().map_err(classify)? {
-                    let (key, event, outcome): (String, String, String) =
-                        (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
-                    upgrade.event(&key, &event, &outcome)?;
-                }
                 let mut referrals = tx
                     .prepare("SELECT key, body FROM re_records WHERE key LIKE 'r/%' OR key LIKE 'x/%'")
                     .map_err(classify)?;
@@ -164,10 +158,49 @@ impl SqliteStore {
                 .map_err(classify)?;
             }
         }
+        if current < 5 {
+            // Schema 5 renamed the events table; its rows move, each decoded.
+            let mut moved = Vec::new();
+            {
+                let mut events = tx.prepare(sql::FORMAT_3_EVENTS).map_err(classify)?;
+                let mut rows = events.query([]).map_err(classify)?;
+                while let Some(row) = rows.next().map_err(classify)? {
+                    let (key, event, outcome): (String, String, String) =
+                        (row.get(0).map_err(classify)?, row.get(1).map_err(classify)?, row.get(2).map_err(classify)?);
+                    moved.push(sql::moved_event(&key, &event, &outcome)?);
+                }
+            }
+            for stored in &moved {
+                insert_event(&tx, stored)?;
+            }
+            tx.execute_batch(sql::DROP_FORMAT_3_EVENTS).map_err(classify)?;
+        }
         tx.execute("INSERT OR IGNORE INTO re_data_format (version) VALUES (?1)", [sql::FORMAT]).map_err(classify)?;
         tx.commit().map_err(classify)?;
         Ok(current.max(sql::latest()))
     }
+}
+
+/// A time as SQLite keeps it: RFC 3339 in UTC to the nanosecond, a fixed
+/// width, so that text order is time order.
+fn to_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn from_text(key: &EventKey, t: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(t)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: format!("handled_at {t:?}: {e}") })
+}
+
+fn insert_event(conn: &Connection, stored: &StoredEvent) -> Result<(), StoreError> {
+    let outcome = stored.outcome.as_ref().map(sql::encode).transpose()?;
+    conn.prepare_cached("INSERT INTO re_events (key, digest, handled_at, outcome) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| {
+            s.execute(params![stored.key.as_str(), &stored.digest.as_bytes()[..], to_text(stored.handled_at), outcome])
+        })
+        .map(drop)
+        .map_err(classify)
 }
 
 fn row_version(conn: &Connection, key: &Key) -> Result<u64, StoreError> {
@@ -221,11 +254,23 @@ impl Store for SqliteStore {
 
     fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let conn = self.conn()?;
-        let row: Option<(String, String)> = conn
-            .prepare_cached("SELECT event, outcome FROM re_events WHERE key = ?1")
-            .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        let row: Option<(Vec<u8>, String, Option<String>)> = conn
+            .prepare_cached("SELECT digest, handled_at, outcome FROM re_events WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
             .map_err(classify)?;
-        row.map(|(e, o)| sql::decode_event(key.as_str(), &e, &o)).transpose()
+        row.map(|(digest, at, outcome)| sql::decode_event(key, &digest, from_text(key, &at)?, outcome.as_deref()))
+            .transpose()
+    }
+
+    fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        conn.prepare_cached(
+            "UPDATE re_events SET outcome = NULL WHERE key IN (SELECT key FROM re_events
+             WHERE outcome IS NOT NULL AND handled_at < ?1 ORDER BY handled_at LIMIT ?2)",
+        )
+        .and_then(|mut s| s.execute(params![to_text(before), limit]))
+        .map_err(classify)
     }
 
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -272,14 +317,8 @@ impl Store for SqliteStore {
                 }
             }
         }
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO re_events (key, event, outcome) VALUES (?1, ?2, ?3)")
-                .map_err(classify)?;
-            for stored in &commit.events {
-                let (event, outcome) = (sql::encode(&stored.event)?, sql::encode(&stored.outcome)?);
-                insert.execute(params![stored.event.key.as_str(), event, outcome]).map_err(classify)?;
-            }
+        for stored in &commit.events {
+            insert_event(&tx, stored)?;
         }
         tx.commit().map_err(classify)
     }
