@@ -29,11 +29,12 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn engine(json: &str) -> Engine<MemoryStore> {
+    engine_on(json, &ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
+}
+
+fn engine_on(json: &str, clock: &ManualClock) -> Engine<MemoryStore> {
     let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
-    Engine::new(MemoryStore::new())
-        .with_clock(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()))
-        .with_random(SeededRandom::new(1))
-        .with_program(program)
+    Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_random(SeededRandom::new(1)).with_program(program)
 }
 
 fn count() -> usize {
@@ -78,11 +79,13 @@ fn footprint(n: usize) {
     let before = LIVE.load(Ordering::Relaxed);
     // A program must reward something; this one rewards a first purchase,
     // and none is sent: the records are those of codes and referrals alone.
-    let engine = engine(
+    let clock = ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap());
+    let engine = engine_on(
         r#"{"id": "fp", "name": "FP", "currency": "USD", "qualification": {"first_purchase": {}},
             "policies": [{"type": "two_sided", "name": "bounty",
                 "referrer": {"on": "qualified", "reward": {"fixed": "10.00 USD"}},
                 "referee":  {"on": "qualified", "reward": {"fixed": "5.00 USD"}}}]}"#,
+        &clock,
     );
     let enroll = |who: String, key: String| {
         let kind: EventKind = Enroll::new(ParticipantId::new(who).unwrap()).into();
@@ -105,9 +108,13 @@ fn footprint(n: usize) {
             .unwrap();
         code = enroll(who, format!("e{i}"));
     }
+    // Past the retention window: the outcomes are forgotten (as ticks would),
+    // the keys and digests kept.
+    clock.advance(referral_engine::engine::DEFAULT_OUTCOME_RETENTION + chrono::TimeDelta::seconds(1));
+    while engine.forget_outcomes().unwrap() > 0 {}
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     println!(
-        "footprint: {n} participants, each with a code and one referral: {:.0} MB live, {} bytes per participant ({:.1} s to build)",
+        "footprint: {n} participants, each with a code and one referral, outcomes past retention: {:.0} MB live, {} bytes per participant ({:.1} s to build)",
         bytes as f64 / 1e6,
         bytes / n as isize,
         start.elapsed().as_secs_f64()

@@ -273,18 +273,25 @@ impl Store for SqliteStore {
         .map_err(classify)
     }
 
+    /// Under SQLite's write lock (`BEGIN IMMEDIATE`), every check sees the
+    /// last word, so each statement is its own check: an event's insert
+    /// fails on a used key; a written key's guarded `UPDATE` or `DELETE`
+    /// must touch its one row at the version read, and an `INSERT` must not
+    /// find the key; only keys read and not written are looked up. A failed
+    /// check rolls the transaction back (dropped), writing nothing.
     fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(classify)?;
-        {
-            let mut seen = tx.prepare_cached("SELECT 1 FROM re_events WHERE key = ?1").map_err(classify)?;
-            for key in commit.keys() {
-                if seen.exists([key.as_str()]).map_err(classify)? {
-                    return Err(StoreError::DuplicateEvent(key.clone()));
+        for stored in &commit.events {
+            match insert_event(&tx, stored) {
+                Err(StoreError::Backend(e)) if is_constraint(e.as_ref()) => {
+                    return Err(StoreError::DuplicateEvent(stored.key.clone()));
                 }
+                other => other?,
             }
         }
-        for (key, expected) in &commit.reads {
+        let written = |key: &Key| commit.writes.binary_search_by(|w| w.key().cmp(key)).is_ok();
+        for (key, expected) in commit.reads.iter().filter(|(k, _)| !written(k)) {
             let found = row_version(&tx, key)?;
             if found != *expected {
                 return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found });
@@ -297,29 +304,43 @@ impl Store for SqliteStore {
             let mut update = tx
                 .prepare_cached("UPDATE re_records SET version = ?2, body = ?3 WHERE key = ?1 AND version = ?4")
                 .map_err(classify)?;
-            let mut delete = tx.prepare_cached("DELETE FROM re_records WHERE key = ?1").map_err(classify)?;
+            let mut delete =
+                tx.prepare_cached("DELETE FROM re_records WHERE key = ?1 AND version = ?2").map_err(classify)?;
             for write in &commit.writes {
-                match write {
-                    Write::Put(key, record) => {
+                let key = write.key();
+                let expected = commit.expected(key);
+                let applied = match write {
+                    Write::Put(_, record) => {
                         let body = sql::encode(record.as_ref())?;
-                        let expected = commit.expected(key);
                         if expected == 0 {
-                            insert.execute(params![key.as_str(), body]).map_err(classify)?;
+                            match insert.execute(params![key.as_str(), body]) {
+                                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => false,
+                                other => other.map_err(classify)? == 1,
+                            }
                         } else {
                             let old = sql::to_sql_version(expected)?;
                             let new = sql::next_sql_version(key.as_str(), expected)?;
-                            update.execute(params![key.as_str(), new, body, old]).map_err(classify)?;
+                            update.execute(params![key.as_str(), new, body, old]).map_err(classify)? == 1
                         }
                     }
-                    Write::Delete(key) => {
-                        delete.execute([key.as_str()]).map_err(classify)?;
+                    // A key read as absent and deleted: still absent.
+                    Write::Delete(_) if expected == 0 => row_version(&tx, key)? == 0,
+                    Write::Delete(_) => {
+                        let old = sql::to_sql_version(expected)?;
+                        delete.execute(params![key.as_str(), old]).map_err(classify)? == 1
                     }
+                };
+                if !applied {
+                    return Err(StoreError::Conflict { key: key.clone(), expected, found: row_version(&tx, key)? });
                 }
             }
         }
-        for stored in &commit.events {
-            insert_event(&tx, stored)?;
-        }
         tx.commit().map_err(classify)
     }
+}
+
+/// Whether a failure is a violated constraint (a key taken).
+fn is_constraint(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code)
+        == Some(ErrorCode::ConstraintViolation)
 }
