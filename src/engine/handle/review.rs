@@ -46,7 +46,8 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
             if words.trim().is_empty() || words.len() > 500 {
                 return Err(Refusal::InvalidEvent("a rejection needs a reason of 1 to 500 characters".into()).into());
             }
-            // A referral that expired while in review keeps its end: the
+            // A referral that expired, or was reversed by a full refund,
+            // while in review keeps its end (and the count of it): the
             // rejection only reverses the rewards the review held.
             // The rewards the review held are reversed first (each books
             // into the referral), then the referral gives back its counts.
@@ -61,7 +62,7 @@ pub(crate) fn review(cx: &mut Cx<'_, '_>, referee: &ParticipantId, rejection: Op
             let mut referral = cx.referral_of(referee)?.ok_or_else(not_in_review)?;
             referral.in_review = None;
             cx.give_back(&mut referral)?;
-            if referral.status != ReferralStatus::Expired {
+            if !matches!(referral.status, ReferralStatus::Expired | ReferralStatus::Reversed) {
                 let reason = RejectReason::Review(words.clone());
                 referral.transition(ReferralStatus::Rejected(reason.clone()), cx.now, &cx.event.key);
                 cx.out.notices.push(Notice::ReferralRejected {
