@@ -34,11 +34,7 @@ fn sqlite_store_under_load() {
 #[test]
 fn postgres_store_under_load_through_8_connections() {
     use referral_engine::store::postgres::PostgresStore;
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but DATABASE_URL is not");
-        eprintln!("notice: DATABASE_URL is not set; skipping the PostgreSQL load test");
-        return;
-    };
+    let Some(url) = common::database_url() else { return };
     let schema = format!("re_load_{}", std::process::id());
     let _drop = common::DropSchema { url: url.clone(), schema: schema.clone() };
     conflicting_events(

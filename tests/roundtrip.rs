@@ -160,7 +160,7 @@ fn stores() -> Vec<(String, Box<dyn Store>)> {
         out.push(("sqlite".into(), Box::new(s)));
     }
     #[cfg(feature = "postgres")]
-    if let Some(url) = database_url() {
+    if let Some(url) = common::database_url() {
         let schema = format!("re_roundtrip_{}", std::process::id());
         let s = referral_engine::store::postgres::PostgresStore::builder(url).schema(&schema).pool_size(1);
         let s = s.connect().unwrap();
@@ -169,17 +169,6 @@ fn stores() -> Vec<(String, Box<dyn Store>)> {
         out.push(("postgres".into(), Box::new(s)));
     }
     out
-}
-
-#[cfg(feature = "postgres")]
-fn database_url() -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "CI is set but DATABASE_URL is not");
-            None
-        }
-    }
 }
 
 #[test]
@@ -225,7 +214,7 @@ proptest! {
             round_trip(store.as_ref(), &records, &events);
         }
         #[cfg(feature = "postgres")]
-        if let Some(url) = database_url() {
+        if let Some(url) = common::database_url() {
             let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
             c.batch_execute(&format!("DROP SCHEMA IF EXISTS re_roundtrip_{} CASCADE", std::process::id())).unwrap();
         }

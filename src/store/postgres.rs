@@ -369,6 +369,9 @@ impl PostgresStore {
                 .map_err(classify)?;
             }
         }
+        if current < sql::VIEWS_SINCE {
+            tx.batch_execute(&sql::views(sql::Dialect::Postgres)).map_err(classify)?;
+        }
         if current < 5 {
             // Schema 5 renamed the events table; its rows move, each decoded.
             let none: [&str; 0] = [];

@@ -135,9 +135,197 @@ spaces! {
         "a flagged referral and the rewards it holds";
 }
 
+/// What a view's column holds, and so its SQL type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ColumnType {
+    /// Text: an id, a name, a status.
+    Text,
+    /// The number of a value (`"5.00 USD"` gives `5.00`): `NUMERIC` on
+    /// PostgreSQL; exact text on SQLite, which has no exact decimal type.
+    Amount,
+    /// The asset of a value (`"5.00 USD"` gives `USD`; a currency outside
+    /// ISO 4217 keeps its minor units, `PTS/0`).
+    Currency,
+    /// A decimal written alone (`"2.50"`): like [`Amount`](Self::Amount).
+    Decimal,
+    /// A time: `TIMESTAMPTZ` on PostgreSQL, RFC 3339 text on SQLite.
+    Timestamp,
+    /// A whole number.
+    Integer,
+    /// True or false (`BOOLEAN`; 0 or 1 on SQLite).
+    Bool,
+}
+
+/// One column of a view: its name, where the record's JSON keeps it (a
+/// path of field names under the record) and its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Column {
+    /// The column's name.
+    pub name: &'static str,
+    /// The fields leading to it, from the record (or from the entry, for a
+    /// view with [`View::each`]).
+    pub path: &'static [&'static str],
+    /// Its type.
+    pub ty: ColumnType,
+}
+
+/// A view the SQL stores keep over one key space, so that a host's own SQL
+/// can read the engine's records (join its orders to rewards, list
+/// balances): one row per record, or per entry of a map in it
+/// ([`each`](Self::each)), with a `program` column first and then
+/// [`columns`](Self::columns). The stores create them from this
+/// declaration (schema version 6); their names and columns are kept when
+/// the records move into tables of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct View {
+    /// The view's name.
+    pub name: &'static str,
+    /// The space it reads.
+    pub space: &'static Space,
+    /// The record's name in its JSON form (`{"reward": {...}}`).
+    pub root: &'static str,
+    /// Columns of the record, read before the entry's.
+    pub columns: &'static [Column],
+    /// A map in the record to give one row per entry of, and the entry's
+    /// columns.
+    pub each: Option<(&'static str, &'static [Column])>,
+}
+
+const fn col(name: &'static str, path: &'static [&'static str], ty: ColumnType) -> Column {
+    Column { name, path, ty }
+}
+
+use ColumnType::{Amount, Bool, Currency, Decimal, Integer, Text, Timestamp};
+
+/// Every view the SQL stores keep.
+pub const VIEWS: &[View] = &[
+    View {
+        name: "re_participant",
+        space: &PARTICIPANT,
+        root: "participant",
+        columns: &[
+            col("id", &["id"], Text),
+            col("enrolled_at", &["enrolled_at"], Timestamp),
+            col("joined_at", &["joined_at"], Timestamp),
+            col("referred_by", &["referred_by"], Text),
+            col("suspended", &["suspended"], Bool),
+            col("segment", &["segment"], Text),
+            col("signups", &["stats", "signups"], Integer),
+            col("qualified", &["stats", "qualified"], Integer),
+        ],
+        each: None,
+    },
+    View {
+        name: "re_balance",
+        space: &PARTICIPANT,
+        root: "participant",
+        columns: &[col("participant", &["id"], Text)],
+        each: Some((
+            "balances",
+            &[
+                col("currency", &["asset"], Text),
+                col("pending", &["pending"], Decimal),
+                col("available", &["available"], Decimal),
+                col("paid", &["paid"], Decimal),
+                col("redeemed", &["redeemed"], Decimal),
+            ],
+        )),
+    },
+    View {
+        name: "re_referral",
+        space: &REFERRAL,
+        root: "referral",
+        columns: &[
+            col("id", &["id"], Text),
+            col("referrer", &["referrer"], Text),
+            col("referee", &["referee"], Text),
+            col("code", &["code"], Text),
+            col("channel", &["channel"], Text),
+            col("status", &["status", "status"], Text),
+            col("attributed_at", &["attributed_at"], Timestamp),
+            col("qualified_at", &["qualified_at"], Timestamp),
+        ],
+        each: None,
+    },
+    View {
+        name: "re_reward",
+        space: &REWARD,
+        root: "reward",
+        columns: &[
+            col("id", &["id"], Text),
+            col("beneficiary", &["beneficiary"], Text),
+            col("role", &["role", "role"], Text),
+            col("rule", &["rule"], Text),
+            col("referral", &["referral"], Text),
+            col("referee", &["referee"], Text),
+            col("order_id", &["order"], Text),
+            col("amount", &["value"], Amount),
+            col("currency", &["value"], Currency),
+            col("reversed", &["reversed"], Decimal),
+            col("status", &["status", "status"], Text),
+            col("granted_at", &["granted_at"], Timestamp),
+            col("event", &["event"], Text),
+        ],
+        each: None,
+    },
+    View {
+        name: "re_ledger_entry",
+        space: &ENTRY,
+        root: "entry",
+        columns: &[
+            col("id", &["id"], Text),
+            col("participant", &["participant"], Text),
+            col("amount", &["value"], Amount),
+            col("currency", &["value"], Currency),
+            col("bucket", &["bucket"], Text),
+            col("kind", &["kind", "kind"], Text),
+            col("reward", &["reward"], Text),
+            col("event", &["event"], Text),
+            col("at", &["at"], Timestamp),
+        ],
+        each: None,
+    },
+    View {
+        name: "re_order",
+        space: &ORDER,
+        root: "order",
+        columns: &[
+            col("id", &["id"], Text),
+            col("customer", &["customer"], Text),
+            col("referral", &["referral"], Text),
+            col("amount", &["amount"], Amount),
+            col("currency", &["amount"], Currency),
+            col("refunded", &["refunded"], Decimal),
+            col("qualifying", &["qualifying"], Bool),
+            col("at", &["at"], Timestamp),
+        ],
+        each: None,
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_view_has_its_own_name_and_columns() {
+        let mut names: Vec<&str> = VIEWS.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VIEWS.len());
+        for v in VIEWS {
+            let mut cols: Vec<&str> =
+                v.columns.iter().chain(v.each.map_or(&[][..], |(_, c)| c)).map(|c| c.name).collect();
+            cols.push("program");
+            let n = cols.len();
+            cols.sort_unstable();
+            cols.dedup();
+            assert_eq!(cols.len(), n, "{} repeats a column", v.name);
+        }
+    }
 
     #[test]
     fn every_space_has_its_own_tag() {

@@ -63,7 +63,81 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
              CREATE INDEX re_events_kept ON re_events (handled_at) WHERE outcome IS NOT NULL;",
         postgres: include_str!("migrations/0005_re_events_digests.sql"),
     },
+    // The views of `schema::VIEWS`, generated from the declaration
+    // (`views`) by `migrate()` when it applies this version.
+    Migration { version: VIEWS_SINCE, sqlite: "", postgres: "" },
 ];
+
+/// The views over the records (`schema::VIEWS`) come with schema version 6:
+/// `migrate()` creates them from the declaration ([`views`]).
+pub(crate) const VIEWS_SINCE: i64 = 6;
+
+/// The SQL dialects the stores speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// `CREATE VIEW` for every declared view, in `dialect`.
+pub(crate) fn views(dialect: Dialect) -> String {
+    crate::store::schema::VIEWS.iter().map(|v| view(v, dialect)).collect()
+}
+
+fn view(v: &crate::store::schema::View, dialect: Dialect) -> String {
+    use crate::store::schema::ColumnType;
+    let unescape = |part: String| format!("replace(replace(replace({part}, '%2F', '/'), '%7E', '~'), '%25', '%')");
+    let (program, source) = match dialect {
+        Dialect::Sqlite => ("substr(r.key, 3, instr(substr(r.key, 3), '/') - 1)".to_owned(), "r.body"),
+        Dialect::Postgres => ("split_part(r.key, '/', 2)".to_owned(), "r.j"),
+    };
+    let value = |from: &str, path: &[&str]| match dialect {
+        Dialect::Sqlite => format!("json_extract({from}, '$.{}')", path.join(".")),
+        Dialect::Postgres => format!("({from} #>> '{{{}}}')", path.join(",")),
+    };
+    let typed = |v: String, ty: ColumnType| match (dialect, ty) {
+        (Dialect::Sqlite, ColumnType::Amount) => format!("substr({v}, 1, instr({v}, ' ') - 1)"),
+        (Dialect::Sqlite, ColumnType::Currency) => format!("substr({v}, instr({v}, ' ') + 1)"),
+        (Dialect::Sqlite, _) => v,
+        (Dialect::Postgres, ColumnType::Amount) => format!("split_part({v}, ' ', 1)::numeric"),
+        (Dialect::Postgres, ColumnType::Currency) => format!("split_part({v}, ' ', 2)"),
+        (Dialect::Postgres, ColumnType::Decimal) => format!("{v}::numeric"),
+        (Dialect::Postgres, ColumnType::Timestamp) => format!("{v}::timestamptz"),
+        (Dialect::Postgres, ColumnType::Integer) => format!("{v}::bigint"),
+        (Dialect::Postgres, ColumnType::Bool) => format!("{v}::boolean"),
+        (Dialect::Postgres, _) => v,
+    };
+    let mut columns = vec![format!("{} AS program", unescape(program))];
+    for c in v.columns {
+        let path: Vec<&str> = std::iter::once(v.root).chain(c.path.iter().copied()).collect();
+        columns.push(format!("{} AS {}", typed(value(source, &path), c.ty), c.name));
+    }
+    let (lo, hi) = (format!("{}/", v.space.tag), format!("{}0", v.space.tag));
+    let mut from = match dialect {
+        Dialect::Sqlite => "re_records r".to_owned(),
+        Dialect::Postgres => {
+            format!("(SELECT key, body::jsonb AS j FROM re_records WHERE key >= '{lo}' AND key < '{hi}') r")
+        }
+    };
+    if let Some((map, entry)) = v.each {
+        for c in entry {
+            columns.push(format!("{} AS {}", typed(value("e.value", c.path), c.ty), c.name));
+        }
+        match dialect {
+            Dialect::Sqlite => from.push_str(&format!(", json_each(r.body, '$.{}.{map}') e", v.root)),
+            Dialect::Postgres => from.push_str(&format!(
+                " CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(r.j #> '{{{root},{map}}}') = 'object' \
+                 THEN r.j #> '{{{root},{map}}}' ELSE '{{}}'::jsonb END) e",
+                root = v.root
+            )),
+        }
+    }
+    let filter = match dialect {
+        Dialect::Sqlite => format!(" WHERE r.key >= '{lo}' AND r.key < '{hi}'"),
+        Dialect::Postgres => String::new(),
+    };
+    format!("CREATE VIEW {} AS SELECT {} FROM {from}{filter};\n", v.name, columns.join(", "))
+}
 
 /// The table `migrate()` moves events out of (and drops) when it applies
 /// schema version 5.

@@ -158,6 +158,9 @@ impl SqliteStore {
                 .map_err(classify)?;
             }
         }
+        if current < sql::VIEWS_SINCE {
+            tx.execute_batch(&sql::views(sql::Dialect::Sqlite)).map_err(classify)?;
+        }
         if current < 5 {
             // Schema 5 renamed the events table; its rows move, each decoded.
             let mut moved = Vec::new();

@@ -39,6 +39,19 @@ pub fn dec(s: &str) -> Decimal {
     s.parse().expect("valid decimal")
 }
 
+/// `DATABASE_URL`, or `None` with a notice that the PostgreSQL test is
+/// skipped; with `CI` set, its absence fails the test.
+pub fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but DATABASE_URL is not");
+            eprintln!("notice: DATABASE_URL is not set; skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
 pub fn program(json: &str) -> Program {
     serde_json::from_str::<ProgramSpec>(json).expect("program json").build().expect("valid program")
 }
