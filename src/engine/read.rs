@@ -37,9 +37,10 @@ pub struct Reader<'e, S> {
 }
 
 impl<S: Store> Reader<'_, S> {
+    /// One record, straight from the store: a read keeps no read set.
     fn get<T: RecordKind>(&self, key: &RecordKey<T>) -> Result<Option<T>, Error> {
-        let mut tx = Tx::new(&self.engine.store);
-        tx.get(key)
+        let Some(found) = self.engine.store.get(key.key())? else { return Ok(None) };
+        T::from_ref(&found.record).cloned().map(Some).ok_or_else(|| super::tx::wrong_kind(key.key()))
     }
 
     /// A participant of a program.

@@ -34,7 +34,7 @@ pub(crate) struct Tx<'s> {
 #[must_use]
 pub(crate) struct Layer(usize);
 
-fn wrong_kind(key: &Key) -> Error {
+pub(crate) fn wrong_kind(key: &Key) -> Error {
     Error::Store(StoreError::Corrupt {
         key: key.to_string(),
         reason: "holds a record of another type than its key space declares".into(),
