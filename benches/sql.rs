@@ -260,31 +260,45 @@ fn postgres(_: &mut Criterion) {
             engine_rate / facts_rate
         );
     }
-    // Batched: BATCH sign-ups per transaction, one connection.
-    let store = PostgresStore::builder(&url).schema("re_bench_batch").pool_size(1).connect().unwrap();
-    store.migrate().unwrap();
-    store.clear().unwrap();
-    let engine = Arc::new(engine_over(store));
-    let e = Arc::clone(&engine);
-    let engine_rate = BATCH as f64 * throughput(1, Duration::from_secs(5), move |n| signups(&e, "pgb", n));
-    let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
-    let client = std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap());
-    let baseline_rate = BATCH as f64
-        * throughput(1, Duration::from_secs(5), move |n| {
-            pg_baseline(&mut client.lock().unwrap(), n * BATCH..(n + 1) * BATCH, REFERRERS);
-        });
-    pg_same_facts_db(&url);
-    let facts = std::sync::Mutex::new(PgSameFacts::connect(&url));
-    let facts_rate = BATCH as f64
-        * throughput(1, Duration::from_secs(5), move |n| {
-            facts.lock().unwrap().signups("pgb", n * BATCH..(n + 1) * BATCH, REFERRERS);
-        });
-    println!(
-        "postgres, 1 connection, {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}; same-facts baseline {facts_rate:.0} events/s, ratio {:.2}",
-        engine_rate / baseline_rate,
-        engine_rate / facts_rate
-    );
+    // Batched: BATCH sign-ups per transaction, on 1 and on 4 connections.
+    for connections in [1usize, 4] {
+        let store = PostgresStore::builder(&url)
+            .schema(format!("re_bench_batch_{connections}"))
+            .pool_size(connections as u32)
+            .connect()
+            .unwrap();
+        store.migrate().unwrap();
+        store.clear().unwrap();
+        let engine = Arc::new(engine_over(store));
+        let e = Arc::clone(&engine);
+        let run = format!("pgb{connections}");
+        let engine_rate = BATCH as f64 * throughput(connections, Duration::from_secs(5), move |n| signups(&e, &run, n));
+        let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
+        let clients: Vec<_> = (0..connections)
+            .map(|_| std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap()))
+            .collect();
+        let clients = Arc::new(clients);
+        let baseline_rate = BATCH as f64
+            * throughput(connections, Duration::from_secs(5), move |n| {
+                let i = (n as usize) % clients.len();
+                pg_baseline(&mut clients[i].lock().unwrap(), n * BATCH..(n + 1) * BATCH, REFERRERS);
+            });
+        pg_same_facts_db(&url);
+        let facts: Vec<_> = (0..connections).map(|_| std::sync::Mutex::new(PgSameFacts::connect(&url))).collect();
+        let facts = Arc::new(facts);
+        let run = format!("pgb{connections}");
+        let facts_rate = BATCH as f64
+            * throughput(connections, Duration::from_secs(5), move |n| {
+                let i = (n as usize) % facts.len();
+                facts[i].lock().unwrap().signups(&run, n * BATCH..(n + 1) * BATCH, REFERRERS);
+            });
+        println!(
+            "postgres, {connections} connection(s), {BATCH} events per transaction: engine {engine_rate:.0} events/s, baseline {baseline_rate:.0} events/s, ratio {:.2}; same-facts baseline {facts_rate:.0} events/s, ratio {:.2}",
+            engine_rate / baseline_rate,
+            engine_rate / facts_rate
+        );
+    }
 }
 
 fn config() -> Criterion {
