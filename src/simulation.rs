@@ -210,6 +210,8 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
         .with_clock(clock.clone())
         .with_random(SeededRandom::new(assumptions.seed ^ 0x5eed))
         .with_outbox(false)
+        // Nothing is sent twice: no outcome needs keeping for a replay.
+        .with_outcome_retention(chrono::TimeDelta::zero())
         .with_program(program);
     let mut sim = Sim {
         engine,

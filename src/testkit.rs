@@ -630,6 +630,16 @@ pub fn outcomes_past_the_retention_window_are_forgotten<S: Store>(factory: &dyn 
     assert!(matches!(engine.handle(&other), Ok(Err(Refusal::KeyReused(_)))));
     assert!(stored("t1").and_then(|s| s.outcome).is_some(), "the tick's own outcome is kept");
     assert_eq!(engine.read(&program_id()).participant(&pid("ann")).map(|p| p.is_some()).ok(), Some(true));
+    // A window of zero keeps no outcome at all: a replay is already handled.
+    let engine = Engine::new(engine.store())
+        .with_clock(clock.clone())
+        .with_random(SeededRandom::new(7))
+        .with_program(scenario_program())
+        .with_outcome_retention(Duration::zero());
+    let cy = event("e2", Enroll::new(pid("cy")).into());
+    assert!(matches!(engine.handle(&cy), Ok(Ok(_))));
+    assert_eq!(stored("e2").map(|s| s.outcome.is_none()), Some(true), "an outcome kept with a window of zero");
+    assert!(matches!(engine.handle(&cy), Ok(Err(Refusal::AlreadyHandled { .. }))));
 }
 
 /// `forget_outcomes` forgets the oldest outcomes first, at most `limit` a

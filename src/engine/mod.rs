@@ -150,7 +150,9 @@ impl<S: Store> Engine<S> {
     /// what it did is in the records (balances, statements, the audit
     /// trail). Every event key and its payload's digest are kept for ever,
     /// so another payload under a used key is [`Refusal::KeyReused`] at any
-    /// age. Make the window longer than any retry of the host's.
+    /// age. Make the window longer than any retry of the host's. A window
+    /// of zero keeps no outcome at all (a simulation, an import that never
+    /// sends an event twice): a replay is `AlreadyHandled` at once.
     ///
     /// ```
     /// use referral_engine::{Engine, MemoryStore};
@@ -337,7 +339,11 @@ impl<S: Store> Engine<S> {
                 let outcome = cx.out;
                 tx.keep(layer);
                 batch.index.insert(event.key.clone(), batch.accepted.len());
-                batch.accepted.push(StoredEvent::new(event, outcome.clone()));
+                batch.accepted.push(if self.outcome_retention > chrono::TimeDelta::zero() {
+                    StoredEvent::new(event, outcome.clone())
+                } else {
+                    StoredEvent::without_outcome(event, outcome.at)
+                });
                 batch.ticked |= event.kind == EventKind::Tick;
                 Ok(Ok(outcome))
             }

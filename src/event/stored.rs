@@ -144,9 +144,16 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// What a store keeps of `event`, handled with `outcome`.
     pub fn new(event: &Event, outcome: Outcome) -> Self {
+        let mut kept = Self::without_outcome(event, outcome.at);
+        kept.outcome = Some(outcome);
+        kept
+    }
+
+    /// What a store keeps of `event`, handled at `at`, when no outcome is
+    /// kept at all (a retention of zero).
+    pub fn without_outcome(event: &Event, at: DateTime<Utc>) -> Self {
         use chrono::SubsecRound;
-        let handled_at = outcome.at.trunc_subsecs(6);
-        Self { key: event.key.clone(), digest: EventDigest::of(event), handled_at, outcome: Some(outcome) }
+        Self { key: event.key.clone(), digest: EventDigest::of(event), handled_at: at.trunc_subsecs(6), outcome: None }
     }
 }
 
