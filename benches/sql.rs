@@ -222,6 +222,15 @@ fn throughput(threads: usize, for_how_long: Duration, work: impl Fn(u64) + Send 
     counter.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// `connections` baseline connections, each behind its own lock.
+fn pg_clients(url: &str, connections: usize) -> Arc<Vec<std::sync::Mutex<postgres::Client>>> {
+    Arc::new(
+        (0..connections)
+            .map(|_| std::sync::Mutex::new(postgres::Client::connect(url, postgres::NoTls).unwrap()))
+            .collect(),
+    )
+}
+
 fn postgres(_: &mut Criterion) {
     use referral_engine::store::postgres::PostgresStore;
     let Some(url) = postgres_url() else { return };
@@ -238,10 +247,7 @@ fn postgres(_: &mut Criterion) {
 
         let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
-        let clients: Vec<_> = (0..connections)
-            .map(|_| std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap()))
-            .collect();
-        let clients = Arc::new(clients);
+        let clients = pg_clients(&url, connections);
         let baseline_rate = throughput(connections, Duration::from_secs(5), move |n| {
             let i = (n as usize) % clients.len();
             let mut client = clients[i].lock().unwrap();
@@ -275,10 +281,7 @@ fn postgres(_: &mut Criterion) {
         let engine_rate = BATCH as f64 * throughput(connections, Duration::from_secs(5), move |n| signups(&e, &run, n));
         let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         setup.batch_execute(PG_BASELINE_SCHEMA).unwrap();
-        let clients: Vec<_> = (0..connections)
-            .map(|_| std::sync::Mutex::new(postgres::Client::connect(&url, postgres::NoTls).unwrap()))
-            .collect();
-        let clients = Arc::new(clients);
+        let clients = pg_clients(&url, connections);
         let baseline_rate = BATCH as f64
             * throughput(connections, Duration::from_secs(5), move |n| {
                 let i = (n as usize) % clients.len();

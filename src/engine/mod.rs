@@ -30,6 +30,7 @@ mod handle;
 mod ledger;
 pub mod page;
 mod read;
+mod retention;
 pub mod snapshot;
 mod tx;
 
@@ -44,8 +45,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::code::{OsRandom, RandomSource};
 use crate::domain::id::{EventKey, ProgramId};
 use crate::error::{Error, Refusal};
+use crate::event::StoredEvent;
 use crate::event::{Enroll, Event, EventKind, Outcome, SignUp};
-use crate::event::{EventDigest, StoredEvent};
 use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
 use crate::store::{Commit, Store, StoreError};
@@ -55,6 +56,7 @@ pub use handle::account::PAYOUT_PAGE;
 pub use handle::enroll::MAX_PARTNER_CODES;
 pub use handle::time::TICK_BATCH;
 pub use read::{REPORT_REFERRER_DAYS, Reader};
+pub use retention::{DEFAULT_OUTCOME_RETENTION, FORGET_PER_TICK};
 use snapshot::NotInSnapshot;
 pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
@@ -88,15 +90,6 @@ pub const READ_RETRIES: u32 = 3;
 
 /// How many times an event is decided again after conflicting commits.
 pub const MAX_ATTEMPTS: u32 = 100;
-
-/// How long the engine keeps each event's outcome unless told otherwise
-/// ([`Engine::with_outcome_retention`]): 7 days.
-pub const DEFAULT_OUTCOME_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
-
-/// How many outcomes past the retention window one [`EventKind::Tick`]
-/// forgets ([`Engine::forget_outcomes`]): a store's work per tick stays
-/// bounded however long it ran without one.
-pub const FORGET_PER_TICK: usize = 10_000;
 
 /// Runs referral programs over a store.
 ///
@@ -143,37 +136,6 @@ impl<S: Store> Engine<S> {
         self
     }
 
-    /// Keeps each event's outcome for `retention` after it was handled
-    /// (default [`DEFAULT_OUTCOME_RETENTION`], 7 days; a negative span counts
-    /// as zero). Within it, the same event again returns its first outcome;
-    /// after it, [`Refusal::AlreadyHandled`]: the event took effect once, and
-    /// what it did is in the records (balances, statements, the audit
-    /// trail). Every event key and its payload's digest are kept for ever,
-    /// so another payload under a used key is [`Refusal::KeyReused`] at any
-    /// age. Make the window longer than any retry of the host's. A window
-    /// of zero keeps no outcome at all (a simulation, an import that never
-    /// sends an event twice): a replay is `AlreadyHandled` at once.
-    ///
-    /// ```
-    /// use referral_engine::{Engine, MemoryStore};
-    /// let engine = Engine::new(MemoryStore::new()).with_outcome_retention(chrono::TimeDelta::days(30));
-    /// # let _ = engine;
-    /// ```
-    pub fn with_outcome_retention(mut self, retention: chrono::TimeDelta) -> Self {
-        self.outcome_retention = retention.max(chrono::TimeDelta::zero());
-        self
-    }
-
-    /// Forgets, in the store, the outcomes of up to [`FORGET_PER_TICK`]
-    /// events handled longer ago than the retention window; returns how
-    /// many. Every [`EventKind::Tick`] that takes effect does this after its
-    /// commit; a host that commits
-    /// through [`decide_against`](Self::decide_against) calls it itself.
-    pub fn forget_outcomes(&self) -> Result<usize, Error> {
-        let before = self.clock.now().checked_sub_signed(self.outcome_retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        Ok(self.store.forget_outcomes(before, FORGET_PER_TICK)?)
-    }
-
     /// Runs a program (replacing one with the same id).
     pub fn with_program(mut self, program: Program) -> Self {
         self.add_program(program);
@@ -213,14 +175,6 @@ impl<S: Store> Engine<S> {
     /// again).
     pub fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
         self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))
-    }
-
-    /// A tick took effect: forget outcomes past the window, a bounded step,
-    /// after its commit (a replayed tick changes nothing). The tick stands
-    /// whatever this step meets, so its failure is not the tick's: the call
-    /// has already succeeded, and the next tick takes the step again.
-    fn forget_after_tick(&self) {
-        let _ = self.forget_outcomes();
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -339,11 +293,7 @@ impl<S: Store> Engine<S> {
                 let outcome = cx.out;
                 tx.keep(layer);
                 batch.index.insert(event.key.clone(), batch.accepted.len());
-                batch.accepted.push(if self.outcome_retention > chrono::TimeDelta::zero() {
-                    StoredEvent::new(event, outcome.clone())
-                } else {
-                    StoredEvent::without_outcome(event, outcome.at)
-                });
+                batch.accepted.push(self.kept(event, &outcome));
                 batch.ticked |= event.kind == EventKind::Tick;
                 Ok(Ok(outcome))
             }
@@ -358,22 +308,6 @@ impl<S: Store> Engine<S> {
                 })
             }
             Err(failed) => Err(failed),
-        }
-    }
-
-    /// The answer to an event whose key was used before: for the same event
-    /// (the same digest), its first outcome within the retention window,
-    /// [`Refusal::AlreadyHandled`] after it; [`Refusal::KeyReused`] for
-    /// another. The answer depends on the time alone, never on whether a
-    /// store has forgotten the outcome yet.
-    fn replay(&self, stored: &StoredEvent, event: &Event, now: DateTime<Utc>) -> Result<Outcome, Refusal> {
-        if stored.digest != EventDigest::of(event) {
-            return Err(Refusal::KeyReused(event.key.clone()));
-        }
-        let kept_until = stored.handled_at.checked_add_signed(self.outcome_retention);
-        match &stored.outcome {
-            Some(outcome) if kept_until.is_none_or(|until| now < until) => Ok(outcome.clone()),
-            _ => Err(Refusal::AlreadyHandled { key: stored.key.clone(), handled_at: stored.handled_at }),
         }
     }
 
