@@ -261,7 +261,7 @@ impl Upgrade {
             .chain(under_way.into_iter().map(|(id, after)| (id, PayoutBatch::under_way(after))));
         for (id, batch) in batches {
             let at = Key::payout_of_state(key, &id).ok_or_else(|| corrupt("not a program state's key".into()))?;
-            self.writes.push((at.as_str().to_owned(), encode(&Record::Payout(batch))?));
+            self.writes.push((at.as_str().to_owned(), encode(&Record::Payout(Box::new(batch)))?));
         }
         self.writes.push((key.to_owned(), body));
         Ok(())
