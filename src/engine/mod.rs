@@ -24,6 +24,7 @@
 //! replay thereby costs one discarded decision; a new event saves a read (a
 //! round trip on PostgreSQL).
 
+mod asynchronous;
 mod cx;
 mod grant;
 mod handle;
@@ -31,7 +32,6 @@ mod ledger;
 pub mod page;
 mod read;
 mod retention;
-pub mod snapshot;
 mod tx;
 
 use std::borrow::Cow;
@@ -51,14 +51,15 @@ use crate::fraud::{SignalKey, SignalKind};
 use crate::program::Program;
 use crate::store::{Commit, Store, StoreError};
 
+use crate::store::snapshot::NotInSnapshot;
+pub use crate::store::snapshot::{Needs, Snapshot};
+pub use asynchronous::{AsyncEngine, SnapshotReader};
 use cx::Cx;
 pub use handle::account::PAYOUT_PAGE;
 pub use handle::enroll::MAX_PARTNER_CODES;
 pub use handle::time::TICK_BATCH;
 pub use read::{REPORT_REFERRER_DAYS, Reader};
 pub use retention::{DEFAULT_OUTCOME_RETENTION, FORGET_PER_TICK};
-use snapshot::NotInSnapshot;
-pub use snapshot::{Needs, Snapshot};
 use tx::Tx;
 
 /// What deciding an event against a [`Snapshot`] came to.
@@ -70,6 +71,21 @@ pub enum Step {
     /// Decided: the answer, and the commit that makes it so (none for a
     /// refusal or a replay).
     Done(Result<Outcome, Refusal>, Option<Commit>),
+}
+
+/// What one [`Engine::step`] came to.
+pub(crate) enum Stepped<R> {
+    /// The snapshot lacks these.
+    Needs(Needs),
+    /// Decided.
+    Done {
+        /// The answer.
+        answer: R,
+        /// What to commit for it (none: nothing was accepted).
+        commit: Option<Commit>,
+        /// Whether an accepted tick is among it (see `forget_after_tick`).
+        ticked: bool,
+    },
 }
 
 /// The most events one [`Engine::handle_batch`] takes. A commit's work and
@@ -99,7 +115,7 @@ pub const MAX_ATTEMPTS: u32 = 100;
 /// let engine = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(Utc::now()));
 /// # let _ = engine;
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine<S> {
     store: S,
     clock: Arc<dyn Clock>,
@@ -110,7 +126,8 @@ pub struct Engine<S> {
     outcome_retention: chrono::TimeDelta,
 }
 
-impl<S: Store> Engine<S> {
+/// Configuration and the decision itself: nothing here touches the store.
+impl<S> Engine<S> {
     /// An engine over `store`, with the system clock and OS randomness.
     pub fn new(store: S) -> Self {
         Self {
@@ -121,6 +138,20 @@ impl<S: Store> Engine<S> {
             signal_key: None,
             outbox: true,
             outcome_retention: DEFAULT_OUTCOME_RETENTION,
+        }
+    }
+
+    /// The same engine over another store: the async driver's reads run
+    /// the sync read side over a snapshot this way.
+    pub(crate) fn over<T>(&self, store: T) -> Engine<T> {
+        Engine {
+            store,
+            clock: Arc::clone(&self.clock),
+            random: Arc::clone(&self.random),
+            programs: self.programs.clone(),
+            signal_key: self.signal_key.clone(),
+            outbox: self.outbox,
+            outcome_retention: self.outcome_retention,
         }
     }
 
@@ -161,7 +192,10 @@ impl<S: Store> Engine<S> {
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
+}
 
+/// Handling and reading: what goes through the store.
+impl<S: Store> Engine<S> {
     /// Handles one event: decides and commits its effects atomically, exactly once.
     ///
     /// The same key again returns the first outcome and writes nothing; the
@@ -256,7 +290,10 @@ impl<S: Store> Engine<S> {
         let batch = &mut Batch { look_up_keys: true, ..Batch::default() };
         self.decide(&mut Tx::new(&self.store), event, batch, self.inputs())
     }
+}
 
+/// Configuration and the decision itself: nothing here touches the store.
+impl<S> Engine<S> {
     /// Decides one event on top of `tx`. The outer error aborts the whole
     /// attempt (the store failed); the inner one is this event's refusal.
     fn decide(
@@ -325,19 +362,41 @@ impl<S: Store> Engine<S> {
     /// on a conflict or a duplicate event, start a new snapshot and decide
     /// again (that replays a duplicate).
     pub fn decide_against(&self, snapshot: &Snapshot, event: &Event) -> Result<Step, Error> {
+        Ok(match self.step(snapshot, true, |tx, batch, inputs| self.decide(tx, event, batch, inputs))? {
+            Stepped::Needs(needs) => Step::Needs(needs),
+            Stepped::Done { answer, commit, .. } => Step::Done(answer, commit),
+        })
+    }
+
+    /// One step of a snapshot driver: `decide` runs against `snapshot`
+    /// alone, and either names what the snapshot lacks or ends with its
+    /// answer and the commit that makes it so. Every driver that does not
+    /// read as it decides (`decide_against`, the async engine) goes through
+    /// here, so they decide alike and differ only in how they fetch and
+    /// commit.
+    pub(crate) fn step<R>(
+        &self,
+        snapshot: &Snapshot,
+        look_up_keys: bool,
+        decide: impl FnOnce(&mut Tx<'_>, &mut Batch, (DateTime<Utc>, &dyn RandomSource)) -> Result<R, Error>,
+    ) -> Result<Stepped<R>, Error> {
         let mut tx = Tx::new(snapshot);
-        let mut batch = Batch { look_up_keys: true, ..Batch::default() };
+        let mut batch = Batch { look_up_keys, ..Batch::default() };
         let draws = snapshot.draws(self.random.as_ref());
-        match self.decide(&mut tx, event, &mut batch, (snapshot.now(), &draws)) {
-            Err(Error::Store(e)) if NotInSnapshot::is(&e) => Ok(Step::Needs(snapshot.take_needs())),
+        match decide(&mut tx, &mut batch, (snapshot.now(), &draws)) {
+            Err(Error::Store(e)) if NotInSnapshot::is(&e) => Ok(Stepped::Needs(snapshot.take_needs())),
             Err(e) => Err(e),
             Ok(answer) => {
+                let ticked = batch.ticked;
                 let commit = (!batch.accepted.is_empty()).then(|| tx.into_commit(batch.accepted));
-                Ok(Step::Done(answer, commit))
+                Ok(Stepped::Done { answer, commit, ticked })
             }
         }
     }
+}
 
+/// Handling and reading: what goes through the store.
+impl<S: Store> Engine<S> {
     /// Commits what a batch's accepted events changed. `false`: a conflict;
     /// decide again.
     fn commit(&self, tx: Tx<'_>, batch: Batch, attempt: u32) -> Result<bool, Error> {
@@ -355,7 +414,10 @@ impl<S: Store> Engine<S> {
             Err(e) => Err(e.into()),
         }
     }
+}
 
+/// Configuration and the decision itself: nothing here touches the store.
+impl<S> Engine<S> {
     /// Uses `key` to hash identity signals (see [`crate::fraud`]). Without
     /// one, an event that carries signals is refused.
     pub fn with_signal_key(mut self, key: SignalKey) -> Self {
@@ -411,7 +473,10 @@ impl<S: Store> Engine<S> {
         }
         Ok(Cow::Owned(owned))
     }
+}
 
+/// Handling and reading: what goes through the store.
+impl<S: Store> Engine<S> {
     /// The read side of one program: participants, balances, statements,
     /// referrals, orders, the outbox, dashboards, reports, the review queue
     /// and the audit trail.
@@ -432,7 +497,7 @@ impl<S: Store> Engine<S> {
 
 /// The events of one attempt that were accepted, in order, by key.
 #[derive(Default)]
-struct Batch {
+pub(crate) struct Batch {
     accepted: Vec<StoredEvent>,
     index: HashMap<EventKey, usize>,
     /// Whether to look each event key up in the store before deciding

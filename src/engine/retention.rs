@@ -18,7 +18,7 @@ pub const DEFAULT_OUTCOME_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days
 /// bounded however long it ran without one.
 pub const FORGET_PER_TICK: usize = 10_000;
 
-impl<S: Store> Engine<S> {
+impl<S> Engine<S> {
     /// Keeps each event's outcome for `retention` after it was handled
     /// (default [`DEFAULT_OUTCOME_RETENTION`], 7 days; a negative span counts
     /// as zero). Within it, the same event again returns its first outcome;
@@ -40,22 +40,9 @@ impl<S: Store> Engine<S> {
         self
     }
 
-    /// Forgets, in the store, the outcomes of up to [`FORGET_PER_TICK`]
-    /// events handled longer ago than the retention window; returns how
-    /// many. Every [`EventKind::Tick`](crate::EventKind::Tick) that takes effect does this after its
-    /// commit; a host that commits
-    /// through [`decide_against`](Self::decide_against) calls it itself.
-    pub fn forget_outcomes(&self) -> Result<usize, Error> {
-        let before = self.clock.now().checked_sub_signed(self.outcome_retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        Ok(self.store.forget_outcomes(before, FORGET_PER_TICK)?)
-    }
-
-    /// A tick took effect: forget outcomes past the window, a bounded step,
-    /// after its commit (a replayed tick changes nothing). The tick stands
-    /// whatever this step meets, so its failure is not the tick's: the call
-    /// has already succeeded, and the next tick takes the step again.
-    pub(super) fn forget_after_tick(&self) {
-        let _ = self.forget_outcomes();
+    /// Outcomes of events handled before this are past the window.
+    pub(super) fn forget_before(&self) -> DateTime<Utc> {
+        self.clock.now().checked_sub_signed(self.outcome_retention).unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// The answer to an event whose key was used before: for the same event
@@ -82,5 +69,24 @@ impl<S: Store> Engine<S> {
         } else {
             StoredEvent::without_outcome(event, outcome.at)
         }
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// Forgets, in the store, the outcomes of up to [`FORGET_PER_TICK`]
+    /// events handled longer ago than the retention window; returns how
+    /// many. Every [`EventKind::Tick`](crate::EventKind::Tick) that takes effect does this after its
+    /// commit; a host that commits
+    /// through [`decide_against`](Self::decide_against) calls it itself.
+    pub fn forget_outcomes(&self) -> Result<usize, Error> {
+        Ok(self.store.forget_outcomes(self.forget_before(), FORGET_PER_TICK)?)
+    }
+
+    /// A tick took effect: forget outcomes past the window, a bounded step,
+    /// after its commit (a replayed tick changes nothing). The tick stands
+    /// whatever this step meets, so its failure is not the tick's: the call
+    /// has already succeeded, and the next tick takes the step again.
+    pub(super) fn forget_after_tick(&self) {
+        let _ = self.forget_outcomes();
     }
 }

@@ -21,10 +21,12 @@
 //! `PostgresStore` (feature `postgres`). Each passes the same conformance
 //! suite (feature `testkit`).
 
+mod asynchronous;
 mod key;
 mod memory;
 mod record;
 pub mod schema;
+pub(crate) mod snapshot;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -33,6 +35,9 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use asynchronous::AsyncStore;
+#[cfg(feature = "tokio")]
+pub use asynchronous::Blocking;
 pub use key::{Key, KeyRange};
 pub(crate) use key::{RecordKey, RecordRange};
 pub use memory::MemoryStore;

@@ -5,7 +5,7 @@
 //! missing ([`Needs`]) and the decision stops. The driver fetches what was
 //! named, all of it in one round where it can, and decides again from the
 //! start on the larger snapshot, until the decision finishes. The decision
-//! code is the one [`Engine::handle`](super::Engine::handle) runs; only where
+//! code is the one [`Engine::handle`](crate::Engine::handle) runs; only where
 //! its reads are answered differs. So a driver that cannot block (an async
 //! host fetching over its own pool) needs no decision logic of its own.
 //!
@@ -154,6 +154,14 @@ impl Snapshot {
             self.stored(key, found);
         }
         Ok(())
+    }
+
+    /// Adds everything `other` fetched (its time and draws are not taken).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn merge(&mut self, other: Snapshot) {
+        self.records.extend(other.records);
+        self.scans.extend(other.scans);
+        self.events.extend(other.events);
     }
 
     /// Adds records as the store had them (`None`: absent), `found[i]` under `keys[i]`.
