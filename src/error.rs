@@ -316,6 +316,7 @@ impl Error {
             Error::Store(StoreError::Corrupt { .. }) => "store_corrupt",
             Error::Store(StoreError::Transient(_)) => "store_transient",
             Error::Store(StoreError::DataFormat { .. }) => "store_data_format",
+            Error::Store(StoreError::Isolation { .. }) => "store_isolation",
             Error::Store(_) => "store_failed",
             Error::UnknownProgram(_) => "unknown_program",
             Error::Program(_) => "program",
@@ -412,6 +413,7 @@ mod tests {
             Error::Store(StoreError::DuplicateEvent(EventKey::new("e").unwrap())),
             Error::Store(StoreError::Corrupt { key: "k".into(), reason: "r".into() }),
             Error::Store(StoreError::DataFormat { found: 1, supported: 3, what: "x".into() }),
+            Error::Store(StoreError::Isolation { level: "repeatable read" }),
             Error::Refused(Refusal::Suspended(who)),
             Error::Refused(Refusal::DateOutOfRange { what: "x" }),
             Error::InvalidArgument("x"),
@@ -447,6 +449,7 @@ mod tests {
                 "store_failed",
                 "store_corrupt",
                 "store_data_format",
+                "store_isolation",
                 "invalid_argument",
                 "no_fresh_code",
                 "batch_too_large"

@@ -10,9 +10,11 @@
 //! sign-up costs two reads and a commit, a qualifying purchase three reads
 //! and a commit.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 
-use super::{Batch, Engine, MAX_ATTEMPTS, MAX_BATCH, READ_RETRIES, Reader, Snapshot, Stepped};
+use super::{Batch, Engine, MAX_ATTEMPTS, MAX_BATCH, Needs, READ_RETRIES, Reader, Snapshot, Stepped};
 use crate::clock::Clock;
 use crate::domain::code::RandomSource;
 use crate::domain::id::ProgramId;
@@ -23,7 +25,7 @@ use crate::event::{Event, Outcome};
 use crate::fraud::SignalKey;
 use crate::program::Program;
 use crate::store::snapshot::NotInSnapshot;
-use crate::store::{AsyncStore, StoreError};
+use crate::store::{AsyncStore, Commit, StoreError};
 
 /// The read side over a snapshot, as [`AsyncEngine::read`] hands it out.
 pub type SnapshotReader<'r> = Reader<'r, &'r Snapshot>;
@@ -111,7 +113,8 @@ impl<A: AsyncStore> AsyncEngine<A> {
 
     /// Handles one event: [`Engine::handle`], awaited.
     pub async fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
-        self.attempt(|engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs)).await
+        self.attempt(&mut Shared(self.store()), |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs))
+            .await
     }
 
     /// Handles events in order and commits them as one unit:
@@ -120,14 +123,18 @@ impl<A: AsyncStore> AsyncEngine<A> {
         if events.len() > MAX_BATCH {
             return Err(Error::BatchTooLarge { len: events.len(), max: MAX_BATCH });
         }
-        self.attempt(|engine, tx, batch, inputs| events.iter().map(|e| engine.decide(tx, e, batch, inputs)).collect())
-            .await
+        self.attempt(&mut Shared(self.store()), |engine, tx, batch, inputs| {
+            events.iter().map(|e| engine.decide(tx, e, batch, inputs)).collect()
+        })
+        .await
     }
 
-    /// Decides on snapshots until the decision ends, fetching in between,
-    /// and commits what was accepted; after a conflict, again (bounded).
-    async fn attempt<R>(
+    /// Decides on snapshots until the decision ends, fetching in between
+    /// through `driver`, and commits what was accepted; after a conflict,
+    /// again (bounded).
+    pub(super) async fn attempt<R>(
         &self,
+        driver: &mut impl Driver,
         decide: impl Fn(&Engine<A>, &mut Tx<'_>, &mut Batch, (DateTime<Utc>, &dyn RandomSource)) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let mut failed_reads = 0;
@@ -138,9 +145,9 @@ impl<A: AsyncStore> AsyncEngine<A> {
                     .engine
                     .step(&snapshot, attempt > 0, |tx, batch, inputs| decide(&self.engine, tx, batch, inputs))?
                 {
-                    Stepped::Needs(needs) => match self.store().fetch(needs, &mut snapshot).await {
+                    Stepped::Needs(needs) => match driver.fetch(needs, &mut snapshot).await {
                         Ok(()) => {}
-                        Err(StoreError::Transient(_)) if failed_reads < READ_RETRIES => {
+                        Err(StoreError::Transient(_)) if failed_reads < READ_RETRIES && driver.retries() => {
                             failed_reads = failed_reads.saturating_add(1);
                             break None;
                         }
@@ -151,9 +158,9 @@ impl<A: AsyncStore> AsyncEngine<A> {
             };
             let Some((answer, commit, ticked)) = done else { continue };
             let Some(commit) = commit else { return Ok(answer) };
-            match self.store().commit(commit).await {
+            match driver.commit(commit).await {
                 Ok(()) => {
-                    if ticked {
+                    if ticked && driver.retries() {
                         // As after a sync tick: the tick stands whatever this bounded step meets.
                         let _ = self.forget_outcomes().await;
                     }
@@ -161,7 +168,8 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 }
                 // Nothing was written: decide again on fresh reads (a
                 // duplicate event then replays).
-                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_)) => {}
+                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {}
+                Err(StoreError::Transient(_)) if driver.retries() => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -205,5 +213,32 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// How an attempt fetches and commits: through an [`AsyncStore`] shared by
+/// every call, or on one connection inside a host's transaction.
+pub(super) trait Driver: Send {
+    /// Reads what `needs` names into `snapshot`.
+    fn fetch(&mut self, needs: Needs, snapshot: &mut Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Applies `commit`.
+    fn commit(&mut self, commit: Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether a transient failure is tried again here (not inside a host's
+    /// transaction, which the failure has doomed: the host retries it whole).
+    fn retries(&self) -> bool;
+}
+
+/// The store's own calls: [`AsyncStore::fetch`] and [`AsyncStore::commit`].
+struct Shared<'a, A>(&'a A);
+
+impl<A: AsyncStore> Driver for Shared<'_, A> {
+    fn fetch(&mut self, needs: Needs, snapshot: &mut Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.fetch(needs, snapshot)
+    }
+    fn commit(&mut self, commit: Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.0.commit(commit)
+    }
+    fn retries(&self) -> bool {
+        true
     }
 }

@@ -28,6 +28,8 @@ mod asynchronous;
 mod cx;
 mod grant;
 mod handle;
+#[cfg(feature = "sqlx-postgres")]
+mod in_transaction;
 mod ledger;
 pub mod page;
 mod read;

@@ -172,7 +172,7 @@ impl Key {
     /// The payout batch `id` of the program whose state is stored under
     /// `program_key` (`s/<program>`, as stored): for the data migration,
     /// which reads keys, not ids.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "sqlx-postgres"))]
     pub(crate) fn payout_of_state(program_key: &str, id: &crate::domain::id::PayoutId) -> Option<Key> {
         let program = program_key.strip_prefix(PROGRAM.tag())?.strip_prefix('/')?;
         let mut out = format!("{}/{program}/", PAYOUT.tag());

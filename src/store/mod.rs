@@ -28,9 +28,11 @@ mod record;
 pub mod schema;
 pub(crate) mod snapshot;
 
+#[cfg(feature = "sqlx-postgres")]
+pub mod pg;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "sqlx-postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -139,6 +141,16 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, SQL); the source is kept.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The host's transaction runs at an isolation level under which the
+    /// commit is not sound (`REPEATABLE READ`): nothing was written; run the
+    /// transaction at `READ COMMITTED` or `SERIALIZABLE`.
+    #[error(
+        "the transaction's isolation level is {level}, under which a commit is not sound: use READ COMMITTED or SERIALIZABLE"
+    )]
+    Isolation {
+        /// The level found.
+        level: &'static str,
+    },
     /// `migrate()` found records in a data format this version of the crate
     /// cannot read or convert: nothing was changed, and nothing should read
     /// the store with this version.

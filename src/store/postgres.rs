@@ -43,8 +43,8 @@ use postgres::types::Type;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::sql::{self, MIGRATIONS};
-use super::{Commit, Key, KeyRange, Store, StoreError, Versioned, Write};
+use super::sql::{self, Arrays, EventArrays, MIGRATIONS};
+use super::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 use crate::domain::id::EventKey;
 use crate::event::StoredEvent;
 
@@ -153,10 +153,6 @@ fn is_transient(e: &postgres::Error) -> bool {
 
 fn classify(e: postgres::Error) -> StoreError {
     if is_transient(&e) { StoreError::Transient(Box::new(e)) } else { backend(e) }
-}
-
-fn is_unique_violation(e: &postgres::Error) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
 /// How to connect a [`PostgresStore`]: the URL, and optionally a schema, a
@@ -403,95 +399,13 @@ impl PostgresStore {
     }
 }
 
-/// Events as arrays, as `re_commit` and the move of schema 5 take them.
-#[derive(Default)]
-struct EventArrays<'c> {
-    keys: Vec<&'c str>,
-    digests: Vec<&'c [u8]>,
-    handled: Vec<chrono::DateTime<chrono::Utc>>,
-    outcomes: Vec<Option<String>>,
-}
-
-impl<'c> EventArrays<'c> {
-    fn of(events: &'c [StoredEvent]) -> Result<Self, StoreError> {
-        let mut a = EventArrays::default();
-        for stored in events {
-            a.keys.push(stored.key.as_str());
-            a.digests.push(&stored.digest.as_bytes()[..]);
-            a.handled.push(stored.handled_at);
-            a.outcomes.push(stored.outcome.as_ref().map(sql::encode).transpose()?);
-        }
-        Ok(a)
-    }
-}
-
-/// A commit's arrays, as `re_commit` takes them.
-#[derive(Default)]
-struct Arrays<'c> {
-    events: EventArrays<'c>,
-    read_keys: Vec<&'c str>,
-    read_versions: Vec<i64>,
-    new_keys: Vec<&'c str>,
-    new_bodies: Vec<String>,
-    changed_keys: Vec<&'c str>,
-    changed_versions: Vec<i64>,
-    changed_bodies: Vec<String>,
-    gone: Vec<&'c str>,
-}
-
-impl<'c> Arrays<'c> {
-    fn of(commit: &'c Commit) -> Result<Self, StoreError> {
-        let mut a = Arrays { events: EventArrays::of(&commit.events)?, ..Arrays::default() };
-        for (key, version) in &commit.reads {
-            a.read_keys.push(key.as_str());
-            a.read_versions.push(sql::to_sql_version(*version)?);
-        }
-        for write in &commit.writes {
-            match write {
-                Write::Put(key, record) => {
-                    let body = sql::encode(record.as_ref())?;
-                    match commit.expected(key) {
-                        0 => {
-                            a.new_keys.push(key.as_str());
-                            a.new_bodies.push(body);
-                        }
-                        expected => {
-                            a.changed_keys.push(key.as_str());
-                            a.changed_versions.push(sql::next_sql_version(key.as_str(), expected)?);
-                            a.changed_bodies.push(body);
-                        }
-                    }
-                }
-                Write::Delete(key) => a.gone.push(key.as_str()),
-            }
-        }
-        Ok(a)
-    }
-}
-
-/// The answer to a failed `re_commit`: a duplicate event or a conflict when
-/// the function says so (by SQLSTATE), else what [`classify`] makes of it.
+/// The answer to a failed `re_commit`: what [`sql::commit_failure`] makes
+/// of its SQLSTATE, else what [`classify`] makes of it.
 fn commit_failure(e: postgres::Error, commit: &Commit) -> StoreError {
     let Some(db) = e.as_db_error() else { return classify(e) };
-    match db.code().code() {
-        "RE001" => match commit.keys().find(|k| k.as_str() == db.message()) {
-            Some(key) => StoreError::DuplicateEvent(key.clone()),
-            None => classify(e),
-        },
-        "RE002" => {
-            let mut versions = db.detail().unwrap_or_default().split(' ').map(str::parse::<u64>);
-            let (expected, found) = match (versions.next(), versions.next()) {
-                (Some(Ok(expected)), Some(Ok(found))) => (expected, found),
-                _ => return classify(e),
-            };
-            StoreError::Conflict { key: Key::from_stored(db.message().to_owned()), expected, found }
-        }
-        // A record read as absent was inserted by a concurrent commit.
-        _ if is_unique_violation(&e) => {
-            let key = commit.writes.iter().map(Write::key).find(|k| commit.expected(k) == 0).cloned();
-            StoreError::Conflict { key: key.unwrap_or_else(|| Key::from_stored(String::new())), expected: 0, found: 1 }
-        }
-        _ => classify(e),
+    match sql::commit_failure(db.code().code(), db.message(), db.detail(), commit) {
+        Some(answer) => answer,
+        None => classify(e),
     }
 }
 

@@ -23,7 +23,9 @@ use crate::store::{Key, Record, StoreError, Versioned};
 /// A migration: its version and, per dialect, its statements.
 pub(crate) struct Migration {
     pub(crate) version: i64,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) sqlite: &'static str,
+    #[cfg_attr(not(any(feature = "postgres", feature = "sqlx-postgres")), allow(dead_code))]
     pub(crate) postgres: &'static str,
 }
 
@@ -75,7 +77,9 @@ pub(crate) const VIEWS_SINCE: i64 = 6;
 /// The SQL dialects the stores speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Sqlite,
+    #[cfg_attr(not(any(feature = "postgres", feature = "sqlx-postgres")), allow(dead_code))]
     Postgres,
 }
 
@@ -346,6 +350,110 @@ pub(crate) fn decode_event(
     let outcome = outcome.map(|o| serde_json::from_str(o).map_err(|e| corrupt(key.as_str(), &e))).transpose()?;
     Ok(StoredEvent { key: key.clone(), digest, handled_at, outcome })
 }
+
+#[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
+mod postgres_commit {
+    use super::*;
+    use crate::store::{Commit, Write};
+
+    /// Events as arrays, as `re_commit` and the move of schema 5 take them.
+    #[derive(Default)]
+    pub(crate) struct EventArrays<'c> {
+        pub(crate) keys: Vec<&'c str>,
+        pub(crate) digests: Vec<&'c [u8]>,
+        pub(crate) handled: Vec<chrono::DateTime<chrono::Utc>>,
+        pub(crate) outcomes: Vec<Option<String>>,
+    }
+
+    impl<'c> EventArrays<'c> {
+        pub(crate) fn of(events: &'c [StoredEvent]) -> Result<Self, StoreError> {
+            let mut a = EventArrays::default();
+            for stored in events {
+                a.keys.push(stored.key.as_str());
+                a.digests.push(&stored.digest.as_bytes()[..]);
+                a.handled.push(stored.handled_at);
+                a.outcomes.push(stored.outcome.as_ref().map(encode).transpose()?);
+            }
+            Ok(a)
+        }
+    }
+
+    /// A commit's arrays, as `re_commit` takes them.
+    #[derive(Default)]
+    pub(crate) struct Arrays<'c> {
+        pub(crate) events: EventArrays<'c>,
+        pub(crate) read_keys: Vec<&'c str>,
+        pub(crate) read_versions: Vec<i64>,
+        pub(crate) new_keys: Vec<&'c str>,
+        pub(crate) new_bodies: Vec<String>,
+        pub(crate) changed_keys: Vec<&'c str>,
+        pub(crate) changed_versions: Vec<i64>,
+        pub(crate) changed_bodies: Vec<String>,
+        pub(crate) gone: Vec<&'c str>,
+    }
+
+    impl<'c> Arrays<'c> {
+        pub(crate) fn of(commit: &'c Commit) -> Result<Self, StoreError> {
+            let mut a = Arrays { events: EventArrays::of(&commit.events)?, ..Arrays::default() };
+            for (key, version) in &commit.reads {
+                a.read_keys.push(key.as_str());
+                a.read_versions.push(to_sql_version(*version)?);
+            }
+            for write in &commit.writes {
+                match write {
+                    Write::Put(key, record) => {
+                        let body = encode(record.as_ref())?;
+                        match commit.expected(key) {
+                            0 => {
+                                a.new_keys.push(key.as_str());
+                                a.new_bodies.push(body);
+                            }
+                            expected => {
+                                a.changed_keys.push(key.as_str());
+                                a.changed_versions.push(next_sql_version(key.as_str(), expected)?);
+                                a.changed_bodies.push(body);
+                            }
+                        }
+                    }
+                    Write::Delete(key) => a.gone.push(key.as_str()),
+                }
+            }
+            Ok(a)
+        }
+    }
+
+    /// What a failed `re_commit` means, from its SQLSTATE, message and
+    /// detail: a duplicate event (`RE001`), a conflict (`RE002`, or a unique
+    /// violation: a record read as absent was inserted concurrently), or
+    /// nothing the function raised (`None`: classify it as any failure).
+    pub(crate) fn commit_failure(
+        code: &str,
+        message: &str,
+        detail: Option<&str>,
+        commit: &Commit,
+    ) -> Option<StoreError> {
+        match code {
+            "RE001" => commit.keys().find(|k| k.as_str() == message).map(|key| StoreError::DuplicateEvent(key.clone())),
+            "RE002" => {
+                let mut versions = detail.unwrap_or_default().split(' ').map(str::parse::<u64>);
+                match (versions.next(), versions.next()) {
+                    (Some(Ok(expected)), Some(Ok(found))) => {
+                        Some(StoreError::Conflict { key: Key::from_stored(message.to_owned()), expected, found })
+                    }
+                    _ => None,
+                }
+            }
+            "23505" => {
+                let key = commit.writes.iter().map(Write::key).find(|k| commit.expected(k) == 0).cloned();
+                let key = key.unwrap_or_else(|| Key::from_stored(String::new()));
+                Some(StoreError::Conflict { key, expected: 0, found: 1 })
+            }
+            _ => None,
+        }
+    }
+}
+#[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
+pub(crate) use postgres_commit::{Arrays, EventArrays, commit_failure};
 
 /// Versions are `u64` in the engine and signed 64-bit integers in SQL.
 pub(crate) fn to_sql_version(v: u64) -> Result<i64, StoreError> {
