@@ -42,6 +42,29 @@ use crate::policy::{Amount, LevelReward, MultiLevel, On, OneSided, PolicySpec, R
 use crate::program::{Limits, Program, ProgramSpec, Qualification};
 use crate::store::{Commit, Key, KeyRange, MemoryStore, Record, Store, StoreError, Versioned, Write};
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
+
+/// Calls `$mac!($head; <every check of the sync suite>)`: the one list of
+/// checks, which the sync and the async suite both run.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_conformance_checks {
+    ($mac:ident!($($head:tt)*)) => {
+        $crate::$mac!($($head)*;
+                commit_then_read_back, stale_read_conflicts_and_writes_nothing,
+                duplicate_event_is_refused_and_writes_nothing, scan_is_a_sorted_range,
+                compare_and_set_race_counts_exactly, engine_agrees_with_memory_store,
+                replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
+                conflicting_events_from_eight_threads_respect_limits,
+                failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
+                batches_agree_with_events_one_by_one, get_many_reads_what_get_reads,
+                keys_read_as_absent_stay_absent_until_the_commit_ends,
+                a_commit_of_thirty_thousand_keys_applies, outcomes_past_the_retention_window_are_forgotten,
+                forget_outcomes_is_bounded_and_oldest_first);
+    };
+}
+
 /// Generates one `#[test]` per conformance check for a store factory.
 ///
 /// `$name` names the generated module; `$factory` is an expression of a
@@ -55,17 +78,7 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_suite!(@tests $factory, $when;
-                commit_then_read_back, stale_read_conflicts_and_writes_nothing,
-                duplicate_event_is_refused_and_writes_nothing, scan_is_a_sorted_range,
-                compare_and_set_race_counts_exactly, engine_agrees_with_memory_store,
-                replay_returns_the_first_outcome, same_events_from_eight_threads_apply_once,
-                conflicting_events_from_eight_threads_respect_limits,
-                failed_commits_leave_nothing_and_retries_apply_once, a_batch_commit_is_all_or_nothing,
-                batches_agree_with_events_one_by_one, get_many_reads_what_get_reads,
-                keys_read_as_absent_stay_absent_until_the_commit_ends,
-                a_commit_of_thirty_thousand_keys_applies, outcomes_past_the_retention_window_are_forgotten,
-                forget_outcomes_is_bounded_and_oldest_first);
+            $crate::__with_conformance_checks!(conformance_suite!(@tests $factory, $when));
         }
     };
     (@tests $factory:expr, $when:expr; $($check:ident),*) => {
@@ -93,7 +106,7 @@ fn pid(s: &str) -> ParticipantId {
     ParticipantId::new(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn program_id() -> ProgramId {
+pub(crate) fn program_id() -> ProgramId {
     ProgramId::new("conformance").unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -430,7 +443,7 @@ pub fn keys_read_as_absent_stay_absent_until_the_commit_ends<S: Store + 'static>
 }
 
 /// An event's answer as one `Result`: a refusal becomes [`Error::Refused`].
-fn answer(handled: Result<Result<Outcome, Refusal>, Error>) -> Result<Outcome, Error> {
+pub(crate) fn answer(handled: Result<Result<Outcome, Refusal>, Error>) -> Result<Outcome, Error> {
     handled.and_then(|answer| answer.map_err(Error::from))
 }
 
@@ -512,24 +525,22 @@ pub fn scenario_events() -> Vec<(i64, EventKind)> {
 
 /// Everything the engine can tell about a program, for comparing stores.
 fn observe<S: Store>(engine: &Engine<S>) -> String {
-    let program = program_id();
-    let mut out = String::new();
-    let mut add = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    add(format!("{:?}", engine.read(&program).program_state()));
-    for p in engine.read(&program).participants().all().unwrap_or_else(|e| panic!("{e}")) {
-        add(format!("{p:?}"));
-        add(format!("{:?}", engine.read(&program).statement(&p.id).all()));
+    observe_through(engine.read(&program_id())).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`observe`], through any reader (the async engine's over a snapshot).
+pub(crate) fn observe_through<S: Store>(reader: crate::engine::Reader<'_, S>) -> Result<String, Error> {
+    let mut out = format!("{:?}\n", reader.program_state()?);
+    for p in reader.participants().all()? {
+        out.push_str(&format!("{p:?}\n{:?}\n", reader.statement(&p.id).all()?));
     }
-    add(format!("{:?}", engine.read(&program).referrals().all()));
-    out
+    out.push_str(&format!("{:?}\n", reader.referrals().all()?));
+    Ok(out)
 }
 
 /// An engine over `store` for the scenario, keeping outcomes for ten years:
 /// its replays come months after the first run.
-fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
+pub(crate) fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
     Engine::new(store)
         .with_clock(clock.clone())
         .with_random(SeededRandom::new(7))
@@ -538,17 +549,24 @@ fn engine_over<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
 }
 
 fn run_scenario<S: Store>(engine: &Engine<S>, clock: &ManualClock) -> Vec<Result<Outcome, String>> {
+    scenario()
+        .into_iter()
+        .map(|(days, event)| {
+            clock.advance(Duration::days(days));
+            answer(engine.handle(&event)).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The scenario's events, keyed `s0`, `s1`..., each with the days to
+/// advance the clock before it.
+pub(crate) fn scenario() -> Vec<(i64, Event)> {
     scenario_events()
         .into_iter()
         .enumerate()
         .map(|(i, (days, kind))| {
-            clock.advance(Duration::days(days));
-            let event = Event {
-                key: EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}")),
-                program: program_id(),
-                kind,
-            };
-            answer(engine.handle(&event)).map_err(|e| e.to_string())
+            let key = EventKey::new(format!("s{i}")).unwrap_or_else(|e| panic!("{e}"));
+            (days, Event { key, program: program_id(), kind })
         })
         .collect()
 }
@@ -737,59 +755,14 @@ pub fn conflicting_events_from_eight_threads_respect_limits<S: Store + 'static>(
 
 /// [`conflicting_events_from_eight_threads_respect_limits`] with `total` events.
 pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: usize) {
-    let build = || {
-        let limits = Limits { max_rewarded_referrals: Some(50), budgets: vec![v("1000.00 USD")], ..Limits::default() };
-        ProgramSpec::new(program_id(), "Race", Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}")))
-            .with_limits(limits)
-            .with_policy(PolicySpec::TwoSided(TwoSided::new(
-                "race",
-                Side::new(On::Qualified, Amount::Fixed(v("3.00 USD"))),
-                Side::new(On::Qualified, Amount::Fixed(v("1 points"))),
-            )))
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    let unique = total * 3 / 4;
-    let referrers = ["hot", "r1", "r2", "r3"];
-    let mut events: Vec<Event> = Vec::with_capacity(total);
-    for (i, r) in referrers.iter().enumerate() {
-        events.push(Event {
-            key: EventKey::new(format!("enroll-{r}")).unwrap_or_else(|e| panic!("{e}")),
-            program: program_id(),
-            kind: Enroll::new(pid(r)).with_vanity_code(format!("CODE{i}X")).into(),
-        });
-    }
-    let hot_share = unique / 2;
-    events.extend(signup_events(hot_share, "h", "CODE0X"));
-    for (i, chunk) in (hot_share..unique).collect::<Vec<_>>().chunks(((unique - hot_share) / 3).max(1)).enumerate() {
-        let code = format!("CODE{}X", (i % 3) + 1);
-        events.extend(chunk.iter().map(|n| Event {
-            key: EventKey::new(format!("o-{n}")).unwrap_or_else(|e| panic!("{e}")),
-            program: program_id(),
-            kind: SignUp::new(pid(&format!("o-{n}")), code.as_str()).into(),
-        }));
-    }
-    let enrolls: Vec<Event> = events.drain(..referrers.len()).collect();
-    let mut stream: Vec<Event> = events.clone();
-    let duplicates: Vec<Event> = events.iter().step_by(3).take(total.saturating_sub(unique)).cloned().collect();
-    stream.extend(duplicates);
-    // A fixed shuffle, so that duplicates land far from their originals.
-    let mut order: Vec<usize> = (0..stream.len()).collect();
-    order.sort_by_key(|i| (i * 7919) % stream.len().max(1));
-    let stream: Vec<Event> = order.into_iter().filter_map(|i| stream.get(i).cloned()).collect();
-
-    let clock = ManualClock::new(start());
-    let serial = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(build());
-    for e in enrolls.iter().chain(&stream) {
-        answer(serial.handle(e)).unwrap_or_else(|err| panic!("{err}"));
-    }
-
-    let engine = Arc::new(Engine::new(factory()).with_clock(clock).with_program(build()));
-    for e in &enrolls {
+    let work = Conflicting::new(total);
+    let expected = work.serial();
+    let engine = Arc::new(Engine::new(factory()).with_clock(ManualClock::new(start())).with_program(work.program()));
+    for e in &work.enrolls {
         answer(engine.handle(e)).unwrap_or_else(|err| panic!("{err}"));
     }
-    let chunks: Vec<Vec<Event>> = stream.chunks(stream.len().div_ceil(8).max(1)).map(<[Event]>::to_vec).collect();
-    let threads: Vec<_> = chunks
+    let threads: Vec<_> = work
+        .chunks(8)
         .into_iter()
         .map(|chunk| {
             let engine = Arc::clone(&engine);
@@ -803,51 +776,125 @@ pub fn conflicting_events<S: Store + 'static>(factory: &dyn Fn() -> S, total: us
     for t in threads {
         t.join().unwrap_or_else(|_| panic!("thread panicked"));
     }
-
     let program = program_id();
-    let usd: Asset = "USD".parse().unwrap_or_else(|e| panic!("{e}"));
-    let points: Asset = "points".parse().unwrap_or_else(|e| panic!("{e}"));
-    let figures = |e: &dyn Fn() -> (Counters, Vec<crate::domain::participant::Participant>, usize)| {
-        let (totals, people, referrals) = e();
+    let got = Conflicting::read(engine.read(&program)).unwrap_or_else(|e| panic!("{e}"));
+    work.check(&got, &expected);
+}
+
+/// The workload of [`conflicting_events`]: enrollments of four referrers,
+/// then a shuffled stream of sign-ups through their codes, duplicates
+/// among them, against a cap of 50 rewarded referrals and a budget.
+pub(crate) struct Conflicting {
+    pub(crate) enrolls: Vec<Event>,
+    pub(crate) stream: Vec<Event>,
+    unique: usize,
+}
+
+/// What [`Conflicting::check`] compares: the program's sign-ups, qualified
+/// referrals, USD granted, USD and points held, referrals, and per referrer
+/// its sign-ups and whether its cap held.
+pub(crate) type ConflictFigures =
+    (u64, u64, Decimal, Decimal, Decimal, usize, BTreeMap<&'static str, (u64, bool)>, Decimal);
+
+const CONFLICT_REFERRERS: [&str; 4] = ["hot", "r1", "r2", "r3"];
+
+impl Conflicting {
+    pub(crate) fn new(total: usize) -> Self {
+        let unique = total * 3 / 4;
+        let mut events: Vec<Event> = Vec::with_capacity(total);
+        for (i, r) in CONFLICT_REFERRERS.iter().enumerate() {
+            events.push(Event {
+                key: EventKey::new(format!("enroll-{r}")).unwrap_or_else(|e| panic!("{e}")),
+                program: program_id(),
+                kind: Enroll::new(pid(r)).with_vanity_code(format!("CODE{i}X")).into(),
+            });
+        }
+        let hot_share = unique / 2;
+        events.extend(signup_events(hot_share, "h", "CODE0X"));
+        for (i, chunk) in (hot_share..unique).collect::<Vec<_>>().chunks(((unique - hot_share) / 3).max(1)).enumerate()
+        {
+            let code = format!("CODE{}X", (i % 3) + 1);
+            events.extend(chunk.iter().map(|n| Event {
+                key: EventKey::new(format!("o-{n}")).unwrap_or_else(|e| panic!("{e}")),
+                program: program_id(),
+                kind: SignUp::new(pid(&format!("o-{n}")), code.as_str()).into(),
+            }));
+        }
+        let enrolls: Vec<Event> = events.drain(..CONFLICT_REFERRERS.len()).collect();
+        let mut stream: Vec<Event> = events.clone();
+        let duplicates: Vec<Event> = events.iter().step_by(3).take(total.saturating_sub(unique)).cloned().collect();
+        stream.extend(duplicates);
+        // A fixed shuffle, so that duplicates land far from their originals.
+        let mut order: Vec<usize> = (0..stream.len()).collect();
+        order.sort_by_key(|i| (i * 7919) % stream.len().max(1));
+        let stream: Vec<Event> = order.into_iter().filter_map(|i| stream.get(i).cloned()).collect();
+        Conflicting { enrolls, stream, unique }
+    }
+
+    pub(crate) fn program(&self) -> Program {
+        let limits = Limits { max_rewarded_referrals: Some(50), budgets: vec![v("1000.00 USD")], ..Limits::default() };
+        ProgramSpec::new(program_id(), "Race", Currency::new("USD", 2).unwrap_or_else(|e| panic!("{e}")))
+            .with_limits(limits)
+            .with_policy(PolicySpec::TwoSided(TwoSided::new(
+                "race",
+                Side::new(On::Qualified, Amount::Fixed(v("3.00 USD"))),
+                Side::new(On::Qualified, Amount::Fixed(v("1 points"))),
+            )))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The stream in `n` slices, one per thread or task.
+    pub(crate) fn chunks(&self, n: usize) -> Vec<Vec<Event>> {
+        self.stream.chunks(self.stream.len().div_ceil(n).max(1)).map(<[Event]>::to_vec).collect()
+    }
+
+    /// The figures of a serial run on [`MemoryStore`].
+    pub(crate) fn serial(&self) -> ConflictFigures {
+        let serial = Engine::new(MemoryStore::new()).with_clock(ManualClock::new(start())).with_program(self.program());
+        for e in self.enrolls.iter().chain(&self.stream) {
+            answer(serial.handle(e)).unwrap_or_else(|err| panic!("{err}"));
+        }
+        let program = program_id();
+        Conflicting::read(serial.read(&program)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The figures, read through `reader`.
+    pub(crate) fn read<S: Store>(reader: crate::engine::Reader<'_, S>) -> Result<ConflictFigures, Error> {
+        let usd: Asset = "USD".parse().unwrap_or_else(|e| panic!("{e}"));
+        let points: Asset = "points".parse().unwrap_or_else(|e| panic!("{e}"));
+        let totals = reader.totals()?;
+        let people = reader.participants().all()?;
+        let referrals = reader.referrals().all()?.len();
         let mut by_referrer = BTreeMap::new();
-        for r in referrers {
+        for r in CONFLICT_REFERRERS {
             let p = people.iter().find(|p| p.id.as_str() == r).unwrap_or_else(|| panic!("{r} missing"));
             by_referrer.insert(r, (p.stats.signups, p.stats.rewarded_referrals <= 50));
         }
         let usd_total: Decimal = people.iter().map(|p| p.balance(&usd).available).sum();
         let points_total: Decimal = people.iter().map(|p| p.balance(&points).available).sum();
-        (totals.signups, totals.qualified, totals.granted_in(&usd), usd_total, points_total, referrals, by_referrer)
-    };
-    let of = |e: &Engine<S>| {
-        figures(&|| {
-            (
-                e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).participants().all().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).referrals().all().unwrap_or_else(|x| panic!("{x}")).len(),
-            )
-        })
-    };
-    let of_serial = |e: &Engine<MemoryStore>| {
-        figures(&|| {
-            (
-                e.read(&program).totals().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).participants().all().unwrap_or_else(|x| panic!("{x}")),
-                e.read(&program).referrals().all().unwrap_or_else(|x| panic!("{x}")).len(),
-            )
-        })
-    };
-    let got = of(&engine);
-    assert_eq!(got, of_serial(&serial));
-    assert_eq!(got.5, unique);
-    assert!(got.2 <= Decimal::from(1000), "budget crossed: {}", got.2);
-    assert_eq!(got.2, got.3, "balances do not add up to what was granted");
-    let hot = engine
-        .read(&program)
-        .participant(&pid("hot"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("hot missing"));
-    assert_eq!(hot.stats.rewarded_referrals, 50);
-    assert_eq!(hot.balance(&usd).available, Decimal::from(150));
+        let hot = people.iter().find(|p| p.id.as_str() == "hot").map(|p| p.balance(&usd).available).unwrap_or_default();
+        Ok((
+            totals.signups,
+            totals.qualified,
+            totals.granted_in(&usd),
+            usd_total,
+            points_total,
+            referrals,
+            by_referrer,
+            hot,
+        ))
+    }
+
+    /// Every event applied once, no cap or budget crossed, the figures a
+    /// serial run gives.
+    pub(crate) fn check(&self, got: &ConflictFigures, serial: &ConflictFigures) {
+        assert_eq!(got, serial);
+        assert_eq!(got.5, self.unique);
+        assert!(got.2 <= Decimal::from(1000), "budget crossed: {}", got.2);
+        assert_eq!(got.2, got.3, "balances do not add up to what was granted");
+        assert_eq!(got.7, Decimal::from(150), "the hot referrer's 50 rewarded referrals at 3.00");
+    }
 }
 
 /// A store wrapper that fails one commit: before applying it, or after

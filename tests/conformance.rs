@@ -87,7 +87,7 @@ mod postgres {
         }
     }
 
-    fn uuid_like() -> String {
+    pub fn uuid_like() -> String {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -95,4 +95,100 @@ mod postgres {
     }
 
     referral_engine::conformance_suite!(server, store, when = configured());
+}
+
+/// The async suite: the memory store served directly, SQLite through the
+/// blocking pool, and the sqlx store at each isolation level.
+#[cfg(feature = "tokio")]
+mod asynchronous {
+    use referral_engine::MemoryStore;
+    use referral_engine::store::Blocking;
+
+    referral_engine::async_conformance_suite!(memory, || async { MemoryStore::new() });
+
+    #[cfg(feature = "sqlite")]
+    referral_engine::async_conformance_suite!(sqlite_blocking, || async {
+        Blocking::new(crate::sqlite::memory_store())
+    });
+}
+
+#[cfg(all(feature = "sqlx-postgres", feature = "postgres"))]
+mod pg {
+    use super::common::DropSchema;
+    use super::postgres::configured;
+    use referral_engine::engine::Needs;
+    use referral_engine::engine::Snapshot;
+    use referral_engine::store::pg::PgStore;
+    use referral_engine::store::{AsyncStore, Commit, StoreError};
+
+    /// A migrated sqlx store in a fresh schema, on a pool whose transactions
+    /// run at `level` by default; the schema goes when the store does.
+    async fn store_at(level: &'static str) -> Scratch {
+        let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let set = format!("SET default_transaction_isolation = '{level}'");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(conn).await.map(drop)
+                })
+            })
+            .connect(&url)
+            .await
+            .expect("connect");
+        let schema = format!("re_async_{}", super::postgres::uuid_like());
+        let store = PgStore::new(pool).with_schema(&schema).expect("schema");
+        store.migrate().await.expect("migrate");
+        Scratch { store, _schema: DropSchema { url, schema } }
+    }
+
+    /// A store whose schema goes when it does.
+    pub struct Scratch {
+        store: PgStore,
+        _schema: DropSchema,
+    }
+
+    impl AsyncStore for Scratch {
+        async fn fetch(&self, needs: Needs, snapshot: &mut Snapshot) -> Result<(), StoreError> {
+            self.store.fetch(needs, snapshot).await
+        }
+        async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+            self.store.commit(commit).await
+        }
+        async fn forget_outcomes(
+            &self,
+            before: chrono::DateTime<chrono::Utc>,
+            limit: usize,
+        ) -> Result<usize, StoreError> {
+            self.store.forget_outcomes(before, limit).await
+        }
+    }
+
+    referral_engine::async_conformance_suite!(read_committed, || store_at("read committed"), when = configured());
+    referral_engine::async_conformance_suite!(serializable, || store_at("serializable"), when = configured());
+
+    /// At REPEATABLE READ every commit is refused, with nothing written.
+    #[test]
+    fn repeatable_read_is_refused() {
+        if !configured() {
+            return;
+        }
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let store = store_at("repeatable read").await;
+            let engine = referral_engine::engine::AsyncEngine::new(store)
+                .with_program(referral_engine::testkit::scenario_program());
+            let event = referral_engine::Event::new(
+                "e",
+                "conformance",
+                referral_engine::event::Enroll::new("ann".parse().expect("id")),
+            )
+            .expect("event");
+            let refused = engine.handle(&event).await.expect_err("refused");
+            assert!(matches!(refused, referral_engine::Error::Store(StoreError::Isolation { .. })), "{refused:?}");
+            let program = "conformance".parse().expect("id");
+            let ann = engine.read(&program, |r| r.participant(&"ann".parse().expect("id"))).await.expect("read");
+            assert!(ann.is_none(), "nothing was written");
+        });
+    }
 }

@@ -58,8 +58,8 @@ fn a_format_1_store_is_refused_with_nothing_changed() {
 fn a_format_2_store_is_migrated_and_reads_whole() {
     let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.migrate().unwrap(), 6);
-    assert_eq!(store.migrate().unwrap(), 6, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 7);
+    assert_eq!(store.migrate().unwrap(), 7, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
     // Format 3 keeps each referral's standing referrer rewards: bob's earned
     // ann her 5.00, which migrate() counted from the rewards.
@@ -149,8 +149,8 @@ fn event(key: &str, kind: EventKind) -> referral_engine::Event {
 fn a_format_3_stores_events_move_to_keys_digests_and_outcomes() {
     let (_dir, path) = copy_of("format3-3214d83.sqlite");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.migrate().unwrap(), 6);
-    assert_eq!(store.migrate().unwrap(), 6, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 7);
+    assert_eq!(store.migrate().unwrap(), 7, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
     let bob = || event("e2", SignUp::new(pid("bob"), ANNS_CODE).into());
     let replay = common::flat(w.engine.handle(&bob())).unwrap();

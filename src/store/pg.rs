@@ -155,6 +155,15 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
     if transient { StoreError::Transient(Box::new(e)) } else { backend(e) }
 }
 
+/// How many times a fetch on the pool reads again after a serialization
+/// failure before it gives up (transient).
+const READ_AGAIN: u32 = 16;
+
+/// Whether a failure is PostgreSQL's serialization failure (40001).
+fn is_serialization_failure(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("40001"))
+}
+
 /// The answer to a failed `re_commit` (see [`sql::commit_failure`]).
 fn commit_failure(e: sqlx::Error, commit: &Commit) -> StoreError {
     let answer = match &e {
@@ -282,8 +291,8 @@ impl PgStore {
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(classify)?;
-            let mut found = rows.iter().map(record_row).collect::<Result<std::collections::HashMap<_, _>, _>>()?;
-            let versions = needs.keys.iter().map(|k| found.remove(k.as_str())).collect();
+            let found = rows.iter().map(record_row).collect::<Result<std::collections::HashMap<_, _>, _>>()?;
+            let versions = needs.keys.iter().map(|k| found.get(k.as_str()).cloned()).collect();
             snapshot.found(needs.keys, versions);
         }
         for (range, limit) in needs.scans {
@@ -482,7 +491,21 @@ async fn migrate_in_path(tx: &mut PgConnection) -> Result<i64, StoreError> {
 impl AsyncStore for PgStore {
     async fn fetch(&self, needs: Needs, snapshot: &mut Snapshot) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
-        self.fetch_in(&mut conn, needs, snapshot).await
+        // A read has no effect, so one that a SERIALIZABLE server aborted
+        // (40001: this read-only statement met a cycle of concurrent
+        // writers) is made again here, after a pause that doubles, rather
+        // than spending the engine's few retries for failing reads, which
+        // are for a server that is down.
+        let mut aborted: u32 = 0;
+        loop {
+            match self.fetch_in(&mut conn, needs.clone(), snapshot).await {
+                Err(StoreError::Transient(e)) if aborted < READ_AGAIN && is_serialization_failure(e.as_ref()) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1 << aborted.min(6))).await;
+                    aborted = aborted.saturating_add(1);
+                }
+                done => return done,
+            }
+        }
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {

@@ -127,8 +127,23 @@ impl Snapshot {
         Draws { log: &self.draws, source, next: AtomicUsize::new(0) }
     }
     /// What the reads so far found missing, emptied.
+    ///
+    /// A round that reads records also reads again every event key the
+    /// snapshot holds as absent, after them: an event found absent is then
+    /// never older than a record beside it. Else a record showing a
+    /// concurrent twin's effects (a referee already referred) could meet
+    /// the twin's key read as absent before the twin committed, and the
+    /// decision would refuse the event instead of replaying it.
     pub(crate) fn take_needs(&self) -> Needs {
-        self.missing.lock().map(|mut needs| std::mem::take(&mut *needs)).unwrap_or_default()
+        let mut needs = self.missing.lock().map(|mut needs| std::mem::take(&mut *needs)).unwrap_or_default();
+        if !needs.keys.is_empty() || !needs.scans.is_empty() {
+            for (key, found) in &self.events {
+                if found.is_none() && !needs.events.contains(key) {
+                    needs.events.push(key.clone());
+                }
+            }
+        }
+        needs
     }
 
     fn note(&self, f: impl FnOnce(&mut Needs)) {

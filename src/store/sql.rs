@@ -68,6 +68,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // The views of `schema::VIEWS`, generated from the declaration
     // (`views`) by `migrate()` when it applies this version.
     Migration { version: VIEWS_SINCE, sqlite: "", postgres: "" },
+    // `re_commit` refuses REPEATABLE READ (RE003: `StoreError::Isolation`).
+    Migration { version: 7, sqlite: "", postgres: include_str!("migrations/0007_re_commit_isolation.sql") },
 ];
 
 /// The views over the records (`schema::VIEWS`) come with schema version 6:
@@ -443,6 +445,7 @@ mod postgres_commit {
                     _ => None,
                 }
             }
+            "RE003" => Some(StoreError::Isolation { level: "repeatable read" }),
             "23505" => {
                 let key = commit.writes.iter().map(Write::key).find(|k| commit.expected(k) == 0).cloned();
                 let key = key.unwrap_or_else(|| Key::from_stored(String::new()));

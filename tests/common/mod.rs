@@ -165,8 +165,15 @@ pub struct DropSchema {
 #[cfg(feature = "postgres")]
 impl Drop for DropSchema {
     fn drop(&mut self) {
-        let dropped = postgres::Client::connect(&self.url, postgres::NoTls)
-            .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema)));
+        // On a thread of its own: the sync client must not run on a tokio
+        // runtime's thread, where an async test may drop its store.
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let dropped = std::thread::spawn(move || {
+            postgres::Client::connect(&url, postgres::NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("dropping a test schema panicked"));
         if let Err(e) = dropped {
             eprintln!("notice: could not drop test schema {}: {e}", self.schema);
         }
