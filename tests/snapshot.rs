@@ -205,3 +205,31 @@ fn flat(
 ) -> Result<referral_engine::Outcome, referral_engine::Error> {
     handled.and_then(|answer| answer.map_err(referral_engine::Error::from))
 }
+
+/// A twin of the event commits between two rounds of a snapshot decision
+/// that looked the event key up first (as a retry does): the records then
+/// show the twin's effects (bob already referred), and the key read as
+/// absent in the first round must not stand beside them. The answer is the
+/// twin's outcome, a replay, not a refusal.
+#[test]
+fn a_twin_committed_between_rounds_replays_rather_than_refuses() {
+    let engine = engine(Counting::default());
+    let enrolled = flat(engine.handle(&Event::new("enroll", "p", enroll("ann")).unwrap())).unwrap();
+    let sign_up = Event::new("s1", "p", SignUp::new(pid("bob"), enrolled.codes[0].to_string())).unwrap();
+    let mut snapshot = Snapshot::new(engine.clock().now());
+    let Step::Needs(first) = engine.decide_against(&snapshot, &sign_up).unwrap() else { panic!("decided on nothing") };
+    assert_eq!(first.events, vec![sign_up.key.clone()], "a snapshot decision looks the key up first");
+    snapshot.fetch(engine.store(), first).unwrap();
+    let twin = flat(engine.handle(&sign_up)).unwrap(); // the twin commits now
+    let answer = loop {
+        match engine.decide_against(&snapshot, &sign_up).unwrap() {
+            Step::Needs(needs) => snapshot.fetch(engine.store(), needs).unwrap(),
+            Step::Done(answer, commit) => {
+                assert!(commit.is_none(), "nothing to commit for a replay");
+                break answer;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(answer.map_err(|r| r.to_string()), Ok(twin));
+}
