@@ -357,3 +357,26 @@ fn a_format_3_store_migrates_its_events_on_postgres() {
         .get(0);
     assert_eq!(old, 0, "the format-3 table is dropped once moved");
 }
+
+/// The sync store built, used and dropped on a tokio runtime's own thread,
+/// on both kinds of runtime: no panic, and no abort when its pool goes.
+#[test]
+fn the_sync_store_lives_and_dies_on_any_runtime_without_a_panic() {
+    let Some(url) = database_url() else { return };
+    for multi in [false, true] {
+        let runtime = if multi {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        };
+        let schema = format!("re_runtime_{multi}_{}", std::process::id());
+        let _drop = DropSchema { url: url.clone(), schema: schema.clone() };
+        runtime.block_on(async {
+            let store = PostgresStore::builder(&url).schema(&schema).pool_size(2).connect().unwrap();
+            store.migrate().unwrap();
+            let w = world(store);
+            w.enroll("ann");
+            drop(w); // the last handle: the pool and its connections go here, on the runtime
+        });
+    }
+}

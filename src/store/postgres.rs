@@ -59,7 +59,35 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// for a schema of its own, a pool size or TLS.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: Connections,
+    pool: std::sync::Arc<Pooled>,
+}
+
+/// The pool, dropped off any tokio runtime thread (see [`off_runtime`]).
+#[derive(Debug)]
+struct Pooled(Option<Connections>);
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            off_runtime(move || drop(pool));
+        }
+    }
+}
+
+/// Runs `call` where the sync client may block: here, or, on a thread of a
+/// tokio runtime (where the client's own runtime would panic, and a panic
+/// while dropping a connection would abort the process), on a scoped
+/// thread of its own, waited for. So the store can be built, used and
+/// dropped inside an async host; [`PgStore`](super::pg::PgStore) (feature
+/// `sqlx-postgres`) is the store such a host should use.
+fn off_runtime<R: Send>(call: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return call();
+    }
+    std::thread::scope(|scope| match scope.spawn(call).join() {
+        Ok(done) => done,
+        Err(panicked) => std::panic::resume_unwind(panicked),
+    })
 }
 
 /// The pool, by how its connections are secured.
@@ -221,6 +249,10 @@ impl PostgresBuilder {
 
     /// Opens the pool (and the schema, if one was named).
     pub fn connect(self) -> Result<PostgresStore, StoreError> {
+        off_runtime(|| self.connect_here())
+    }
+
+    fn connect_here(self) -> Result<PostgresStore, StoreError> {
         #[cfg_attr(not(feature = "postgres-tls"), allow(unused_mut))]
         let mut config: postgres::Config = self.url.parse().map_err(backend)?;
         let schema = self.schema.as_deref().map(quoted).transpose()?;
@@ -232,13 +264,13 @@ impl PostgresBuilder {
                 create_schema(config.connect(tls.clone()).map_err(backend)?, schema)?;
             }
             let manager = PostgresConnectionManager::new(config, tls);
-            return Ok(PostgresStore { pool: Connections::Tls(pool(manager, self.pool_size, schema)?) });
+            return Ok(PostgresStore::over(Connections::Tls(pool(manager, self.pool_size, schema)?)));
         }
         if let Some(schema) = &schema {
             create_schema(config.connect(NoTls).map_err(backend)?, schema)?;
         }
         let manager = PostgresConnectionManager::new(config, NoTls);
-        Ok(PostgresStore { pool: Connections::Plain(pool(manager, self.pool_size, schema)?) })
+        Ok(PostgresStore::over(Connections::Plain(pool(manager, self.pool_size, schema)?)))
     }
 }
 
@@ -296,8 +328,13 @@ impl PostgresStore {
         }
     }
 
+    fn over(pool: Connections) -> Self {
+        Self { pool: std::sync::Arc::new(Pooled(Some(pool))) }
+    }
+
     fn client(&self) -> Result<Connection, StoreError> {
-        match &self.pool {
+        let Some(pool) = &self.pool.0 else { return Err(StoreError::Backend("the pool is gone".into())) };
+        match pool {
             Connections::Plain(pool) => pool.get().map(Connection::Plain),
             #[cfg(feature = "postgres-tls")]
             Connections::Tls(pool) => pool.get().map(Connection::Tls),
@@ -314,6 +351,10 @@ impl PostgresStore {
     /// data format, or refused ([`StoreError::DataFormat`]) with nothing
     /// changed: never left half-read.
     pub fn migrate(&self) -> Result<i64, StoreError> {
+        off_runtime(|| self.migrate_here())
+    }
+
+    fn migrate_here(&self) -> Result<i64, StoreError> {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(classify)?;
         tx.batch_execute(
@@ -395,7 +436,7 @@ impl PostgresStore {
 
     /// Removes every record and event (for tests).
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.client()?.batch_execute("TRUNCATE re_records, re_events").map_err(classify)
+        off_runtime(|| self.client()?.batch_execute("TRUNCATE re_records, re_events").map_err(classify))
     }
 }
 
@@ -409,8 +450,9 @@ fn commit_failure(e: postgres::Error, commit: &Commit) -> StoreError {
     }
 }
 
-impl Store for PostgresStore {
-    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+/// The store's calls as made where blocking is allowed (see [`off_runtime`]).
+impl PostgresStore {
+    fn get_here(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
         let mut client = self.client()?;
         let row = client
             .query_typed_opt("SELECT version, body FROM re_records WHERE key = $1", &[(&key.as_str(), Type::TEXT)])
@@ -418,7 +460,7 @@ impl Store for PostgresStore {
         row.map(|r| sql::versioned(key.as_str(), r.get(0), r.get(1))).transpose()
     }
 
-    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+    fn get_many_here(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
         let wanted: Vec<&str> = keys.iter().map(Key::as_str).collect();
         let rows = self
             .client()?
@@ -436,7 +478,7 @@ impl Store for PostgresStore {
         Ok(keys.iter().map(|k| found.get(k.as_str()).cloned()).collect())
     }
 
-    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+    fn scan_here(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
         let mut client = self.client()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
@@ -454,7 +496,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+    fn stored_event_here(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let mut client = self.client()?;
         let row = client
             .query_typed_opt(
@@ -469,7 +511,7 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+    fn forget_outcomes_here(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let forgotten = self
             .client()?
@@ -482,7 +524,7 @@ impl Store for PostgresStore {
         Ok(usize::try_from(forgotten).unwrap_or(usize::MAX))
     }
 
-    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+    fn commit_here(&self, commit: &Commit) -> Result<(), StoreError> {
         let a = Arrays::of(commit)?;
         let (text, int8) = (Type::TEXT_ARRAY, Type::INT8_ARRAY);
         self.client()?
@@ -505,5 +547,26 @@ impl Store for PostgresStore {
             )
             .map(drop)
             .map_err(|e| commit_failure(e, commit))
+    }
+}
+
+impl Store for PostgresStore {
+    fn get(&self, key: &Key) -> Result<Option<Versioned>, StoreError> {
+        off_runtime(|| self.get_here(key))
+    }
+    fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Versioned>>, StoreError> {
+        off_runtime(|| self.get_many_here(keys))
+    }
+    fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<(Key, Versioned)>, StoreError> {
+        off_runtime(|| self.scan_here(range, limit))
+    }
+    fn stored_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        off_runtime(|| self.stored_event_here(key))
+    }
+    fn forget_outcomes(&self, before: chrono::DateTime<chrono::Utc>, limit: usize) -> Result<usize, StoreError> {
+        off_runtime(|| self.forget_outcomes_here(before, limit))
+    }
+    fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        off_runtime(|| self.commit_here(commit))
     }
 }
