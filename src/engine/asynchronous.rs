@@ -14,7 +14,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::{Batch, Engine, MAX_ATTEMPTS, MAX_BATCH, Needs, READ_RETRIES, Reader, Snapshot, Stepped};
+use super::{Batch, Engine, MAX_ATTEMPTS, MAX_BATCH, Needs, READ_RETRIES, Reader, Snapshot, Stepped, trace};
 use crate::clock::Clock;
 use crate::domain::code::RandomSource;
 use crate::domain::id::ProgramId;
@@ -113,8 +113,11 @@ impl<A: AsyncStore> AsyncEngine<A> {
 
     /// Handles one event: [`Engine::handle`], awaited.
     pub async fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
-        self.attempt(&mut Shared(self.store()), |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs))
-            .await
+        let mut shared = Shared(self.store());
+        let span = trace::handle("handle", 1);
+        let attempt =
+            self.attempt(&span, &mut shared, |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs));
+        trace::instrument(attempt, span.clone()).await
     }
 
     /// Handles events in order and commits them as one unit:
@@ -123,10 +126,12 @@ impl<A: AsyncStore> AsyncEngine<A> {
         if events.len() > MAX_BATCH {
             return Err(Error::BatchTooLarge { len: events.len(), max: MAX_BATCH });
         }
-        self.attempt(&mut Shared(self.store()), |engine, tx, batch, inputs| {
+        let mut shared = Shared(self.store());
+        let span = trace::handle("handle_batch", events.len());
+        let attempt = self.attempt(&span, &mut shared, |engine, tx, batch, inputs| {
             events.iter().map(|e| engine.decide(tx, e, batch, inputs)).collect()
-        })
-        .await
+        });
+        trace::instrument(attempt, span.clone()).await
     }
 
     /// Decides on snapshots until the decision ends, fetching in between
@@ -134,6 +139,7 @@ impl<A: AsyncStore> AsyncEngine<A> {
     /// again (bounded).
     pub(super) async fn attempt<R>(
         &self,
+        span: &trace::Span,
         driver: &mut impl Driver,
         decide: impl Fn(&Engine<A>, &mut Tx<'_>, &mut Batch, (DateTime<Utc>, &dyn RandomSource)) -> Result<R, Error>,
     ) -> Result<R, Error> {
@@ -157,9 +163,15 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 }
             };
             let Some((answer, commit, ticked)) = done else { continue };
-            let Some(commit) = commit else { return Ok(answer) };
+            let Some(commit) = commit else {
+                trace::attempts(span, attempt.saturating_add(1));
+                return Ok(answer);
+            };
+            let events = commit.events.len();
             match driver.commit(commit).await {
                 Ok(()) => {
+                    trace::committed(attempt, events);
+                    trace::attempts(span, attempt.saturating_add(1));
                     if ticked && driver.retries() {
                         // As after a sync tick: the tick stands whatever this bounded step meets.
                         let _ = self.forget_outcomes().await;
@@ -168,8 +180,8 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 }
                 // Nothing was written: decide again on fresh reads (a
                 // duplicate event then replays).
-                Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_)) => {}
-                Err(StoreError::Transient(_)) if driver.retries() => {}
+                Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => trace::again(attempt, &e),
+                Err(e @ StoreError::Transient(_)) if driver.retries() => trace::again(attempt, &e),
                 Err(e) => return Err(e.into()),
             }
         }

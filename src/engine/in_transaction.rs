@@ -49,7 +49,10 @@ impl AsyncEngine<PgStore> {
             return Err(StoreError::Isolation { level: "repeatable read" }.into());
         }
         let mut driver = InTransaction { store: self.store(), conn };
-        self.attempt(&mut driver, |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs)).await
+        let span = super::trace::handle("handle_in", 1);
+        let attempt =
+            self.attempt(&span, &mut driver, |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs));
+        super::trace::instrument(attempt, span.clone()).await
     }
 }
 

@@ -34,6 +34,7 @@ mod ledger;
 pub mod page;
 mod read;
 mod retention;
+mod trace;
 mod tx;
 
 use std::borrow::Cow;
@@ -210,7 +211,8 @@ impl<S: Store> Engine<S> {
     /// configuration, contention; [`Error::is_retryable`] says whether to try
     /// again).
     pub fn handle(&self, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
-        self.attempt(Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))
+        let span = trace::handle("handle", 1);
+        self.attempt(&span, Tx::new, |tx, batch| self.decide(tx, event, batch, self.inputs()))
     }
 
     /// Handles events in order and commits what they change as one unit:
@@ -251,16 +253,21 @@ impl<S: Store> Engine<S> {
         if events.len() > MAX_BATCH {
             return Err(Error::BatchTooLarge { len: events.len(), max: MAX_BATCH });
         }
-        self.attempt(Tx::new, |tx, batch| events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect())
+        let span = trace::handle("handle_batch", events.len());
+        self.attempt(&span, Tx::new, |tx, batch| {
+            events.iter().map(|e| self.decide(tx, e, batch, self.inputs())).collect()
+        })
     }
 
     /// Decides with `decide` on a fresh read/write set from `new_tx` and
     /// commits what was accepted; after a conflict, again (bounded).
     fn attempt<'s, R>(
         &'s self,
+        span: &trace::Span,
         new_tx: fn(&'s dyn Store) -> Tx<'s>,
         mut decide: impl FnMut(&mut Tx<'s>, &mut Batch) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        let _entered = span.clone().entered();
         let mut failed_reads = 0;
         for attempt in 0..MAX_ATTEMPTS {
             let mut tx = new_tx(&self.store);
@@ -278,6 +285,7 @@ impl<S: Store> Engine<S> {
             };
             let ticked = batch.ticked;
             if self.commit(tx, batch, attempt)? {
+                trace::attempts(span, attempt.saturating_add(1));
                 if ticked {
                     self.forget_after_tick();
                 }
@@ -298,7 +306,23 @@ impl<S: Store> Engine<S> {
 impl<S> Engine<S> {
     /// Decides one event on top of `tx`. The outer error aborts the whole
     /// attempt (the store failed); the inner one is this event's refusal.
+    /// Every driver decides through here, so here the decision is traced.
     fn decide(
+        &self,
+        tx: &mut Tx<'_>,
+        event: &Event,
+        batch: &mut Batch,
+        inputs: (DateTime<Utc>, &dyn RandomSource),
+    ) -> Result<Result<Outcome, Refusal>, Error> {
+        let _span = trace::decide(event);
+        let decided = self.decide_untraced(tx, event, batch, inputs);
+        if let Ok(answer) = &decided {
+            trace::decided(answer);
+        }
+        decided
+    }
+
+    fn decide_untraced(
         &self,
         tx: &mut Tx<'_>,
         event: &Event,
@@ -405,11 +429,16 @@ impl<S: Store> Engine<S> {
         if batch.accepted.is_empty() {
             return Ok(true);
         }
+        let events = batch.accepted.len();
         match self.store.commit(&tx.into_commit(batch.accepted)) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                trace::committed(attempt, events);
+                Ok(true)
+            }
             // A transient failure (a deadlock, a serialization failure, a busy
             // database) changed nothing: decide again, as after a conflict.
-            Err(StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_)) => {
+            Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_) | StoreError::Transient(_))) => {
+                trace::again(attempt, &e);
                 backoff(attempt);
                 Ok(false)
             }

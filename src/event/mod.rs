@@ -99,6 +99,31 @@ pub enum EventKind {
     Payout(Payout),
 }
 
+impl EventKind {
+    /// The kind's name, as its JSON form's `"type"` gives it (`"sign_up"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Enroll(_) => "enroll",
+            EventKind::IssueCode(_) => "issue_code",
+            EventKind::IssuePartnerCodes(_) => "issue_partner_codes",
+            EventKind::InviteSent(_) => "invite_sent",
+            EventKind::SignUp(_) => "sign_up",
+            EventKind::Purchase(_) => "purchase",
+            EventKind::Refund(_) => "refund",
+            EventKind::Chargeback(_) => "chargeback",
+            EventKind::Action(_) => "action",
+            EventKind::Tick => "tick",
+            EventKind::Suspend(_) => "suspend",
+            EventKind::Reinstate(_) => "reinstate",
+            EventKind::Redeem(_) => "redeem",
+            EventKind::Approve(_) => "approve",
+            EventKind::Reject(_) => "reject",
+            EventKind::Acknowledge(_) => "acknowledge",
+            EventKind::Payout(_) => "payout",
+        }
+    }
+}
+
 macro_rules! kinds {
     ($($kind:ident),*) => {$(
         impl From<$kind> for EventKind {
@@ -180,6 +205,20 @@ mod tests {
         let short: EventKind = serde_json::from_str(r#"{"type":"enroll","participant":"ann"}"#).unwrap();
         assert_eq!(short, Enroll::new("ann".parse().unwrap()).into());
         assert_eq!(serde_json::from_str::<EventKind>(r#"{"type":"tick"}"#).unwrap(), EventKind::Tick);
+    }
+
+    #[test]
+    fn a_kinds_name_is_its_json_type() {
+        let kinds: Vec<EventKind> = vec![
+            Enroll::new("ann".parse().unwrap()).into(),
+            SignUp::new("bob".parse().unwrap(), "ANN-2026").into(),
+            EventKind::Tick,
+            Refund::new("o1".parse().unwrap(), "1.00 USD".parse().unwrap()).into(),
+        ];
+        for kind in kinds {
+            let json = serde_json::to_value(&kind).unwrap();
+            assert_eq!(json["type"], kind.name());
+        }
     }
 
     #[test]
