@@ -124,6 +124,12 @@ mod pg {
     /// A migrated sqlx store in a fresh schema, on a pool whose transactions
     /// run at `level` by default; the schema goes when the store does.
     async fn store_at(level: &'static str) -> Scratch {
+        scratch(level, false).await
+    }
+
+    /// [`store_at`], the store committing with plain statements
+    /// (`PgStore::portable`) when `portable`.
+    async fn scratch(level: &'static str, portable: bool) -> Scratch {
         let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(8)
@@ -138,6 +144,7 @@ mod pg {
             .expect("connect");
         let schema = format!("re_async_{}", super::postgres::uuid_like());
         let store = PgStore::new(pool).with_schema(&schema).expect("schema");
+        let store = if portable { store.portable() } else { store };
         store.migrate().await.expect("migrate");
         Scratch { store, _schema: DropSchema { url, schema } }
     }
@@ -166,6 +173,8 @@ mod pg {
 
     referral_engine::async_conformance_suite!(read_committed, || store_at("read committed"), when = configured());
     referral_engine::async_conformance_suite!(serializable, || store_at("serializable"), when = configured());
+    // The portable commit (no PL/pgSQL) runs its own SERIALIZABLE transactions, whatever the pool's default.
+    referral_engine::async_conformance_suite!(portable, || scratch("read committed", true), when = configured());
 
     /// At REPEATABLE READ every commit is refused, with nothing written.
     #[test]

@@ -195,6 +195,36 @@ async fn repeatable_read_is_refused_and_serializable_commits() {
     drop_schema(&pool, &schema).await;
 }
 
+/// The portable commit inside a SERIALIZABLE host transaction: the order
+/// and its rewards land together; the same purchase again, in a second
+/// transaction, meets its key behind the savepoint and replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portable_commit_in_a_serializable_host_transaction() {
+    let Some((pool, schema)) = setup("portable").await else { return };
+    let plain = engine(&pool, &schema).await;
+    let store = PgStore::new(pool.clone()).with_schema(&schema).unwrap().portable();
+    let engine = AsyncEngine::new(store)
+        .with_clock(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()))
+        .with_program(common::program(PROGRAM));
+    drop(plain);
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.orders (id, total) VALUES ('o1', 50) ON CONFLICT DO NOTHING"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        outcomes.push(engine.handle_in(&mut tx, &purchase("o1")).await.unwrap().unwrap());
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(outcomes[0].rewards.len(), 2);
+    assert_eq!(outcomes[1], outcomes[0], "the second is the first outcome, replayed");
+    assert_eq!((orders(&pool, &schema).await, rewards(&pool, &schema).await), (1, 2));
+    drop_schema(&pool, &schema).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_that_start_at_once_migrate_once() {
     let Some((pool, schema)) = setup("migrate").await else { return };

@@ -45,10 +45,12 @@ impl AsyncEngine<PgStore> {
     /// # Ok(()) }
     /// ```
     pub async fn handle_in(&self, conn: &mut PgConnection, event: &Event) -> Result<Result<Outcome, Refusal>, Error> {
-        if PgStore::isolation(conn).await? == Isolation::RepeatableRead {
+        let level = PgStore::isolation(conn).await?;
+        if level == Isolation::RepeatableRead {
             return Err(StoreError::Isolation { level: "repeatable read" }.into());
         }
-        let mut driver = InTransaction { store: self.store(), conn };
+        let portably = self.store().is_portable() && level == Isolation::Serializable;
+        let mut driver = InTransaction { store: self.store(), conn, portably };
         let span = super::trace::handle("handle_in", 1);
         let attempt =
             self.attempt(&span, &mut driver, |engine, tx, batch, inputs| engine.decide(tx, event, batch, inputs));
@@ -60,6 +62,8 @@ impl AsyncEngine<PgStore> {
 struct InTransaction<'a> {
     store: &'a PgStore,
     conn: &'a mut PgConnection,
+    /// Whether to commit with plain statements ([`PgStore::portable`]).
+    portably: bool,
 }
 
 impl Driver for InTransaction<'_> {
@@ -69,7 +73,12 @@ impl Driver for InTransaction<'_> {
 
     async fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
         let mut savepoint = self.conn.begin().await.map_err(classify)?;
-        match self.store.commit_in(&mut savepoint, &commit).await {
+        let committed = if self.portably {
+            self.store.commit_portably_in(&mut savepoint, &commit).await
+        } else {
+            self.store.commit_in(&mut savepoint, &commit).await
+        };
+        match committed {
             Ok(()) => savepoint.commit().await.map_err(classify),
             Err(failed) => {
                 // Back to the savepoint: the host's transaction is usable again.

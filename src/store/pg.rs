@@ -68,6 +68,7 @@ pub struct PgStore {
     pool: PgPool,
     schema: Arc<str>,
     sql: Arc<Statements>,
+    portable: bool,
 }
 
 /// The statements, each naming the store's schema, built once.
@@ -78,6 +79,11 @@ struct Statements {
     events: Arc<str>,
     forget: Arc<str>,
     commit: Arc<str>,
+    insert_events: Arc<str>,
+    lock_versions: Arc<str>,
+    insert_records: Arc<str>,
+    update_records: Arc<str>,
+    delete_records: Arc<str>,
 }
 
 impl Statements {
@@ -96,6 +102,26 @@ impl Statements {
             )
             .into(),
             commit: format!("SELECT {s}.re_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)").into(),
+            insert_events: format!(
+                "INSERT INTO {s}.re_events (key, digest, handled_at, outcome)
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::text[])
+                 ON CONFLICT (key) DO NOTHING RETURNING key"
+            )
+            .into(),
+            lock_versions: format!(
+                "SELECT key, version FROM {s}.re_records WHERE key = ANY($1) ORDER BY key FOR UPDATE"
+            )
+            .into(),
+            insert_records: format!(
+                "INSERT INTO {s}.re_records (key, version, body) SELECT k, 1, b FROM unnest($1::text[], $2::text[]) AS t(k, b)"
+            )
+            .into(),
+            update_records: format!(
+                "UPDATE {s}.re_records r SET version = t.v, body = t.b
+                 FROM unnest($1::text[], $2::int8[], $3::text[]) AS t(k, v, b) WHERE r.key = t.k"
+            )
+            .into(),
+            delete_records: format!("DELETE FROM {s}.re_records WHERE key = ANY($1)").into(),
         }
     }
 }
@@ -193,16 +219,38 @@ impl PgStore {
         Self::in_schema(pool, DEFAULT_SCHEMA)
     }
 
+    /// Whether commits take the portable path (see [`portable`](Self::portable)).
+    pub fn is_portable(&self) -> bool {
+        self.portable
+    }
+
     fn in_schema(pool: PgPool, schema: &str) -> Self {
         let quoted = format!("\"{schema}\"");
-        Self { pool, sql: Arc::new(Statements::in_schema(&quoted)), schema: schema.into() }
+        Self { pool, sql: Arc::new(Statements::in_schema(&quoted)), schema: schema.into(), portable: false }
+    }
+
+    /// Commits with plain statements in a `SERIALIZABLE` transaction
+    /// instead of the `re_commit` function: no PL/pgSQL and no lock beyond
+    /// the rows a commit touches, the path a PostgreSQL-wire distributed
+    /// engine (CockroachDB, YugabyteDB) needs. The events are inserted
+    /// first (`ON CONFLICT DO NOTHING RETURNING`: a key missing from what
+    /// came back is a duplicate), the rows read are locked and their
+    /// versions compared in Rust, then the writes go in with `unnest`; what
+    /// the checks cannot see (a key read as absent and inserted since), the
+    /// server aborts (`40001`, transient: decided again). A commit costs a
+    /// round trip per statement instead of one. Inside a host transaction
+    /// ([`AsyncEngine::handle_in`](crate::engine::AsyncEngine::handle_in)),
+    /// this path is taken when the host's transaction is `SERIALIZABLE`.
+    pub fn portable(mut self) -> Self {
+        self.portable = true;
+        self
     }
 
     /// Keeps the tables in `schema` (created by [`migrate`](Self::migrate)
     /// if missing). See [`InvalidSchema`] for the names it takes.
     pub fn with_schema(self, schema: &str) -> Result<Self, InvalidSchema> {
         valid_schema(schema)?;
-        Ok(Self::in_schema(self.pool, schema))
+        Ok(Self { portable: self.portable, ..Self::in_schema(self.pool, schema) })
     }
 
     /// The schema of the store's tables.
@@ -359,6 +407,64 @@ impl PgStore {
             .map_err(|e| commit_failure(e, commit))
     }
 
+    /// Applies `commit` with plain statements on `conn`, which must be in a
+    /// `SERIALIZABLE` transaction (see [`portable`](Self::portable)).
+    pub(crate) async fn commit_portably_in(&self, conn: &mut PgConnection, commit: &Commit) -> Result<(), StoreError> {
+        let a = Arrays::of(commit)?;
+        let failed = |e: sqlx::Error| commit_failure(e, commit);
+        if !a.events.keys.is_empty() {
+            let inserted: Vec<String> = sqlx::query_scalar(AssertSqlSafe(Arc::clone(&self.sql.insert_events)))
+                .bind(&a.events.keys)
+                .bind(&a.events.digests)
+                .bind(&a.events.handled)
+                .bind(&a.events.outcomes)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(failed)?;
+            if let Some(taken) = commit.keys().find(|k| !inserted.iter().any(|i| i == k.as_str())) {
+                return Err(StoreError::DuplicateEvent(taken.clone()));
+            }
+        }
+        let found: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(Arc::clone(&self.sql.lock_versions)))
+            .bind(&a.read_keys)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(failed)?;
+        let found: std::collections::HashMap<&str, i64> = found.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        for (key, expected) in &commit.reads {
+            let version = found.get(key.as_str()).copied().unwrap_or(0);
+            let version = sql::from_sql_version(key.as_str(), version)?;
+            if version != *expected {
+                return Err(StoreError::Conflict { key: key.clone(), expected: *expected, found: version });
+            }
+        }
+        if !a.new_keys.is_empty() {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.sql.insert_records)))
+                .bind(&a.new_keys)
+                .bind(&a.new_bodies)
+                .execute(&mut *conn)
+                .await
+                .map_err(failed)?;
+        }
+        if !a.changed_keys.is_empty() {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.sql.update_records)))
+                .bind(&a.changed_keys)
+                .bind(&a.changed_versions)
+                .bind(&a.changed_bodies)
+                .execute(&mut *conn)
+                .await
+                .map_err(failed)?;
+        }
+        if !a.gone.is_empty() {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.sql.delete_records)))
+                .bind(&a.gone)
+                .execute(&mut *conn)
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
     /// The isolation level of the transaction `conn` is in.
     pub(crate) async fn isolation(conn: &mut PgConnection) -> Result<Isolation, StoreError> {
         let level: String = sqlx::query_scalar("SELECT current_setting('transaction_isolation')")
@@ -509,8 +615,19 @@ impl AsyncStore for PgStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let mut conn = self.connection().await?;
-        self.commit_in(&mut conn, &commit).await
+        if !self.portable {
+            let mut conn = self.connection().await?;
+            return self.commit_in(&mut conn, &commit).await;
+        }
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE").await.map_err(classify)?;
+        match self.commit_portably_in(&mut tx, &commit).await {
+            Ok(()) => tx.commit().await.map_err(classify),
+            Err(failed) => {
+                // Dropping the transaction would roll it back too, later.
+                let _ = tx.rollback().await;
+                Err(failed)
+            }
+        }
     }
 
     async fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
