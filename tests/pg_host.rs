@@ -253,6 +253,36 @@ async fn servers_that_start_at_once_migrate_once() {
     drop_schema(&pool, &schema).await;
 }
 
+/// A host that runs every migration with its own migrator: the store's
+/// scripts, each in a transaction of the host's, then the engine works and
+/// `migrate()` finds nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_own_migrator_runs_the_stores_scripts() {
+    let Some((pool, schema)) = setup("scripts").await else { return };
+    let store = PgStore::new(pool.clone()).with_schema(&schema).unwrap();
+    let scripts = store.migration_scripts();
+    assert!(scripts.windows(2).all(|w| w[0].version < w[1].version));
+    for script in &scripts {
+        let mut tx = pool.begin().await.unwrap();
+        let before: String = sqlx::query_scalar("SHOW search_path").fetch_one(&mut *tx).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script.sql.clone())).execute(&mut *tx).await.unwrap();
+        let after: String = sqlx::query_scalar("SHOW search_path").fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(after, before, "script {} left the host's search_path changed", script.version);
+        tx.commit().await.unwrap();
+    }
+    let latest = scripts.last().unwrap().version;
+    assert_eq!(store.migrate().await.unwrap(), latest, "nothing left for migrate()");
+    let engine = AsyncEngine::new(store).with_program(common::program(PROGRAM));
+    engine.handle(&Event::new("e", "p", Enroll::new(pid("ann"))).unwrap()).await.unwrap().unwrap();
+    let participants: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {schema}.re_participant")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(participants, 1, "the views came with the scripts");
+    drop_schema(&pool, &schema).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_inside_the_hosts_transaction_lands_with_it() {
     let Some((pool, schema)) = setup("migrate_in").await else { return };

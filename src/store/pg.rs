@@ -126,6 +126,20 @@ impl Statements {
     }
 }
 
+/// One version of the store's schema as plain SQL, for a host that runs
+/// every migration with one migrator: see [`PgStore::migration_scripts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationScript {
+    /// The store's schema version it applies (1, 2, ...): give it a number
+    /// of the host's migrator that sorts after the host's own tables'.
+    pub version: i64,
+    /// What it does, in a few words.
+    pub description: String,
+    /// The statements, run in one transaction.
+    pub sql: String,
+}
+
 /// A schema name [`PgStore::with_schema`] does not take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name:?} is not a schema name the store takes: {reason}")]
@@ -311,6 +325,81 @@ impl PgStore {
         let version = migrate_in_path(tx).await?;
         set_path(tx, &path).await?;
         Ok(version)
+    }
+
+    /// The store's migrations as plain SQL, in order, for a host that runs
+    /// all its migrations with one migrator (sqlx's `Migrator`, refinery)
+    /// instead of calling [`migrate`](Self::migrate). Each script creates
+    /// the schema if missing, applies one version with its tables resolved
+    /// there (the caller's `search_path` is restored at its end), and
+    /// records the version in the store's own `re_schema_version`, so a
+    /// later `migrate()` finds nothing to do. A script that would have to
+    /// convert data an early version of the crate wrote refuses with an
+    /// error instead: such a store needs `migrate()`. Use one way or the
+    /// other on a schema, not both in turn.
+    ///
+    /// ```no_run
+    /// # fn wire(store: referral_engine::store::pg::PgStore) {
+    /// // With sqlx's `migrate` feature: after the host's own migrations.
+    /// // let mut migrator = sqlx::migrate!();
+    /// for script in store.migration_scripts() {
+    ///     let version = 9_000_000 + script.version; // after the host's numbers
+    ///     // migrator.migrations.to_mut().push(sqlx::migrate::Migration::new(
+    ///     //     version, script.description.into(), sqlx::migrate::MigrationType::Simple, script.sql.into(), false));
+    /// #   let _ = version;
+    /// }
+    /// # }
+    /// ```
+    pub fn migration_scripts(&self) -> Vec<MigrationScript> {
+        let quoted = format!("\"{}\"", self.schema);
+        let last = sql::latest();
+        MIGRATIONS
+            .iter()
+            .map(|m| {
+                let refuse = |what: &str| {
+                    format!(
+                        "DO $re$ BEGIN IF {what} THEN RAISE EXCEPTION 'referral-engine: this store holds data \
+                         an earlier version wrote; convert it with PgStore::migrate()'; END IF; END $re$;\n"
+                    )
+                };
+                let mut script = format!(
+                    "CREATE SCHEMA IF NOT EXISTS {quoted};\n\
+                     SELECT set_config('referral_engine.caller_path', current_setting('search_path'), true), \
+                     set_config('search_path', '{quoted}', true);\n\
+                     CREATE TABLE IF NOT EXISTS re_schema_version (version BIGINT PRIMARY KEY, \
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n"
+                );
+                if m.version == 4 {
+                    script.push_str(&refuse("EXISTS (SELECT 1 FROM re_records)"));
+                }
+                script.push_str(m.postgres);
+                script.push('\n');
+                if m.version == 5 {
+                    script.push_str(&refuse("EXISTS (SELECT 1 FROM re_events_format3)"));
+                    script.push_str(sql::DROP_FORMAT_3_EVENTS);
+                    script.push_str(";\n");
+                }
+                if m.version == sql::VIEWS_SINCE {
+                    script.push_str(&sql::views(sql::Dialect::Postgres));
+                }
+                if m.version == last {
+                    script.push_str(&format!(
+                        "INSERT INTO re_data_format (version) VALUES ({}) ON CONFLICT DO NOTHING;\n",
+                        sql::FORMAT
+                    ));
+                }
+                script.push_str(&format!(
+                    "INSERT INTO re_schema_version (version) VALUES ({});\n\
+                     SELECT set_config('search_path', current_setting('referral_engine.caller_path'), true);\n",
+                    m.version
+                ));
+                MigrationScript {
+                    version: m.version,
+                    description: format!("referral-engine schema {} in {}", m.version, self.schema),
+                    sql: script,
+                }
+            })
+            .collect()
     }
 
     /// Removes every record and event (for tests).
