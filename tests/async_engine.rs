@@ -175,3 +175,18 @@ async fn a_refusal_writes_nothing_and_a_used_key_with_another_payload_is_refused
     let reused = engine.handle(&Event::new("e", "p", Enroll::new(pid("zed"))).unwrap()).await.unwrap();
     assert!(matches!(reused, Err(Refusal::KeyReused(_))), "{reused:?}");
 }
+
+/// A clone of an engine over a shared store is the same engine: its
+/// programs, its clock and the records it writes.
+#[tokio::test]
+async fn an_engine_clone_shares_programs_and_records() {
+    let engine = AsyncEngine::new(std::sync::Arc::new(MemoryStore::new()))
+        .with_clock(ManualClock::new(start()))
+        .with_program(program());
+    let clone = engine.clone();
+    clone.handle(&Event::new("e", "p", Enroll::new(pid("ann"))).unwrap()).await.unwrap().unwrap();
+    let program = "p".parse().unwrap();
+    let ann = engine.read(&program, |r| r.participant(&pid("ann"))).await.unwrap();
+    assert!(ann.is_some(), "written through the clone, read through the original");
+    assert!(clone.program(&program).is_some());
+}

@@ -112,6 +112,10 @@ pub const MAX_ATTEMPTS: u32 = 100;
 
 /// Runs referral programs over a store.
 ///
+/// Cheap to clone when its store is (an `Arc`, a pool handle): the clock,
+/// the randomness and the programs are shared, so a host can keep one in
+/// its state and hand a clone to each request.
+///
 /// ```
 /// use referral_engine::{Engine, MemoryStore, ManualClock};
 /// use chrono::Utc;
@@ -123,7 +127,8 @@ pub struct Engine<S> {
     store: S,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
-    programs: HashMap<ProgramId, Arc<Program>>,
+    /// Shared between clones: cloning an engine copies a few pointers.
+    programs: Arc<HashMap<ProgramId, Arc<Program>>>,
     signal_key: Option<SignalKey>,
     outbox: bool,
     outcome_retention: chrono::TimeDelta,
@@ -137,7 +142,7 @@ impl<S> Engine<S> {
             store,
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
-            programs: HashMap::new(),
+            programs: Arc::default(),
             signal_key: None,
             outbox: true,
             outcome_retention: DEFAULT_OUTCOME_RETENTION,
@@ -151,7 +156,7 @@ impl<S> Engine<S> {
             store,
             clock: Arc::clone(&self.clock),
             random: Arc::clone(&self.random),
-            programs: self.programs.clone(),
+            programs: Arc::clone(&self.programs),
             signal_key: self.signal_key.clone(),
             outbox: self.outbox,
             outcome_retention: self.outcome_retention,
@@ -178,7 +183,7 @@ impl<S> Engine<S> {
 
     /// Runs a program (replacing one with the same id).
     pub fn add_program(&mut self, program: Program) {
-        self.programs.insert(program.id().clone(), Arc::new(program));
+        Arc::make_mut(&mut self.programs).insert(program.id().clone(), Arc::new(program));
     }
 
     /// A program the engine runs.
