@@ -162,6 +162,9 @@ mod pg {
         async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
             self.store.commit(commit).await
         }
+        async fn pause(&self, attempt: u32) {
+            self.store.pause(attempt).await
+        }
         async fn forget_outcomes(
             &self,
             before: chrono::DateTime<chrono::Utc>,

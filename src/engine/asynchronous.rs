@@ -180,8 +180,14 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 }
                 // Nothing was written: decide again on fresh reads (a
                 // duplicate event then replays).
-                Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => trace::again(attempt, &e),
-                Err(e @ StoreError::Transient(_)) if driver.retries() => trace::again(attempt, &e),
+                Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => {
+                    trace::again(attempt, &e);
+                    driver.pause(attempt).await;
+                }
+                Err(e @ StoreError::Transient(_)) if driver.retries() => {
+                    trace::again(attempt, &e);
+                    driver.pause(attempt).await;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -238,6 +244,8 @@ pub(super) trait Driver: Send {
     /// Whether a transient failure is tried again here (not inside a host's
     /// transaction, which the failure has doomed: the host retries it whole).
     fn retries(&self) -> bool;
+    /// Waits before deciding again after the `attempt`-th commit conflicted.
+    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send;
 }
 
 /// The store's own calls: [`AsyncStore::fetch`] and [`AsyncStore::commit`].
@@ -252,5 +260,8 @@ impl<A: AsyncStore> Driver for Shared<'_, A> {
     }
     fn retries(&self) -> bool {
         true
+    }
+    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        self.0.pause(attempt)
     }
 }

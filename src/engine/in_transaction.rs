@@ -91,4 +91,8 @@ impl Driver for InTransaction<'_> {
     fn retries(&self) -> bool {
         false
     }
+
+    async fn pause(&self, attempt: u32) {
+        crate::store::AsyncStore::pause(self.store, attempt).await;
+    }
 }

@@ -47,9 +47,21 @@ pub trait AsyncStore: Send + Sync {
         before: DateTime<Utc>,
         limit: usize,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Waits before the engine decides again after the `attempt`-th commit
+    /// (from 0) conflicted, so that contending tasks spread out. The
+    /// default waits not at all; a store with a timer (a tokio one) waits
+    /// longer as the attempts grow.
+    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        let _ = attempt;
+        async {}
+    }
 }
 
 impl<A: AsyncStore + ?Sized> AsyncStore for Arc<A> {
+    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+        (**self).pause(attempt)
+    }
     fn fetch(&self, needs: Needs, snapshot: &mut Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).fetch(needs, snapshot)
     }

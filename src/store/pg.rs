@@ -719,6 +719,20 @@ impl AsyncStore for PgStore {
         }
     }
 
+    /// From the third attempt on, a pause that doubles (from 4 µs up to
+    /// about 4 ms) plus up to 1 ms of jitter, so that tasks contending for
+    /// one referrer do not meet again in step.
+    async fn pause(&self, attempt: u32) {
+        if attempt < 2 {
+            return;
+        }
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()) % 1_000);
+        let micros = (1u64 << attempt.min(12)).saturating_add(jitter);
+        tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+    }
+
     async fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         let forgotten = sqlx::query(AssertSqlSafe(Arc::clone(&self.sql.forget)))
             .bind(before)
