@@ -162,8 +162,8 @@ mod pg {
         async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
             self.store.commit(commit).await
         }
-        async fn pause(&self, attempt: u32) {
-            self.store.pause(attempt).await
+        async fn turn(&self, attempt: u32) -> referral_engine::store::Turn {
+            self.store.turn(attempt).await
         }
         async fn forget_outcomes(
             &self,

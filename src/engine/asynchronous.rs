@@ -25,7 +25,7 @@ use crate::event::{Event, Outcome};
 use crate::fraud::SignalKey;
 use crate::program::Program;
 use crate::store::snapshot::NotInSnapshot;
-use crate::store::{AsyncStore, Commit, StoreError};
+use crate::store::{AsyncStore, Commit, StoreError, Turn};
 
 /// The read side over a snapshot, as [`AsyncEngine::read`] hands it out.
 pub type SnapshotReader<'r> = Reader<'r, &'r Snapshot>;
@@ -145,6 +145,7 @@ impl<A: AsyncStore> AsyncEngine<A> {
     ) -> Result<R, Error> {
         let mut failed_reads = 0;
         for attempt in 0..MAX_ATTEMPTS {
+            let _turn = driver.turn(attempt).await;
             let mut snapshot = Snapshot::new(self.engine.clock.now());
             let done = loop {
                 match self
@@ -180,14 +181,8 @@ impl<A: AsyncStore> AsyncEngine<A> {
                 }
                 // Nothing was written: decide again on fresh reads (a
                 // duplicate event then replays).
-                Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => {
-                    trace::again(attempt, &e);
-                    driver.pause(attempt).await;
-                }
-                Err(e @ StoreError::Transient(_)) if driver.retries() => {
-                    trace::again(attempt, &e);
-                    driver.pause(attempt).await;
-                }
+                Err(e @ (StoreError::Conflict { .. } | StoreError::DuplicateEvent(_))) => trace::again(attempt, &e),
+                Err(e @ StoreError::Transient(_)) if driver.retries() => trace::again(attempt, &e),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -244,8 +239,8 @@ pub(super) trait Driver: Send {
     /// Whether a transient failure is tried again here (not inside a host's
     /// transaction, which the failure has doomed: the host retries it whole).
     fn retries(&self) -> bool;
-    /// Waits before deciding again after the `attempt`-th commit conflicted.
-    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send;
+    /// The turn of the `attempt`-th attempt (see [`AsyncStore::turn`]).
+    fn turn(&self, attempt: u32) -> impl Future<Output = Turn> + Send;
 }
 
 /// The store's own calls: [`AsyncStore::fetch`] and [`AsyncStore::commit`].
@@ -261,7 +256,7 @@ impl<A: AsyncStore> Driver for Shared<'_, A> {
     fn retries(&self) -> bool {
         true
     }
-    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
-        self.0.pause(attempt)
+    fn turn(&self, attempt: u32) -> impl Future<Output = Turn> + Send {
+        self.0.turn(attempt)
     }
 }

@@ -92,7 +92,11 @@ impl Driver for InTransaction<'_> {
         false
     }
 
-    async fn pause(&self, attempt: u32) {
-        crate::store::AsyncStore::pause(self.store, attempt).await;
+    /// A pause, but never the store's lane: a writer inside a host's
+    /// transaction may hold row locks that a lane holder's commit waits
+    /// for, and waiting for the lane then would deadlock both.
+    async fn turn(&self, attempt: u32) -> crate::store::Turn {
+        crate::store::backoff::sleep(attempt).await;
+        crate::store::Turn::free()
     }
 }

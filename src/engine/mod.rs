@@ -40,7 +40,6 @@ mod tx;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 
@@ -545,10 +544,8 @@ pub(crate) struct Batch {
 }
 
 fn backoff(attempt: u32) {
-    if attempt < 4 {
-        std::thread::yield_now();
-    } else {
-        let micros = 1u64 << attempt.min(13);
-        std::thread::sleep(StdDuration::from_micros(micros));
+    match crate::store::backoff::pause_after(attempt) {
+        None => std::thread::yield_now(),
+        Some(pause) => std::thread::sleep(pause),
     }
 }

@@ -48,19 +48,46 @@ pub trait AsyncStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
-    /// Waits before the engine decides again after the `attempt`-th commit
-    /// (from 0) conflicted, so that contending tasks spread out. The
-    /// default waits not at all; a store with a timer (a tokio one) waits
-    /// longer as the attempts grow.
-    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
+    /// The turn of a writer's `attempt`-th attempt (from 0) to decide and
+    /// commit, held by the engine through that attempt. A store uses it to
+    /// spread or order writers that contend for one record: the crate's
+    /// stores on tokio pause a retry for a random time under a ceiling that
+    /// doubles with each attempt, then let it decide alone in this process,
+    /// so no writer starves behind newcomers. The default gives every turn
+    /// at once.
+    fn turn(&self, attempt: u32) -> impl Future<Output = Turn> + Send {
         let _ = attempt;
-        async {}
+        async { Turn::free() }
+    }
+}
+
+/// A writer's turn, from [`AsyncStore::turn`]: whatever it holds (a lock's
+/// guard) is released when the attempt ends.
+pub struct Turn {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl Turn {
+    /// A turn that holds nothing.
+    pub fn free() -> Self {
+        Self { _held: None }
+    }
+
+    /// A turn that holds `guard` until the attempt ends.
+    pub fn holding(guard: impl Send + Sync + 'static) -> Self {
+        Self { _held: Some(Box::new(guard)) }
+    }
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn").field("holding", &self._held.is_some()).finish()
     }
 }
 
 impl<A: AsyncStore + ?Sized> AsyncStore for Arc<A> {
-    fn pause(&self, attempt: u32) -> impl Future<Output = ()> + Send {
-        (**self).pause(attempt)
+    fn turn(&self, attempt: u32) -> impl Future<Output = Turn> + Send {
+        (**self).turn(attempt)
     }
     fn fetch(&self, needs: Needs, snapshot: &mut Snapshot) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).fetch(needs, snapshot)
@@ -102,12 +129,13 @@ impl<A: AsyncStore + ?Sized> AsyncStore for Arc<A> {
 #[derive(Debug)]
 pub struct Blocking<S> {
     store: Arc<S>,
+    lane: super::backoff::Lane,
 }
 
 #[cfg(feature = "tokio")]
 impl<S> Clone for Blocking<S> {
     fn clone(&self) -> Self {
-        Self { store: Arc::clone(&self.store) }
+        Self { store: Arc::clone(&self.store), lane: self.lane.clone() }
     }
 }
 
@@ -115,7 +143,7 @@ impl<S> Clone for Blocking<S> {
 impl<S: Store + 'static> Blocking<S> {
     /// Serves `store` to the async engine.
     pub fn new(store: S) -> Self {
-        Self { store: Arc::new(store) }
+        Self { store: Arc::new(store), lane: super::backoff::Lane::default() }
     }
 
     /// The store served, for its own sync calls (which block: on a runtime
@@ -161,6 +189,10 @@ impl<S: Store + 'static> AsyncStore for Blocking<S> {
 
     async fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
         self.run(move |store| store.forget_outcomes(before, limit)).await
+    }
+
+    async fn turn(&self, attempt: u32) -> Turn {
+        self.lane.turn(attempt).await
     }
 }
 

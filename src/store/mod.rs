@@ -22,6 +22,7 @@
 //! suite (feature `testkit`).
 
 mod asynchronous;
+pub(crate) mod backoff;
 mod key;
 mod memory;
 mod record;
@@ -37,9 +38,9 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use asynchronous::AsyncStore;
 #[cfg(feature = "tokio")]
 pub use asynchronous::Blocking;
+pub use asynchronous::{AsyncStore, Turn};
 pub use key::{Key, KeyRange};
 pub(crate) use key::{RecordKey, RecordRange};
 pub use memory::MemoryStore;

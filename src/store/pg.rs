@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Row};
 
-use super::asynchronous::AsyncStore;
+use super::asynchronous::{AsyncStore, Turn};
 use super::snapshot::{Needs, Snapshot};
 use super::sql::{self, Arrays, EventArrays, MIGRATIONS};
 use super::{Commit, Key, StoreError};
@@ -69,6 +69,7 @@ pub struct PgStore {
     schema: Arc<str>,
     sql: Arc<Statements>,
     portable: bool,
+    lane: super::backoff::Lane,
 }
 
 /// The statements, each naming the store's schema, built once.
@@ -240,7 +241,13 @@ impl PgStore {
 
     fn in_schema(pool: PgPool, schema: &str) -> Self {
         let quoted = format!("\"{schema}\"");
-        Self { pool, sql: Arc::new(Statements::in_schema(&quoted)), schema: schema.into(), portable: false }
+        Self {
+            pool,
+            sql: Arc::new(Statements::in_schema(&quoted)),
+            schema: schema.into(),
+            portable: false,
+            lane: super::backoff::Lane::default(),
+        }
     }
 
     /// Commits with plain statements in a `SERIALIZABLE` transaction
@@ -719,18 +726,12 @@ impl AsyncStore for PgStore {
         }
     }
 
-    /// From the third attempt on, a pause that doubles (from 4 µs up to
-    /// about 4 ms) plus up to 1 ms of jitter, so that tasks contending for
-    /// one referrer do not meet again in step.
-    async fn pause(&self, attempt: u32) {
-        if attempt < 2 {
-            return;
-        }
-        let jitter = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos()) % 1_000);
-        let micros = (1u64 << attempt.min(12)).saturating_add(jitter);
-        tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+    /// After a conflict, a random pause under a ceiling that doubles (for
+    /// writers on other servers), then the retry decides alone among this
+    /// store's writers (see [`AsyncStore::turn`]).
+    async fn turn(&self, attempt: u32) -> Turn {
+        super::backoff::sleep(attempt).await;
+        self.lane.turn(attempt).await
     }
 
     async fn forget_outcomes(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
