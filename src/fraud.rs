@@ -142,10 +142,10 @@ pub fn normalize(kind: SignalKind, raw: &str) -> Option<String> {
                 "protonmail.com",
             ];
             let mut local = local.to_owned();
-            if plus.contains(&domain) {
-                if let Some((base, _)) = local.split_once('+') {
-                    local = base.to_owned();
-                }
+            if plus.contains(&domain)
+                && let Some((base, _)) = local.split_once('+')
+            {
+                local = base.to_owned();
             }
             if domain == "gmail.com" {
                 local.retain(|c| c != '.');

@@ -411,10 +411,10 @@ impl ProgramSpec {
         if self.name.trim().is_empty() {
             return Err(ProgramError::invalid("name", "is empty"));
         }
-        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
-            if e <= s {
-                return Err(ProgramError::invalid("ends_at", format!("{e} is not after starts_at {s}")));
-            }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at)
+            && e <= s
+        {
+            return Err(ProgramError::invalid("ends_at", format!("{e} is not after starts_at {s}")));
         }
         if self.attribution.window_days == Some(0) {
             return Err(ProgramError::invalid("attribution.window_days", "is zero"));
@@ -475,10 +475,10 @@ impl ProgramSpec {
                 }
             }
         }
-        if let Some(v) = self.limits.velocity {
-            if v.max == 0 || v.window_hours == 0 {
-                return Err(ProgramError::invalid("limits.velocity", "max and window_hours must be above zero"));
-            }
+        if let Some(v) = self.limits.velocity
+            && (v.max == 0 || v.window_hours == 0)
+        {
+            return Err(ProgramError::invalid("limits.velocity", "max and window_hours must be above zero"));
         }
         for (i, item) in self.catalog.iter().enumerate() {
             if !item.price.is_positive() {

@@ -296,10 +296,10 @@ pub fn simulate(program: Program, assumptions: &Assumptions, start: DateTime<Utc
             }
         }
         for who in joined {
-            if let Ok(out) = sim.send(Enroll::new(pid(who.clone())?)) {
-                if let Some(code) = out.codes.first() {
-                    referrers.push((who, code.to_string(), number));
-                }
+            if let Ok(out) = sim.send(Enroll::new(pid(who.clone())?))
+                && let Some(code) = out.codes.first()
+            {
+                referrers.push((who, code.to_string(), number));
             }
         }
         sim.clock.advance(Duration::days(i64::from(assumptions.period_days.max(1))));

@@ -68,28 +68,42 @@ macro_rules! __with_conformance_checks {
 /// Generates one `#[test]` per conformance check for a store factory.
 ///
 /// `$name` names the generated module; `$factory` is an expression of a
-/// closure returning a fresh, migrated, empty store.
+/// closure returning a fresh, migrated, empty store; `when = ...` a
+/// condition checked at run time (the check passes without running when it
+/// is false). Attributes before the name go on every test, for instance
+/// `#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL")]`, so that
+/// a suite that cannot run shows as ignored.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($name:ident, $factory:expr) => {
-        $crate::conformance_suite!($name, $factory, when = true);
-    };
-    ($name:ident, $factory:expr, when = $when:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__with_conformance_checks!(conformance_suite!(@tests $factory, $when));
-        }
-    };
-    (@tests $factory:expr, $when:expr; $($check:ident),*) => {
+    (@tests $attrs:tt $factory:expr, $when:expr; $($check:ident),*) => {
         $(
-            #[test]
-            fn $check() {
+            $crate::__conformance_test!($attrs $check {
                 if $when {
                     $crate::testkit::$check(&$factory);
                 }
-            }
+            });
         )*
+    };
+    ($(#[$attr:meta])* $name:ident, $factory:expr) => {
+        $crate::conformance_suite!($(#[$attr])* $name, $factory, when = true);
+    };
+    ($(#[$attr:meta])* $name:ident, $factory:expr, when = $when:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__with_conformance_checks!(conformance_suite!(@tests [$(#[$attr])*] $factory, $when));
+        }
+    };
+}
+
+/// One generated test with the suite's attributes (see [`conformance_suite!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ([$(#[$attr:meta])*] $check:ident $body:block) => {
+        $(#[$attr])*
+        #[test]
+        fn $check() $body
     };
 }
 

@@ -575,7 +575,7 @@ fn l12_a_record_from_a_newer_version_is_refused_not_rewritten_without_its_fields
     let w = World::with_store(store, program(BOUNTY));
     let code = w.enroll("ann");
     // A newer binary wrote ann with a field this version does not know.
-    let db = rusqlite::Connection::open(&path).unwrap();
+    let db = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
     let changed = db
         .execute(
             "UPDATE re_records SET body = json_set(body, '$.participant.added_later', 1)

@@ -31,6 +31,7 @@ fn sqlite_store_under_load() {
 }
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn postgres_store_under_load_through_8_connections() {
     use referral_engine::store::postgres::PostgresStore;

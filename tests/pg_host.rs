@@ -100,6 +100,7 @@ async fn rewards(pool: &PgPool, schema: &str) -> i64 {
         .unwrap()
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_and_its_rewards_land_together_or_not_at_all() {
     let Some((pool, schema)) = setup("together").await else { return };
@@ -115,6 +116,7 @@ async fn the_order_and_its_rewards_land_together_or_not_at_all() {
     drop_schema(&pool, &schema).await;
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_retries_its_whole_transaction_rewards_once() {
     let Some((pool, schema)) = setup("retry").await else { return };
@@ -158,6 +160,7 @@ async fn killed_child() {
     std::process::abort();
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_before_the_hosts_commit_leaves_nothing_of_either() {
     let Some((pool, schema)) = setup("killed").await else { return };
@@ -176,6 +179,7 @@ async fn a_process_killed_before_the_hosts_commit_leaves_nothing_of_either() {
     drop_schema(&pool, &schema).await;
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeatable_read_is_refused_and_serializable_commits() {
     let Some((pool, schema)) = setup("isolation").await else { return };
@@ -198,6 +202,7 @@ async fn repeatable_read_is_refused_and_serializable_commits() {
 /// The portable commit inside a SERIALIZABLE host transaction: the order
 /// and its rewards land together; the same purchase again, in a second
 /// transaction, meets its key behind the savepoint and replays.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portable_commit_in_a_serializable_host_transaction() {
     let Some((pool, schema)) = setup("portable").await else { return };
@@ -225,6 +230,7 @@ async fn the_portable_commit_in_a_serializable_host_transaction() {
     drop_schema(&pool, &schema).await;
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_that_start_at_once_migrate_once() {
     let Some((pool, schema)) = setup("migrate").await else { return };
@@ -256,6 +262,7 @@ async fn servers_that_start_at_once_migrate_once() {
 /// A host that runs every migration with its own migrator: the store's
 /// scripts, each in a transaction of the host's, then the engine works and
 /// `migrate()` finds nothing left to do.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hosts_own_migrator_runs_the_stores_scripts() {
     let Some((pool, schema)) = setup("scripts").await else { return };
@@ -283,6 +290,7 @@ async fn a_hosts_own_migrator_runs_the_stores_scripts() {
     drop_schema(&pool, &schema).await;
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_inside_the_hosts_transaction_lands_with_it() {
     let Some((pool, schema)) = setup("migrate_in").await else { return };
@@ -317,6 +325,7 @@ async fn a_bad_schema_name_is_a_typed_error() {
 
 /// Built, used and dropped on a runtime thread, on both kinds of runtime:
 /// no panic, no abort.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn the_store_lives_and_dies_on_any_runtime_without_a_panic() {
     let Some(url) = common::database_url() else { return };

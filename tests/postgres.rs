@@ -35,6 +35,7 @@ fn enroll_ann() -> referral_engine::EventKind {
     Enroll::new(common::pid("ann")).into()
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn a_schema_is_a_quoted_identifier() {
     let Some(url) = database_url() else { return };
@@ -51,6 +52,7 @@ fn a_schema_is_a_quoted_identifier() {
     }
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn the_urls_own_options_are_kept_beside_the_schema() {
     let Some(url) = database_url() else { return };
@@ -61,12 +63,17 @@ fn the_urls_own_options_are_kept_beside_the_schema() {
     assert!(refused.is_err(), "the URL's default_transaction_read_only was dropped");
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn the_commit_function_writes_to_its_own_schema_whatever_the_callers_search_path() {
     let Some(url) = database_url() else { return };
     let (_a, a) = store_in(&url, "re_home");
     let (_b, b) = store_in(&url, "re_elsewhere");
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut client = referral_engine::store::postgres::postgres::Client::connect(
+        &url,
+        referral_engine::store::postgres::postgres::NoTls,
+    )
+    .unwrap();
     client
         .batch_execute(&format!(
             "SET search_path TO \"{}\";
@@ -142,7 +149,11 @@ mod tls {
         store.migrate().unwrap();
         assert!(store.get(&Key::from_stored("nothing".into())).unwrap().is_none());
 
-        let mut admin = postgres::Client::connect(&std::env::var("DATABASE_URL").unwrap(), postgres::NoTls).unwrap();
+        let mut admin = referral_engine::store::postgres::postgres::Client::connect(
+            &std::env::var("DATABASE_URL").unwrap(),
+            referral_engine::store::postgres::postgres::NoTls,
+        )
+        .unwrap();
         let rows = admin
             .query(
                 "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
@@ -180,6 +191,7 @@ const HELD: &str = r#"{"id":"p","name":"P","currency":"USD","hold_days":1,
 /// and a Tick over 10,000 due items (over as many ticks as its pages need)
 /// both complete. Before row locks, one commit took an advisory lock per key
 /// and failed past about 6,000 keys with "out of shared memory", for ever.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn ten_thousand_events_and_ten_thousand_due_items_fit_the_default_lock_table() {
     use referral_engine::engine::{MAX_BATCH, TICK_BATCH};
@@ -219,7 +231,7 @@ fn ten_thousand_events_and_ten_thousand_due_items_fit_the_default_lock_table() {
 
 /// Terminates the server side of every connection named `name` now, and
 /// waits until those are gone (the pool may open new ones meanwhile).
-fn terminate(admin: &mut postgres::Client, name: &str) {
+fn terminate(admin: &mut referral_engine::store::postgres::postgres::Client, name: &str) {
     let pids: Vec<i32> = admin
         .query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&name])
         .unwrap()
@@ -246,6 +258,7 @@ fn terminate(admin: &mut postgres::Client, name: &str) {
 /// event meets it only when it persists, and then as retryable. Before,
 /// the store answered `Backend` (`store_failed`, not retryable) and the
 /// event failed though a retry would have succeeded.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
     let Some(url) = database_url() else { return };
@@ -258,7 +271,11 @@ fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
         .unwrap();
     let w = world(store.clone());
     w.enroll("ann");
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut admin = referral_engine::store::postgres::postgres::Client::connect(
+        &url,
+        referral_engine::store::postgres::postgres::NoTls,
+    )
+    .unwrap();
 
     terminate(&mut admin, &name);
     let read = store.get(&referral_engine::store::Key::from_stored("p/p/ann".into()));
@@ -279,6 +296,7 @@ fn a_dropped_connection_is_transient_and_the_engine_retries_it() {
 /// migrates to format 4: the events move to key, digest, time and outcome,
 /// so a replay returns the first outcome, another payload is refused, and
 /// past the window the outcome is forgotten while the key stays.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn a_format_3_store_migrates_its_events_on_postgres() {
     use referral_engine::EventKind;
@@ -287,24 +305,36 @@ fn a_format_3_store_migrates_its_events_on_postgres() {
     let schema = format!("re_format3_{}", std::process::id());
     let _drop = DropSchema { url: url.clone(), schema: schema.clone() };
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format3-3214d83.sqlite");
-    let sqlite = rusqlite::Connection::open_with_flags(fixture, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let sqlite = referral_engine::store::sqlite::rusqlite::Connection::open_with_flags(
+        fixture,
+        referral_engine::store::sqlite::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
     let rows = |sql: &str, n: usize| -> Vec<Vec<String>> {
         let mut stmt = sqlite.prepare(sql).unwrap();
-        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>())
-            .unwrap()
-            .map(|row| {
-                row.unwrap()
-                    .into_iter()
-                    .map(|v| match v {
-                        rusqlite::types::Value::Integer(i) => i.to_string(),
-                        rusqlite::types::Value::Text(t) => t,
-                        other => panic!("{other:?}"),
-                    })
-                    .collect()
-            })
-            .collect()
+        stmt.query_map([], |r| {
+            (0..n)
+                .map(|i| r.get::<_, referral_engine::store::sqlite::rusqlite::types::Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap()
+        .map(|row| {
+            row.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    referral_engine::store::sqlite::rusqlite::types::Value::Integer(i) => i.to_string(),
+                    referral_engine::store::sqlite::rusqlite::types::Value::Text(t) => t,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        })
+        .collect()
     };
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut client = referral_engine::store::postgres::postgres::Client::connect(
+        &url,
+        referral_engine::store::postgres::postgres::NoTls,
+    )
+    .unwrap();
     client
         .batch_execute(&format!(
             "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
@@ -360,6 +390,7 @@ fn a_format_3_store_migrates_its_events_on_postgres() {
 
 /// The sync store built, used and dropped on a tokio runtime's own thread,
 /// on both kinds of runtime: no panic, and no abort when its pool goes.
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn the_sync_store_lives_and_dies_on_any_runtime_without_a_panic() {
     let Some(url) = database_url() else { return };

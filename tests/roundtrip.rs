@@ -215,7 +215,7 @@ proptest! {
         }
         #[cfg(feature = "postgres")]
         if let Some(url) = common::database_url() {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut c = referral_engine::store::postgres::postgres::Client::connect(&url, referral_engine::store::postgres::postgres::NoTls).unwrap();
             c.batch_execute(&format!("DROP SCHEMA IF EXISTS re_roundtrip_{} CASCADE", std::process::id())).unwrap();
         }
         let mem = MemoryStore::new();

@@ -207,12 +207,11 @@ impl Driver {
         };
         let event = self.event(kind);
         let result = flat(self.engine.handle(&event)).map_err(|e| e.to_string());
-        if let (Ok(out), EventKind::Enroll(Enroll { participant, .. })) = (&result, &event.kind) {
-            if let (Some(code), Some(i)) =
+        if let (Ok(out), EventKind::Enroll(Enroll { participant, .. })) = (&result, &event.kind)
+            && let (Some(code), Some(i)) =
                 (out.codes.first(), participant.as_str().strip_prefix('p').and_then(|n| n.parse().ok()))
-            {
-                self.codes.insert(i, code.to_string());
-            }
+        {
+            self.codes.insert(i, code.to_string());
         }
         self.sent.push(event.clone());
         Some((event, result))
@@ -234,9 +233,8 @@ proptest! {
         let mut d = Driver::new();
         let mut firsts = Vec::new();
         for s in &steps {
-            if let Some((e, r)) = d.apply(s) {
-                if let (false, Ok(first)) = (matches!(s, Step::Replay(_)), r) { firsts.push((e, first)); }
-            }
+            if let Some((e, r)) = d.apply(s)
+                && let (false, Ok(first)) = (matches!(s, Step::Replay(_)), r) { firsts.push((e, first)); }
         }
         prop_assume!(!firsts.is_empty());
         for later in [Duration::zero(), Duration::days(30)] {
@@ -312,15 +310,14 @@ proptest! {
         let mut referred: BTreeMap<ParticipantId, ParticipantId> = BTreeMap::new();
         for s in &steps {
             let Some((event, result)) = d.apply(s) else { continue };
-            if let (EventKind::SignUp(SignUp { referee, .. }), Ok(out)) = (&event.kind, &result) {
-                if !out.referrals.is_empty() {
+            if let (EventKind::SignUp(SignUp { referee, .. }), Ok(out)) = (&event.kind, &result)
+                && !out.referrals.is_empty() {
                     let r = &out.referrals[out.referrals.len() - 1];
                     prop_assert_ne!(&r.referrer, &r.referee);
                     if let Some(before) = referred.insert(referee.clone(), r.referrer.clone()) {
                         prop_assert_eq!(before, r.referrer.clone(), "{} referred twice", referee);
                     }
                 }
-            }
         }
         let program = d.program();
         for r in d.engine.read(&program).referrals().all().unwrap() {
@@ -712,11 +709,10 @@ proptest! {
         // Invites that took effect, each once (a replay of a refused invite may take effect).
         let mut invites = std::collections::BTreeSet::new();
         for s in &steps {
-            if let Some((event, Ok(_))) = d.apply(s) {
-                if matches!(event.kind, EventKind::InviteSent(InviteSent { .. })) {
+            if let Some((event, Ok(_))) = d.apply(s)
+                && matches!(event.kind, EventKind::InviteSent(InviteSent { .. })) {
                     invites.insert(event.key.clone());
                 }
-            }
         }
         let invites = invites.len() as u64;
         let program = d.program();
@@ -746,11 +742,10 @@ proptest! {
         prop_assert_eq!(counted, granted);
         let mut revenue = Decimal::ZERO;
         for (id, _) in &d.orders {
-            if let Some(o) = d.engine.read(&program).order(&id.parse().unwrap()).unwrap() {
-                if o.referral.is_some() {
+            if let Some(o) = d.engine.read(&program).order(&id.parse().unwrap()).unwrap()
+                && o.referral.is_some() {
                     revenue += o.amount.amount() - o.refunded;
                 }
-            }
         }
         prop_assert_eq!(totals.revenue, revenue);
         // The days add up to the totals.

@@ -61,15 +61,15 @@ fn expected_balances() -> Vec<Vec<String>> {
         .collect()
 }
 
-fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<String>> {
+fn sqlite_rows(conn: &referral_engine::store::sqlite::rusqlite::Connection, sql: &str) -> Vec<Vec<String>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     stmt.query_map([], |r| {
         (0..n)
             .map(|i| {
-                Ok(match r.get::<_, rusqlite::types::Value>(i)? {
-                    rusqlite::types::Value::Text(t) => t,
-                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                Ok(match r.get::<_, referral_engine::store::sqlite::rusqlite::types::Value>(i)? {
+                    referral_engine::store::sqlite::rusqlite::types::Value::Text(t) => t,
+                    referral_engine::store::sqlite::rusqlite::types::Value::Integer(i) => i.to_string(),
                     other => format!("{other:?}"),
                 })
             })
@@ -87,7 +87,7 @@ fn the_readme_query_runs_on_sqlite() {
     let store = SqliteStore::open(&path).unwrap();
     store.migrate().unwrap();
     scenario(store);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("CREATE TABLE shop_orders (id TEXT PRIMARY KEY, total TEXT NOT NULL)").unwrap();
     for (id, total) in ORDERS {
         conn.execute("INSERT INTO shop_orders VALUES (?1, ?2)", [id, total]).unwrap();
@@ -98,13 +98,13 @@ fn the_readme_query_runs_on_sqlite() {
     assert_eq!(orders, [["A-1001", "bob", "40.00", "1"], ["A-1002", "cy", "15.00", "0"]]);
 }
 
-fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<String>> {
+fn pg_rows(client: &mut referral_engine::store::postgres::postgres::Client, sql: &str) -> Vec<Vec<String>> {
     client
         .simple_query(sql)
         .unwrap()
         .into_iter()
         .filter_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(row) => {
+            referral_engine::store::postgres::postgres::SimpleQueryMessage::Row(row) => {
                 Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_owned()).collect())
             }
             _ => None,
@@ -112,6 +112,7 @@ fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+#[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
 #[test]
 fn the_readme_query_runs_on_postgres() {
     let Some(url) = common::database_url() else { return };
@@ -120,7 +121,11 @@ fn the_readme_query_runs_on_postgres() {
     let store = PostgresStore::builder(&url).schema(&schema).pool_size(2).connect().unwrap();
     store.migrate().unwrap();
     scenario(store);
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut client = referral_engine::store::postgres::postgres::Client::connect(
+        &url,
+        referral_engine::store::postgres::postgres::NoTls,
+    )
+    .unwrap();
     client
         .batch_execute(&format!(
             "SET search_path TO \"{schema}\";

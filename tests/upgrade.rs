@@ -29,7 +29,7 @@ fn copy_of(name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn schema_version(path: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(path).unwrap();
+    let conn = referral_engine::store::sqlite::rusqlite::Connection::open(path).unwrap();
     conn.query_row("SELECT MAX(version) FROM re_schema_version", [], |r| r.get(0)).unwrap()
 }
 
@@ -93,7 +93,7 @@ fn a_format_2_store_is_migrated_and_reads_whole() {
 fn a_format_2_store_that_does_not_read_back_is_refused_whole() {
     let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
         let body: String =
             conn.query_row("SELECT body FROM re_records WHERE key = 'p/up/ann'", [], |r| r.get(0)).unwrap();
         let custom = body.replace("USD", "PTS");
@@ -128,7 +128,7 @@ fn a_format_2_stores_payout_batches_move_to_records_of_their_own() {
     common::flat(w.engine.handle(&event("u2", Payout::new("june".parse().unwrap(), usd).into()))).unwrap();
     assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("0"), dec("10.00")));
     drop(w);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
     let state: String = conn.query_row("SELECT body FROM re_records WHERE key = 's/pay'", [], |r| r.get(0)).unwrap();
     assert!(!state.contains("payouts"), "{state}");
     let batches: i64 =
@@ -163,7 +163,7 @@ fn a_format_3_stores_events_move_to_keys_digests_and_outcomes() {
     common::flat(w.engine.handle(&event("u1", EventKind::Tick))).unwrap();
     assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("5.00"), dec("0")), "bob's 5.00, released");
     drop(w);
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
     let outcomes: Vec<(String, bool)> = conn
         .prepare("SELECT key, outcome IS NOT NULL FROM re_events ORDER BY key")
         .unwrap()
@@ -185,7 +185,7 @@ fn a_format_3_stores_events_move_to_keys_digests_and_outcomes() {
 fn a_format_3_store_with_an_unreadable_event_is_refused_whole() {
     let (_dir, path) = copy_of("format3-3214d83.sqlite");
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = referral_engine::store::sqlite::rusqlite::Connection::open(&path).unwrap();
         conn.execute("UPDATE re_events SET event = '{\"key\":' WHERE key = 'e2'", []).unwrap();
     }
     let before = file_bytes(&path);

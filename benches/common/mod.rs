@@ -12,7 +12,6 @@ use referral_engine::store::Store;
 use referral_engine::{Engine, Event, EventKind, ManualClock, ParticipantId, ProgramSpec};
 use rust_decimal::Decimal;
 
-#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub const TWO_SIDED: &str = r#"{

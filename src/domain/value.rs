@@ -431,10 +431,10 @@ impl Value {
         if self.amount.abs() > MAX_AMOUNT {
             return Err(ValueError::TooLarge(self.clone()));
         }
-        if let Some(scale) = self.asset.scale() {
-            if self.amount.normalize().scale() > scale {
-                return Err(ValueError::TooFine { value: self.clone(), scale });
-            }
+        if let Some(scale) = self.asset.scale()
+            && self.amount.normalize().scale() > scale
+        {
+            return Err(ValueError::TooFine { value: self.clone(), scale });
         }
         Ok(())
     }

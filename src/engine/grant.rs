@@ -131,30 +131,30 @@ pub(crate) fn limit(
     if beneficiary.suspended {
         return Ok(Limited::Withheld(LimitReason::Suspended));
     }
-    if let (Some(once), Some(r)) = (&once, referral) {
-        if r.paid_once.contains(once) {
-            return Ok(Limited::Withheld(LimitReason::AlreadyPaid));
-        }
+    if let (Some(once), Some(r)) = (&once, referral)
+        && r.paid_once.contains(once)
+    {
+        return Ok(Limited::Withheld(LimitReason::AlreadyPaid));
     }
     // The first reward a referral earns its referrer makes it one of the
     // referrer's rewarded referrals, whatever the trigger.
     let newly_counted = role == Role::Referrer
         && referral.is_some_and(|r| !r.counts_for_referrer && r.status != ReferralStatus::Rewarded);
-    if let (true, Some(max)) = (newly_counted, limits.max_rewarded_referrals) {
-        if beneficiary.stats.rewarded_referrals >= max {
-            return Ok(Limited::Withheld(LimitReason::MaxRewardedReferrals(max)));
-        }
+    if let (true, Some(max)) = (newly_counted, limits.max_rewarded_referrals)
+        && beneficiary.stats.rewarded_referrals >= max
+    {
+        return Ok(Limited::Withheld(LimitReason::MaxRewardedReferrals(max)));
     }
     let newly_rewarded = role == Role::Referrer && referral.is_some_and(|r| r.status == ReferralStatus::Qualified);
     let mut value = asked.clone();
     let mut cuts = Vec::new();
-    if role != Role::Referee {
-        if let Some(cap) = limits.referrer_cap(value.asset()) {
-            let room = room_under(&value, cap, beneficiary.stats.earned_in(value.asset()))?;
-            if room < value.amount() {
-                value = value.with_amount(room);
-                cuts.push(LimitReason::ReferrerCap(value.with_amount(cap)));
-            }
+    if role != Role::Referee
+        && let Some(cap) = limits.referrer_cap(value.asset())
+    {
+        let room = room_under(&value, cap, beneficiary.stats.earned_in(value.asset()))?;
+        if room < value.amount() {
+            value = value.with_amount(room);
+            cuts.push(LimitReason::ReferrerCap(value.with_amount(cap)));
         }
     }
     if let Some(budget) = limits.budget(value.asset()) {

@@ -345,10 +345,10 @@ impl<S> Engine<S> {
         if let Some(earlier) = batch.index.get(&event.key).and_then(|&i| batch.accepted.get(i)) {
             return Ok(replay(earlier));
         }
-        if batch.look_up_keys {
-            if let Some(stored) = tx.store().stored_event(&event.key)? {
-                return Ok(replay(&stored));
-            }
+        if batch.look_up_keys
+            && let Some(stored) = tx.store().stored_event(&event.key)?
+        {
+            return Ok(replay(&stored));
         }
         let layer = tx.begin();
         let mut cx = Cx::new(program, event, now, tx, random);

@@ -326,13 +326,12 @@ impl Amount {
     }
 
     fn validate(&self, field: &str, on: &On) -> Result<(), InvalidSpec> {
-        if let On::Action(name) = on {
-            if !crate::domain::id::is_name(name) {
-                let reason = format!(
-                    "its trigger's action {name:?} is not 1 to 64 printable characters: no event could send it"
-                );
-                return Err(InvalidSpec::new(field, reason));
-            }
+        if let On::Action(name) = on
+            && !crate::domain::id::is_name(name)
+        {
+            let reason =
+                format!("its trigger's action {name:?} is not 1 to 64 printable characters: no event could send it");
+            return Err(InvalidSpec::new(field, reason));
         }
         match self {
             Amount::Fixed(v) => check_value(field, v),

@@ -127,15 +127,15 @@ impl RewardPolicy for MultiLevel {
             let Some((mut value, mut arithmetic, reversal)) = l.reward.resolve(ctx)? else {
                 continue;
             };
-            if let (Some(cap), Some(left)) = (&self.per_event_cap, left.as_mut()) {
-                if cap.asset() == value.asset() {
-                    if value.amount() > *left {
-                        arithmetic =
-                            format!("{arithmetic}, cut to {} by the per-event cap of {cap}", value.with_amount(*left));
-                        value = value.with_amount(*left);
-                    }
-                    *left = left.checked_sub(value.amount()).ok_or(crate::domain::value::ValueError::Overflow)?;
+            if let (Some(cap), Some(left)) = (&self.per_event_cap, left.as_mut())
+                && cap.asset() == value.asset()
+            {
+                if value.amount() > *left {
+                    arithmetic =
+                        format!("{arithmetic}, cut to {} by the per-event cap of {cap}", value.with_amount(*left));
+                    value = value.with_amount(*left);
                 }
+                *left = left.checked_sub(value.amount()).ok_or(crate::domain::value::ValueError::Overflow)?;
             }
             if value.amount() <= Decimal::ZERO {
                 continue;

@@ -97,11 +97,11 @@ impl RewardPolicy for RevenueShare {
         }
         let mut value = amount.percent(self.percent, ctx.terms.rounding)?;
         let mut why = format!("revenue share `{}`: {}% of {amount} = {value}", self.name, self.percent.normalize());
-        if let Some(cap) = self.per_payment_cap {
-            if value.amount() > cap {
-                value = value.with_amount(cap);
-                why.push_str(&format!(", cut to the per-payment cap {value}"));
-            }
+        if let Some(cap) = self.per_payment_cap
+            && value.amount() > cap
+        {
+            value = value.with_amount(cap);
+            why.push_str(&format!(", cut to the per-payment cap {value}"));
         }
         if let Some(cap) = self.lifetime_cap {
             let so_far = referral.earned_by(&self.name).map_or(Decimal::ZERO, |v| v.amount());

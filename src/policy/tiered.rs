@@ -155,24 +155,24 @@ impl RewardPolicy for Tiered {
                     )
                 }
             };
-            if let Some(tier) = self.tier_for(measure) {
-                if let Some((value, arithmetic, reversal)) = tier.reward.resolve(ctx)? {
-                    let tier_name = match self.basis {
-                        _ if tier.threshold.is_zero() => "the base tier".to_owned(),
-                        TierBasis::QualifiedCount => {
-                            format!("the tier from {}", tier.threshold.normalize())
-                        }
-                        TierBasis::Conversion => {
-                            format!("the tier above {}%", tier.threshold.normalize())
-                        }
-                    };
-                    let why = format!(
-                        "tiered `{}`: {arithmetic} {}; {tier_name} applies at {label}",
-                        self.name,
-                        self.on.describe()
-                    );
-                    out.push(Grant::new(referrer.clone(), Role::Referrer, value, why).with_reversal(reversal));
-                }
+            if let Some(tier) = self.tier_for(measure)
+                && let Some((value, arithmetic, reversal)) = tier.reward.resolve(ctx)?
+            {
+                let tier_name = match self.basis {
+                    _ if tier.threshold.is_zero() => "the base tier".to_owned(),
+                    TierBasis::QualifiedCount => {
+                        format!("the tier from {}", tier.threshold.normalize())
+                    }
+                    TierBasis::Conversion => {
+                        format!("the tier above {}%", tier.threshold.normalize())
+                    }
+                };
+                let why = format!(
+                    "tiered `{}`: {arithmetic} {}; {tier_name} applies at {label}",
+                    self.name,
+                    self.on.describe()
+                );
+                out.push(Grant::new(referrer.clone(), Role::Referrer, value, why).with_reversal(reversal));
             }
         }
         if matches!(ctx.trigger, Trigger::Qualified) {

@@ -48,6 +48,10 @@ use super::{Commit, Key, KeyRange, Store, StoreError, Versioned};
 use crate::domain::id::EventKey;
 use crate::event::StoredEvent;
 
+/// The driver this store is built on, re-exported so that a host's own SQL
+/// against the store's database (its tables are meant to be read) uses the
+/// same version.
+pub use postgres;
 #[cfg(feature = "postgres-tls")]
 pub use rustls;
 #[cfg(feature = "postgres-tls")]

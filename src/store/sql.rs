@@ -231,13 +231,12 @@ impl Upgrade {
             return self.program_state(key, body).map_err(|e| Self::unreadable("re_records", key, &e));
         }
         let record = decode_record(key, body).map_err(|e| Self::unreadable("re_records", key, &e))?;
-        if let Record::Reward(r) = &record {
-            if let (crate::domain::ledger::Role::Referrer, Some(id)) = (r.role, r.referral) {
-                if r.outstanding() > rust_decimal::Decimal::ZERO {
-                    let n = self.standing.entry(id).or_default();
-                    *n = n.saturating_add(1);
-                }
-            }
+        if let Record::Reward(r) = &record
+            && let (crate::domain::ledger::Role::Referrer, Some(id)) = (r.role, r.referral)
+            && r.outstanding() > rust_decimal::Decimal::ZERO
+        {
+            let n = self.standing.entry(id).or_default();
+            *n = n.saturating_add(1);
         }
         Ok(())
     }

@@ -7,6 +7,11 @@
 //! engine retries.
 
 use std::path::Path;
+
+/// The driver this store is built on, re-exported so that a host's own SQL
+/// against the store's file (its tables are meant to be read) uses the same
+/// version.
+pub use rusqlite;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -37,40 +37,39 @@ use crate::store::{AsyncStore, Commit, Key, KeyRange, MemoryStore, Store, StoreE
 
 /// Generates one `#[test]` per async conformance check for a store factory
 /// (a closure returning a future of a fresh store). `when = <bool>` skips
-/// every check when false.
+/// every check when false; attributes before the name go on every test (see
+/// [`conformance_suite!`](crate::conformance_suite)).
 #[macro_export]
 macro_rules! async_conformance_suite {
-    ($name:ident, $factory:expr) => {
-        $crate::async_conformance_suite!($name, $factory, when = true);
-    };
-    ($name:ident, $factory:expr, when = $when:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::__with_conformance_checks!(async_conformance_suite!(@sync $factory, $when));
-            $crate::async_conformance_suite!(@async $factory, $when;
-                async_engine_agrees_with_memory_store, sign_ups_from_sixty_four_tasks_apply_once_within_limits);
-        }
-    };
-    (@sync $factory:expr, $when:expr; $($check:ident),*) => {
+    (@sync $attrs:tt $factory:expr, $when:expr; $($check:ident),*) => {
         $(
-            #[test]
-            fn $check() {
+            $crate::__conformance_test!($attrs $check {
                 if $when {
                     $crate::testkit::asynchronous::on_runtime(&$factory, |stores| $crate::testkit::$check(stores));
                 }
-            }
+            });
         )*
     };
-    (@async $factory:expr, $when:expr; $($check:ident),*) => {
+    (@async $attrs:tt $factory:expr, $when:expr; $($check:ident),*) => {
         $(
-            #[test]
-            fn $check() {
+            $crate::__conformance_test!($attrs $check {
                 if $when {
                     $crate::testkit::asynchronous::$check(&$factory);
                 }
-            }
+            });
         )*
+    };
+    ($(#[$attr:meta])* $name:ident, $factory:expr) => {
+        $crate::async_conformance_suite!($(#[$attr])* $name, $factory, when = true);
+    };
+    ($(#[$attr:meta])* $name:ident, $factory:expr, when = $when:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__with_conformance_checks!(async_conformance_suite!(@sync [$(#[$attr])*] $factory, $when));
+            $crate::async_conformance_suite!(@async [$(#[$attr])*] $factory, $when;
+                async_engine_agrees_with_memory_store, sign_ups_from_sixty_four_tasks_apply_once_within_limits);
+        }
     };
 }
 

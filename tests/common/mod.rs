@@ -169,8 +169,11 @@ impl Drop for DropSchema {
         // runtime's thread, where an async test may drop its store.
         let (url, schema) = (self.url.clone(), self.schema.clone());
         let dropped = std::thread::spawn(move || {
-            postgres::Client::connect(&url, postgres::NoTls)
-                .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
+            referral_engine::store::postgres::postgres::Client::connect(
+                &url,
+                referral_engine::store::postgres::postgres::NoTls,
+            )
+            .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
         })
         .join()
         .unwrap_or_else(|_| panic!("dropping a test schema panicked"));

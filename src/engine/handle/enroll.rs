@@ -76,15 +76,15 @@ pub(crate) fn enroll(
         Some(p) => p,
         None => Participant::new(cx.program.id().clone(), id.clone(), cx.now),
     };
-    if let Some(rule) = &cx.program.spec().enrollment {
-        if !rule.matches(attributes) {
-            return Err(Refusal::NotEligible(id.clone()).into());
-        }
+    if let Some(rule) = &cx.program.spec().enrollment
+        && !rule.matches(attributes)
+    {
+        return Err(Refusal::NotEligible(id.clone()).into());
     }
-    if let Some(s) = segment {
-        if !crate::domain::id::is_name(s) {
-            return Err(Refusal::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")).into());
-        }
+    if let Some(s) = segment
+        && !crate::domain::id::is_name(s)
+    {
+        return Err(Refusal::InvalidEvent(format!("segment {s:?} is not 1 to 64 printable characters")).into());
     }
     p.enrolled_at = Some(cx.now);
     p.segment = segment.map(str::to_owned);

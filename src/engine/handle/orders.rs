@@ -37,10 +37,10 @@ pub(crate) fn purchase(
     if cx.tx.get(&order_key)?.is_some() {
         return Err(Refusal::DuplicateOrder(order_id.clone()).into());
     }
-    if let Some(code) = coupon {
-        if cx.referral_of(customer)?.is_none() {
-            redeem_coupon(cx, customer, code)?;
-        }
+    if let Some(code) = coupon
+        && cx.referral_of(customer)?.is_none()
+    {
+        redeem_coupon(cx, customer, code)?;
     }
     let mut order = Order {
         id: order_id.clone(),
@@ -69,12 +69,11 @@ pub(crate) fn purchase(
             Ok(())
         })?;
     }
-    if let Qualification::FirstPurchase { minimum } = &cx.program.spec().qualification {
-        if referral.status == ReferralStatus::Attributed
-            && minimum.as_ref().is_none_or(|m| amount.amount() >= m.amount())
-        {
-            order.qualifying = qualify::qualify(cx, customer)?;
-        }
+    if let Qualification::FirstPurchase { minimum } = &cx.program.spec().qualification
+        && referral.status == ReferralStatus::Attributed
+        && minimum.as_ref().is_none_or(|m| amount.amount() >= m.amount())
+    {
+        order.qualifying = qualify::qualify(cx, customer)?;
     }
     if let Some(mut referral) = cx.referral_of(customer)?.filter(|r| r.status.is_qualified()) {
         // `first`: the first purchase of a qualified referral, which is the
@@ -163,18 +162,16 @@ pub(crate) fn refund(cx: &mut Cx<'_, '_>, order_id: &OrderId, amount: &Value, wh
             ledger::reverse(cx, reward, delta, &why)?;
         }
     }
-    if full && order.qualifying {
-        if let Some(mut referral) = cx.referral_of(&order.customer)? {
-            if referral.status.is_qualified() {
-                cx.give_back(&mut referral)?;
-                referral.transition(ReferralStatus::Reversed, cx.now, &cx.event.key);
-                cx.out
-                    .notices
-                    .push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
-                cx.count(|c| inc(&mut c.reversed))?;
-                cx.save_referral(referral)?;
-            }
-        }
+    if full
+        && order.qualifying
+        && let Some(mut referral) = cx.referral_of(&order.customer)?
+        && referral.status.is_qualified()
+    {
+        cx.give_back(&mut referral)?;
+        referral.transition(ReferralStatus::Reversed, cx.now, &cx.event.key);
+        cx.out.notices.push(Notice::ReferralReversed { referral: referral.id, referrer: referral.referrer.clone() });
+        cx.count(|c| inc(&mut c.reversed))?;
+        cx.save_referral(referral)?;
     }
     cx.tx.put(key, order)
 }

@@ -23,11 +23,11 @@ pub(crate) fn qualify(cx: &mut Cx<'_, '_>, referee: &ParticipantId) -> Result<bo
     if referral.status != ReferralStatus::Attributed {
         return Ok(false);
     }
-    if let Some(days) = cx.program.spec().qualification_window_days {
-        if cx.now >= later(referral.attributed_at, Duration::days(i64::from(days)), "qualification_window_days")? {
-            expire(cx, referral)?;
-            return Ok(false);
-        }
+    if let Some(days) = cx.program.spec().qualification_window_days
+        && cx.now >= later(referral.attributed_at, Duration::days(i64::from(days)), "qualification_window_days")?
+    {
+        expire(cx, referral)?;
+        return Ok(false);
     }
     referral.transition(ReferralStatus::Qualified, cx.now, &cx.event.key);
     referral.qualified_at = Some(cx.now);

@@ -66,10 +66,10 @@ pub(crate) fn sign_up(
     if &referrer == referee {
         return Err(Refusal::SelfReferral(referee.clone()).into());
     }
-    if let (Some(clicked), Some(days)) = (clicked_at, cx.program.spec().attribution.window_days) {
-        if clicked < earlier(cx.now, Duration::days(i64::from(days))) {
-            return Err(Refusal::AttributionWindowPassed { clicked_at: clicked, at: cx.now, window_days: days }.into());
-        }
+    if let (Some(clicked), Some(days)) = (clicked_at, cx.program.spec().attribution.window_days)
+        && clicked < earlier(cx.now, Duration::days(i64::from(days)))
+    {
+        return Err(Refusal::AttributionWindowPassed { clicked_at: clicked, at: cx.now, window_days: days }.into());
     }
     if let CodeUse::SingleUse(Some(_)) = record.usage {
         return Err(Refusal::CodeAlreadyRedeemed(code).into());

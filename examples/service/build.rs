@@ -1,0 +1,2 @@
+// The same check as the library's: without DATABASE_URL the tests build as ignored.
+include!("../../build.rs");
