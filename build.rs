@@ -1,12 +1,20 @@
-// Tells the tests whether a PostgreSQL server was named at build time:
-// with `DATABASE_URL` unset, the PostgreSQL tests are built as ignored, so
-// the summary a person reads says they did not run. (The library itself
-// does not use it.)
+// The crate's build script: the tests' `database_url` cfg, and the README's
+// forecast chart as a `data:` URI, so that the crate's documentation (the
+// README) shows it on docs.rs, where a file of the repository has no address
+// an image can load.
+
+include!("build/database_url.rs");
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(database_url)");
-    println!("cargo::rerun-if-env-changed=DATABASE_URL");
-    if std::env::var_os("DATABASE_URL").is_some_and(|url| !url.is_empty()) {
-        println!("cargo::rustc-cfg=database_url");
+    database_url_cfg();
+    println!("cargo::rerun-if-changed=docs/forecast-dropbox.svg");
+    let svg = std::fs::read_to_string("docs/forecast-dropbox.svg").unwrap_or_default();
+    let uri = format!(
+        "data:image/svg+xml,{}",
+        percent_encoding::utf8_percent_encode(&svg, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    if let Err(e) = std::fs::write(out.join("forecast-chart.uri"), uri) {
+        println!("cargo::warning=the forecast chart for the docs was not written: {e}");
     }
 }

@@ -76,7 +76,10 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
     let program = "app".parse()?;
     let mut out = String::new();
     let links = ShareLink::new("https://app.example/join");
-    let d = engine.read(&program).dashboard(&"maya".parse()?, Some(&links), &[Channel::Email, Channel::Social])?;
+    let d = engine
+        .read(&program)
+        .dashboard(&"maya".parse()?, Some(&links), &[Channel::Email, Channel::Social])?
+        .ok_or("maya is not a participant")?;
     writeln!(out, "== dashboard: {} ==", d.participant)?;
     writeln!(
         out,
@@ -133,7 +136,9 @@ pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
         writeln!(out, "cost: {cost} {asset}")?;
     }
     writeln!(out, "revenue {} USD, return on spend {}", r.revenue, pct(r.return_on_spend))?;
-    writeln!(out, "expired {}, rejected {:?}", c.expired, c.rejected)?;
+    let rejected: Vec<String> = c.rejected.iter().map(|(reason, n)| format!("{n} ({reason})")).collect();
+    let rejected = if rejected.is_empty() { "none".to_owned() } else { rejected.join(", ") };
+    writeln!(out, "expired {}, rejected {rejected}", c.expired)?;
     for (who, q) in &r.top_referrers {
         writeln!(out, "  top: {who:<6} {q} qualified")?;
     }

@@ -6,12 +6,15 @@
 //!
 //! Run: `cargo run --example dropbox`
 
-use referral_engine::event::{Action, Enroll, SignUp};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::fmt::Write as _;
 
 use referral_engine::domain::referral::ReferralStatus;
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, Notice, ProgramSpec};
+use referral_engine::event::{Action, SignUp};
+use referral_engine::{Engine, MemoryStore, Notice};
 
 const PROGRAM: &str = r#"{
     "id": "dropbox", "name": "Dropbox Space Race", "currency": "USD",
@@ -24,46 +27,36 @@ const PROGRAM: &str = r#"{
 
 /// Runs the scenario; returns the engine (for checks) and the printed report.
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
-    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
-    let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
-    let mut n = 0;
-    let mut send = |kind: EventKind| {
-        n += 1;
-        engine.handle(&Event::new(&format!("event-{n}"), "dropbox", kind)?)?.map_err(referral_engine::Error::from)
-    };
-
-    let enrolled = send(Enroll::new("alice".parse()?).into())?;
-    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
+    let demo = common::Demo::new(PROGRAM, "2026-03-01T09:00:00Z")?;
+    let code = demo.enroll("alice")?;
     let mut over_cap = 0;
     for i in 1..=40 {
         let friend = format!("friend-{i:02}");
-        send(SignUp::new(friend.parse()?, code.clone()).into())?;
-        let installed = send(Action::new(friend.parse()?, "installed").into())?;
+        demo.send(SignUp::new(friend.parse()?, code.clone()))?;
+        let installed = demo.send(Action::new(friend.parse()?, "installed"))?;
         over_cap += installed.notices.iter().filter(|n| matches!(n, Notice::RewardWithheld { .. })).count();
     }
 
-    let program = "dropbox".parse()?;
     let mb = "unit:MB".parse()?;
     let mut report = String::new();
     writeln!(report, "{:<10} {:<10} {:>10}", "referee", "status", "their MB")?;
-    for r in engine.read(&program).referrals().all()? {
+    for r in demo.read().referrals().all()? {
         let status = match r.status {
             ReferralStatus::Rewarded => "rewarded",
             ReferralStatus::Qualified => "over cap",
             _ => "other",
         };
-        let theirs = engine.read(&program).balance(&r.referee, &mb)?.available;
+        let theirs = demo.read().balance(&r.referee, &mb)?.available;
         writeln!(report, "{:<10} {:<10} {:>10}", r.referee, status, theirs)?;
     }
-    let alice = engine.read(&program).participant(&"alice".parse()?)?.ok_or("alice unknown")?;
+    let alice = demo.read().participant(&"alice".parse()?)?.ok_or("alice unknown")?;
     writeln!(
         report,
         "\nalice: {} MB from {} rewarded referrals; {over_cap} over the cap of 32",
         alice.balance(&mb).available,
         alice.stats.rewarded_referrals
     )?;
-    Ok((engine, report))
+    Ok((demo.engine, report))
 }
 
 #[allow(dead_code)]

@@ -7,12 +7,15 @@
 //!
 //! Run: `cargo run --example revshare`
 
-use referral_engine::event::{Enroll, Purchase, Refund, SignUp};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Months, Utc};
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
+use referral_engine::event::{Purchase, Refund, SignUp};
+use referral_engine::{Engine, MemoryStore};
 
 const PROGRAM: &str = r#"{
     "id": "revshare", "name": "Partner revenue share", "currency": "USD",
@@ -22,36 +25,27 @@ const PROGRAM: &str = r#"{
 
 /// Runs the scenario; returns the engine, the balance before the refund, and the report.
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
-    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
     let start: DateTime<Utc> = "2026-01-15T12:00:00Z".parse()?;
-    let clock = ManualClock::new(start);
-    let engine = Engine::new(MemoryStore::new()).with_clock(clock.clone()).with_program(program);
-    let send = |key: &str, kind: EventKind| {
-        engine.handle(&Event::new(key, "revshare", kind)?)?.map_err(referral_engine::Error::from)
-    };
+    let demo = common::Demo::new(PROGRAM, &start.to_rfc3339())?;
+    let code = demo.enroll("rita")?;
+    demo.send_as("signup", SignUp::new("acme".parse()?, code))?;
 
-    let enrolled = send("enroll", Enroll::new("rita".parse()?).into())?;
-    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send("signup", SignUp::new("acme".parse()?, code).into())?;
-
-    let program = "revshare".parse()?;
-    let (rita, usd) = ("rita".parse()?, "USD".parse()?);
     let mut report = String::new();
     writeln!(report, "{:<8} {:<12} {:>12} {:>14}", "month", "paid", "rita earns", "rita in total")?;
     for month in 0..14u32 {
-        clock.set(start.checked_add_months(Months::new(month)).ok_or("date out of range")?);
-        let out = send(
+        demo.clock.set(start.checked_add_months(Months::new(month)).ok_or("date out of range")?);
+        let out = demo.send_as(
             &format!("payment-{month}"),
-            Purchase::new("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?).into(),
+            Purchase::new("acme".parse()?, format!("inv-{month}").parse()?, "100.00 USD".parse()?),
         )?;
         let earned = out.rewards.first().map_or("-".to_owned(), |r| r.value.to_string());
-        let total = engine.read(&program).balance(&rita, &usd)?.available;
+        let total = demo.available("rita", "USD")?;
         writeln!(report, "{:<8} {:<12} {:>12} {:>14}", month + 1, "100.00 USD", earned, total)?;
     }
-    send("refund-3", Refund::new("inv-3".parse()?, "100.00 USD".parse()?).into())?;
-    let after = engine.read(&program).balance(&rita, &usd)?.available;
+    demo.send_as("refund-3", Refund::new("inv-3".parse()?, "100.00 USD".parse()?))?;
+    let after = demo.available("rita", "USD")?;
     writeln!(report, "refund of month 4 reverses 40.00 USD: rita has {after} USD")?;
-    Ok((engine, report))
+    Ok((demo.engine, report))
 }
 
 #[allow(dead_code)]

@@ -3,11 +3,14 @@
 //!
 //! Run: `cargo run --example shop`
 
-use referral_engine::event::{Enroll, Purchase, SignUp};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::fmt::Write as _;
 
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
+use referral_engine::event::{Purchase, SignUp};
+use referral_engine::{Engine, MemoryStore};
 
 const PROGRAM: &str = r#"{
     "id": "shop", "name": "Give 10%, get 5%", "currency": "EUR",
@@ -19,29 +22,21 @@ const PROGRAM: &str = r#"{
 
 /// Runs the scenario; returns the engine (for checks) and the printed report.
 pub fn run() -> Result<(Engine<MemoryStore>, String), Box<dyn Error>> {
-    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
-    let clock = ManualClock::new("2026-05-01T10:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
-    let send = |key: &str, kind: EventKind| {
-        engine.handle(&Event::new(key, "shop", kind)?)?.map_err(referral_engine::Error::from)
-    };
+    let demo = common::Demo::new(PROGRAM, "2026-05-01T10:00:00Z")?;
+    let code = demo.enroll("mia")?;
+    demo.send_as("signup", SignUp::new("leo".parse()?, code))?;
+    demo.send_as("order-1", Purchase::new("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?))?;
+    demo.send_as("order-2", Purchase::new("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?))?;
 
-    let enrolled = send("enroll", Enroll::new("mia".parse()?).into())?;
-    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
-    send("signup", SignUp::new("leo".parse()?, code).into())?;
-    send("order-1", Purchase::new("leo".parse()?, "A-1001".parse()?, "84.90 EUR".parse()?).into())?;
-    send("order-2", Purchase::new("leo".parse()?, "A-1002".parse()?, "30.00 EUR".parse()?).into())?;
-
-    let program = "shop".parse()?;
     let mut report = String::new();
     for (who, asset) in [("mia", "EUR"), ("leo", "discount")] {
-        for entry in engine.read(&program).statement(&who.parse()?).all()? {
+        for entry in demo.read().statement(&who.parse()?).all()? {
             if entry.value.asset() == &asset.parse()? {
                 writeln!(report, "{who:<4} {:>12}  {}", entry.value.to_string(), entry.explanation)?;
             }
         }
     }
-    Ok((engine, report))
+    Ok((demo.engine, report))
 }
 
 #[allow(dead_code)]

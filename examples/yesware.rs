@@ -6,11 +6,14 @@
 //!
 //! Run: `cargo run --example yesware`
 
-use referral_engine::event::{Enroll, Redeem, SignUp};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::error::Error;
 use std::fmt::Write as _;
 
-use referral_engine::{Engine, Event, EventKind, ManualClock, MemoryStore, ProgramSpec};
+use referral_engine::event::{Redeem, SignUp};
+use referral_engine::{Engine, MemoryStore};
 
 const PROGRAM: &str = r#"{
     "id": "yesware", "name": "Yesware rewards", "currency": "USD",
@@ -23,38 +26,23 @@ const PROGRAM: &str = r#"{
 
 /// Runs the scenario; returns the engine, the T-shirt error as printed, and the report.
 pub fn run() -> Result<(Engine<MemoryStore>, String, String), Box<dyn Error>> {
-    let program = serde_json::from_str::<ProgramSpec>(PROGRAM)?.build()?;
-    let clock = ManualClock::new("2026-03-01T09:00:00Z".parse()?);
-    let engine = Engine::new(MemoryStore::new()).with_clock(clock).with_program(program);
-    let mut n = 0;
-    let mut send = |kind: EventKind| {
-        n += 1;
-        engine.handle(&Event::new(&format!("event-{n}"), "yesware", kind)?)?.map_err(referral_engine::Error::from)
-    };
-
-    let enrolled = send(Enroll::new("sam".parse()?).into())?;
-    let code = enrolled.codes.first().ok_or("no code issued")?.to_string();
+    let demo = common::Demo::new(PROGRAM, "2026-03-01T09:00:00Z")?;
+    let code = demo.enroll("sam")?;
     for i in 1..=13 {
-        send(SignUp::new(format!("friend-{i}").parse()?, code.clone()).into())?;
+        demo.send(SignUp::new(format!("friend-{i}").parse()?, code.clone()))?;
     }
-    let program = "yesware".parse()?;
-    let points = "points".parse()?;
-    let sam = "sam".parse()?;
+    let sam: referral_engine::ParticipantId = "sam".parse()?;
     let mut report = String::new();
-    writeln!(report, "sam earned {} points from 13 friends", engine.read(&program).balance(&sam, &points)?.available)?;
-    send(Redeem::new(sam.clone(), "amazon_gift_card").into())?;
-    writeln!(
-        report,
-        "redeemed amazon_gift_card: {} points left",
-        engine.read(&program).balance(&sam, &points)?.available
-    )?;
-    let refused = match send(Redeem::new(sam.clone(), "tshirt").into()) {
+    writeln!(report, "sam earned {} points from 13 friends", demo.available("sam", "points")?)?;
+    demo.send(Redeem::new(sam.clone(), "amazon_gift_card"))?;
+    writeln!(report, "redeemed amazon_gift_card: {} points left", demo.available("sam", "points")?)?;
+    let refused = match demo.send(Redeem::new(sam, "tshirt")) {
         Ok(_) => return Err("the T-shirt should not be affordable".into()),
         Err(e) => e.to_string(),
     };
     writeln!(report, "tshirt refused: {refused}")?;
-    writeln!(report, "balance still {} points", engine.read(&program).balance(&sam, &points)?.available)?;
-    Ok((engine, refused, report))
+    writeln!(report, "balance still {} points", demo.available("sam", "points")?)?;
+    Ok((demo.engine, refused, report))
 }
 
 #[allow(dead_code)]

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 /// code, a refund larger than its order...). A refused event writes nothing;
 /// the same event gets the same answer. Each has a stable [`code`](Self::code)
 /// for a host to show, translate or count.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
     /// The program is draft, paused or ended.
@@ -291,6 +291,96 @@ impl Refusal {
     }
 }
 
+/// A refusal as a host returns it to whoever sent the event: its stable
+/// [`code`](Refusal::code), its message (the `Display` text) and the values
+/// it names, flat:
+///
+/// ```
+/// use referral_engine::Refusal;
+/// let refused = Refusal::UnknownParticipant("bob".parse().unwrap());
+/// assert_eq!(
+///     serde_json::to_string(&refused).unwrap(),
+///     r#"{"code":"unknown_participant","message":"unknown participant bob","participant":"bob"}"#,
+/// );
+/// ```
+///
+/// The names of the values are part of the wire form: `program`, `status`,
+/// `at`, `referral_code`, `participant`, `referee`, `referrer`,
+/// `clicked_at`, `window_days`, `value`, `expected`, `found`, `order`,
+/// `requested`, `remaining`, `kind`, `reason`, `key`, `handled_at`, `item`,
+/// `available`, `price`, `payout`, `rule`, `what`. A refusal about a value that
+/// could not be read (a malformed code or id, an invalid event, arithmetic)
+/// says it in its message alone.
+impl serde::Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("message", &self.to_string())?;
+        match self {
+            Refusal::ProgramNotActive { program, status } => {
+                map.serialize_entry("program", program)?;
+                map.serialize_entry("status", status)?;
+            }
+            Refusal::OutsideProgramDates { program, at } => {
+                map.serialize_entry("program", program)?;
+                map.serialize_entry("at", at)?;
+            }
+            Refusal::UnknownCode(code) | Refusal::CodeAlreadyRedeemed(code) | Refusal::CodeTaken(code) => {
+                map.serialize_entry("referral_code", code)?;
+            }
+            Refusal::SelfReferral(who)
+            | Refusal::DuplicateEnrollment(who)
+            | Refusal::NotEligible(who)
+            | Refusal::NotEnrolled(who)
+            | Refusal::NotInReview(who)
+            | Refusal::UnknownParticipant(who)
+            | Refusal::Suspended(who) => map.serialize_entry("participant", who)?,
+            Refusal::AlreadyReferred { referee } => map.serialize_entry("referee", referee)?,
+            Refusal::ReferralCycle { referee, referrer } => {
+                map.serialize_entry("referee", referee)?;
+                map.serialize_entry("referrer", referrer)?;
+            }
+            Refusal::AttributionWindowPassed { clicked_at, at, window_days } => {
+                map.serialize_entry("clicked_at", clicked_at)?;
+                map.serialize_entry("at", at)?;
+                map.serialize_entry("window_days", window_days)?;
+            }
+            Refusal::InvalidAmount(value) => map.serialize_entry("value", value)?,
+            Refusal::CurrencyMismatch { expected, found } => {
+                map.serialize_entry("expected", expected)?;
+                map.serialize_entry("found", found)?;
+            }
+            Refusal::RefundExceedsOrder { order, requested, remaining } => {
+                map.serialize_entry("order", order)?;
+                map.serialize_entry("requested", requested)?;
+                map.serialize_entry("remaining", remaining)?;
+            }
+            Refusal::UnknownOrder(order) | Refusal::DuplicateOrder(order) => map.serialize_entry("order", order)?,
+            Refusal::InvalidSignal { kind, reason } => {
+                map.serialize_entry("kind", kind)?;
+                map.serialize_entry("reason", reason)?;
+            }
+            Refusal::KeyReused(key) => map.serialize_entry("key", key)?,
+            Refusal::AlreadyHandled { key, handled_at } => {
+                map.serialize_entry("key", key)?;
+                map.serialize_entry("handled_at", handled_at)?;
+            }
+            Refusal::UnknownItem(item) | Refusal::OutOfStock(item) => map.serialize_entry("item", item)?,
+            Refusal::InsufficientBalance { participant, available, price } => {
+                map.serialize_entry("participant", participant)?;
+                map.serialize_entry("available", available)?;
+                map.serialize_entry("price", price)?;
+            }
+            Refusal::DuplicatePayout(payout) => map.serialize_entry("payout", payout)?,
+            Refusal::Policy { rule, .. } => map.serialize_entry("rule", rule)?,
+            Refusal::DateOutOfRange { what } => map.serialize_entry("what", what)?,
+            Refusal::MalformedCode(_) | Refusal::InvalidId(_) | Refusal::InvalidEvent(_) | Refusal::Value(_) => {}
+        }
+        map.end()
+    }
+}
+
 /// Errors of the input's own types are refusals wherever `?` meets them.
 macro_rules! refused_from {
     ($($source:ty),*) => {$(
@@ -431,6 +521,29 @@ mod tests {
         assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
         assert_eq!(errors[4].code(), "unknown_code");
         assert_eq!(errors[13].code(), "refund_exceeds_order");
+    }
+
+    #[test]
+    fn every_refusal_serializes_flat_with_its_code_and_message() {
+        for error in every_variant() {
+            let Error::Refused(refusal) = error else { continue };
+            let json = serde_json::to_value(&refusal).unwrap();
+            let object = json.as_object().unwrap();
+            assert_eq!(object["code"], refusal.code());
+            assert_eq!(object["message"], refusal.to_string());
+            assert!(object.values().all(|v| !v.is_object()), "nested: {json}");
+        }
+        let refusal = Refusal::RefundExceedsOrder {
+            order: OrderId::new("o1").unwrap(),
+            requested: "12.50".parse().unwrap(),
+            remaining: "10.00".parse().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(&refusal).unwrap(),
+            serde_json::json!({"code": "refund_exceeds_order",
+                "message": "refund of 12.50 exceeds the 10.00 left of order o1",
+                "order": "o1", "requested": "12.50", "remaining": "10.00"}),
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use sha2::Sha256;
 use crate::domain::id::ParticipantId;
 
 /// What a signal identifies.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -200,6 +201,7 @@ impl SignalKey {
 }
 
 /// What a rule does when it matches.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -212,6 +214,7 @@ pub enum Verdict {
 }
 
 /// Too many sign-ups sharing one signal within a window.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -234,6 +237,7 @@ fn flag() -> Verdict {
 /// A program's fraud rules. The defaults: a referee sharing a strong signal
 /// with the referrer is a self-referral (reject), with another participant a
 /// duplicate account (reject); sharing only a weak signal (IP) flags.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

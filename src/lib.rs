@@ -1,3 +1,14 @@
+// The README's links to files of the repository, defined before the README
+// (the first definition of a name wins) so that they work on docs.rs: files
+// in the published crate's source view, the chart inline.
+#![doc = concat!("[architecture]: https://docs.rs/crate/referral-engine/", env!("CARGO_PKG_VERSION"), "/source/ARCHITECTURE.md")]
+#![doc = "[program-files]: crate::guide::program_files"]
+#![doc = concat!("[spec]: https://docs.rs/crate/referral-engine/", env!("CARGO_PKG_VERSION"), "/source/tests/spec.rs")]
+#![doc = concat!("[spec-programs]: https://docs.rs/crate/referral-engine/", env!("CARGO_PKG_VERSION"), "/source/tests/spec_programs.rs")]
+#![doc = concat!("[findings]: https://docs.rs/crate/referral-engine/", env!("CARGO_PKG_VERSION"), "/source/tests/findings.rs")]
+#![doc = concat!("[testkit]: https://docs.rs/crate/referral-engine/", env!("CARGO_PKG_VERSION"), "/source/src/testkit.rs")]
+#![doc = concat!("[forecast-chart]: ", include_str!(concat!(env!("OUT_DIR"), "/forecast-chart.uri")))]
+#![doc = ""]
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -19,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod fraud;
+pub mod guide;
 pub mod insight;
 pub mod policy;
 pub mod program;

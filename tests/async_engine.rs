@@ -159,6 +159,7 @@ async fn the_async_engine_decides_as_the_sync_engine_does() {
     let read = engine.read(&program, |r| r.balance(&ann, &usd)).await.unwrap();
     assert_eq!(read, sync.read(&program).balance(&ann, &usd).unwrap());
     let dashboard = engine.read(&program, |r| r.dashboard(&ann, None, &[])).await.unwrap();
+    assert!(dashboard.is_some());
     assert_eq!(dashboard, sync.read(&program).dashboard(&ann, None, &[]).unwrap());
     let referrals = engine.read(&program, |r| r.referrals().all()).await.unwrap();
     assert_eq!(referrals, sync.read(&program).referrals().all().unwrap());

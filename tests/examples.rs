@@ -1,5 +1,7 @@
 //! Every example runs here too, and the figures it prints are checked.
 #![allow(clippy::unwrap_used)]
+// Each example includes the shared set-up (examples/common) as a module of its own.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../examples/dropbox.rs"]
 mod dropbox;
@@ -124,6 +126,11 @@ fn dashboard_prints_figures_that_agree_with_the_records() {
         )),
         "{out}"
     );
+    // Every line is for a person: no Debug dump of a type (`Name { .. }`, `PhantomData`).
+    assert!(!out.contains(" { ") && !out.contains("PhantomData"), "{out}");
+    let line = out.lines().find(|l| l.starts_with("expired ")).unwrap();
+    let rejected = line.split(", rejected ").nth(1).unwrap();
+    assert!(rejected == "none" || rejected.split(", ").all(|r| r.ends_with(')') && r.contains(" (")), "{line}");
     let referrals = engine.read(&program).referrals().all().unwrap();
     let qualified = referrals.iter().filter(|r| r.qualified_at.is_some()).count();
     assert!(out.contains(&format!("-> {} sign-ups", referrals.len())), "{out}");

@@ -53,7 +53,7 @@ fn policies_see_the_domain_only() {
 
 #[test]
 fn the_program_knows_no_storage() {
-    assert_below("program.rs", &["store", "engine", "insight", "simulation"]);
+    assert_below("program", &["store", "engine", "insight", "simulation"]);
 }
 
 #[test]

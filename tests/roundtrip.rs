@@ -149,26 +149,15 @@ fn round_trip(store: &dyn Store, records: &[(Key, Arc<Record>)], events: &[Store
     referral_engine::testkit::records_read_back_as_written(store, records, events);
 }
 
-/// The SQL stores this build has, fresh for each case.
-fn stores() -> Vec<(String, Box<dyn Store>)> {
-    #[allow(unused_mut)]
-    let mut out: Vec<(String, Box<dyn Store>)> = Vec::new();
-    #[cfg(feature = "sqlite")]
-    {
-        let s = referral_engine::store::sqlite::SqliteStore::open_in_memory().unwrap();
-        s.migrate().unwrap();
-        out.push(("sqlite".into(), Box::new(s)));
-    }
-    #[cfg(feature = "postgres")]
-    if let Some(url) = common::database_url() {
-        let schema = format!("re_roundtrip_{}", std::process::id());
-        let s = referral_engine::store::postgres::PostgresStore::builder(url).schema(&schema).pool_size(1);
-        let s = s.connect().unwrap();
-        s.migrate().unwrap();
-        s.clear().unwrap();
-        out.push(("postgres".into(), Box::new(s)));
-    }
-    out
+/// PostgreSQL in a schema of this process's, emptied.
+#[cfg(feature = "postgres")]
+fn postgres(url: String) -> referral_engine::store::postgres::PostgresStore {
+    let schema = format!("re_roundtrip_{}", std::process::id());
+    let s = referral_engine::store::postgres::PostgresStore::builder(url).schema(&schema).pool_size(1);
+    let s = s.connect().unwrap();
+    s.migrate().unwrap();
+    s.clear().unwrap();
+    s
 }
 
 #[test]
@@ -207,18 +196,25 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_record_reads_back_as_written_on_every_store(case in cases()) {
+    fn every_record_reads_back_as_written_in_memory_and_on_sqlite(case in cases()) {
         let (records, events) = scenario(&case);
-        for (name, store) in stores() {
-            eprintln!("{name}");
-            round_trip(store.as_ref(), &records, &events);
+        round_trip(&MemoryStore::new(), &records, &events);
+        #[cfg(feature = "sqlite")]
+        {
+            let s = referral_engine::store::sqlite::SqliteStore::open_in_memory().unwrap();
+            s.migrate().unwrap();
+            round_trip(&s, &records, &events);
         }
-        #[cfg(feature = "postgres")]
-        if let Some(url) = common::database_url() {
-            let mut c = referral_engine::store::postgres::postgres::Client::connect(&url, referral_engine::store::postgres::postgres::NoTls).unwrap();
-            c.batch_execute(&format!("DROP SCHEMA IF EXISTS re_roundtrip_{} CASCADE", std::process::id())).unwrap();
-        }
-        let mem = MemoryStore::new();
-        round_trip(&mem, &records, &events);
+    }
+
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(not(database_url), ignore = "needs DATABASE_URL: a PostgreSQL server")]
+    #[test]
+    fn every_record_reads_back_as_written_on_postgres(case in cases()) {
+        let Some(url) = common::database_url() else { return Ok(()) };
+        let (records, events) = scenario(&case);
+        round_trip(&postgres(url.clone()), &records, &events);
+        let mut c = referral_engine::store::postgres::postgres::Client::connect(&url, referral_engine::store::postgres::postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS re_roundtrip_{} CASCADE", std::process::id())).unwrap();
     }
 }

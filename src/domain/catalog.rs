@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::value::Value;
 
 /// An item participants can redeem points for.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -2,11 +2,11 @@
 //! channel and A/B variant), kept in shards so that concurrent events seldom
 //! meet, and one referrer's counts for a day (velocity limits).
 
-use litemap::LiteMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::id::ParticipantId;
+use crate::domain::map::Map;
 use crate::domain::value::{Asset, ValueError, add_to, inc};
 
 /// How many sign-ups and qualified referrals came through one channel.
@@ -32,7 +32,7 @@ pub struct VariantFigures {
     /// Their referrals qualified.
     pub qualified: u64,
     /// Net granted on its referrals, per asset.
-    pub granted: LiteMap<Asset, Decimal>,
+    pub granted: Map<Asset, Decimal>,
     /// Revenue from its referred customers, net of refunds.
     pub revenue: Decimal,
 }
@@ -65,15 +65,15 @@ pub struct Counters {
     /// Referrals reversed.
     pub reversed: u64,
     /// Referrals rejected, by reason.
-    pub rejected: LiteMap<String, u64>,
+    pub rejected: Map<String, u64>,
     /// Net granted per asset (what budgets are measured against).
-    pub granted: LiteMap<Asset, Decimal>,
+    pub granted: Map<Asset, Decimal>,
     /// Revenue from referred customers, net of refunds.
     pub revenue: Decimal,
     /// Sign-ups and qualified referrals per channel.
-    pub channels: LiteMap<String, Funnel>,
+    pub channels: Map<String, Funnel>,
     /// Figures per A/B variant.
-    pub variants: LiteMap<String, VariantFigures>,
+    pub variants: Map<String, VariantFigures>,
 }
 
 /// One referrer's activity on one day, in its own record (so a busy day's
@@ -200,7 +200,7 @@ impl Counters {
 
     /// The figures of a variant, created empty on first use.
     pub(crate) fn variant(&mut self, name: &str) -> &mut VariantFigures {
-        self.variants.entry(name.to_owned()).or_default()
+        self.variants.get_or_default(name.to_owned())
     }
 
     /// The funnel of a channel, created empty on first use; past
@@ -208,18 +208,18 @@ impl Counters {
     /// record stays small whatever names hosts send.
     pub(crate) fn channel(&mut self, tag: &str) -> &mut Funnel {
         let tag = if self.channels.get(tag).is_none() && self.channels.len() >= MAX_CHANNELS { "other" } else { tag };
-        self.channels.entry(tag.to_owned()).or_default()
+        self.channels.get_or_default(tag.to_owned())
     }
 }
 
-fn granted_slot<'a>(map: &'a mut LiteMap<Asset, Decimal>, asset: &Asset) -> &'a mut Decimal {
-    map.entry(asset.clone()).or_default()
+fn granted_slot<'a>(map: &'a mut Map<Asset, Decimal>, asset: &Asset) -> &'a mut Decimal {
+    map.get_or_default(asset.clone())
 }
 
 /// Adds each entry of `from` into the entry of `into` under the same key.
 fn add_each<K: Ord + Clone, V: Default>(
-    into: &mut LiteMap<K, V>,
-    from: &LiteMap<K, V>,
+    into: &mut Map<K, V>,
+    from: &Map<K, V>,
     add: impl Fn(&mut V, &V) -> Result<(), ValueError>,
 ) -> Result<(), ValueError> {
     for (k, v) in from.iter() {

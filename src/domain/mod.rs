@@ -8,6 +8,7 @@ pub mod counters;
 pub mod due;
 pub mod id;
 pub mod ledger;
+pub mod map;
 pub mod order;
 pub mod participant;
 pub mod referral;

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use litemap::LiteMap;
-
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -148,7 +146,7 @@ pub struct ReferrerStats {
     /// Referrals on which they were granted a referrer reward.
     pub rewarded_referrals: u64,
     /// Net earned as referrer or ancestor, per asset (for per-referrer caps).
-    pub earned: LiteMap<Asset, Decimal>,
+    pub earned: crate::domain::map::Map<Asset, Decimal>,
 }
 
 impl ReferrerStats {
@@ -199,7 +197,7 @@ pub struct Participant {
     /// Their statistics as a referrer.
     pub stats: ReferrerStats,
     /// Their balances, one per asset.
-    pub balances: LiteMap<Asset, Balance>,
+    pub balances: crate::domain::map::Map<Asset, Balance>,
     /// Times of their recent referrals, for the velocity limit.
     pub recent_referrals: Vec<DateTime<Utc>>,
     /// Their identity signals, hashed.
@@ -221,7 +219,7 @@ impl Participant {
             codes: Vec::new(),
             referred_by: None,
             stats: ReferrerStats::default(),
-            balances: LiteMap::new(),
+            balances: crate::domain::map::Map::new(),
             recent_referrals: Vec::new(),
             signals: Vec::new(),
         }
@@ -234,8 +232,7 @@ impl Participant {
 
     pub(crate) fn post(&mut self, value: &Value, bucket: Bucket) -> Result<(), crate::domain::value::ValueError> {
         self.balances
-            .entry(value.asset().clone())
-            .or_insert_with(|| Balance::zero(value.asset().clone()))
+            .get_or_insert_with(value.asset().clone(), || Balance::zero(value.asset().clone()))
             .apply(bucket, value.amount())
     }
 }

@@ -1,7 +1,6 @@
 //! Program-wide state: catalog stock used; and payout batches, one record
 //! each.
 
-use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 /// Program-wide state that an event reads before it changes it: catalog stock
@@ -13,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub struct ProgramState {
     /// Catalog items redeemed, by id.
-    pub redeemed_items: LiteMap<String, u64>,
+    pub redeemed_items: crate::domain::map::Map<String, u64>,
 }
 
 /// One payout batch, under its id: paid a page of participants at a time,

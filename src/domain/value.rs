@@ -29,11 +29,19 @@ use serde::{Deserialize, Serialize};
 /// let own: Currency = "PTS/3".parse().unwrap(); // declared with its minor units
 /// assert_eq!((own.minor_units(), own.to_string().as_str()), (3, "PTS/3"));
 /// assert!("USD/3".parse::<Currency>().is_err()); // ISO 4217 says 2
+/// assert_eq!(format!("{:?}", "USD".parse::<Currency>().unwrap()), "Currency(USD/2)");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
     code: [u8; 3],
     minor_units: u8,
+}
+
+/// Its code and minor units, readable in a log: `Currency(USD/2)`.
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Currency({}/{})", self.code(), self.minor_units)
+    }
 }
 
 /// The most minor units a currency of one's own may declare (ISO 4217's
@@ -209,6 +217,7 @@ impl<'de> Deserialize<'de> for Asset {
 /// Every computed amount (a percentage, a proportional reversal, a split) is
 /// rounded once, with the program's rule. The default is half-to-even
 /// (banker's rounding), which has no bias over many roundings.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -534,7 +543,7 @@ pub enum ValueError {
     #[error("{0} is above the largest amount taken ({MAX_AMOUNT})")]
     TooLarge(Value),
     /// An amount finer than its asset's scale.
-    #[error("{value} is finer than its asset allows ({scale} decimal places)")]
+    #[error("{} is finer than its asset allows ({scale} decimal places)", value.to_canonical())]
     TooFine {
         /// The value.
         value: Value,

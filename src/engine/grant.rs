@@ -230,7 +230,7 @@ pub(crate) fn grant(
         inc(&mut beneficiary.stats.rewarded_referrals);
     }
     if grant.role != Role::Referee {
-        add_to(beneficiary.stats.earned.entry(value.asset().clone()).or_default(), value.amount())?;
+        add_to(beneficiary.stats.earned.get_or_default(value.asset().clone()), value.amount())?;
     }
     cx.save_participant(beneficiary)?;
     if let Some(r) = referral.as_mut() {

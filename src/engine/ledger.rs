@@ -92,7 +92,7 @@ pub(crate) fn reverse(cx: &mut Cx<'_, '_>, mut reward: Reward, amount: Decimal, 
     cx.count_money(|c| c.add_granted(value.asset(), negated(amount), variant.as_deref()))?;
     if reward.role != Role::Referee {
         cx.update_participant(&reward.beneficiary, |p| {
-            Ok(add_to(p.stats.earned.entry(value.asset().clone()).or_default(), negated(amount))?)
+            Ok(add_to(p.stats.earned.get_or_default(value.asset().clone()), negated(amount))?)
         })?;
     }
     // Into the referral the reward was earned on: the referee's slot holds

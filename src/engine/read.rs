@@ -24,7 +24,7 @@ use crate::domain::referral::Referral;
 use crate::domain::review::ReviewItem;
 use crate::domain::state::ProgramState;
 use crate::domain::value::Asset;
-use crate::error::{Error, Refusal};
+use crate::error::Error;
 use crate::event::{AuditEntry, Notification, OutboxEntry};
 use crate::insight::{Dashboard, Report};
 use crate::store::{Key, RecordKey, RecordKind, RecordRange, Store};
@@ -101,17 +101,19 @@ impl<S: Store> Reader<'_, S> {
         Ok(entries.iter().flat_map(|(_, entry)| entry.notifications()).take(limit).collect())
     }
 
-    /// A referrer's dashboard; with `links`, a share link per channel for each code.
+    /// A referrer's dashboard; with `links`, a share link per channel for each
+    /// code. `None` when the program has no such participant: a read that
+    /// finds nothing is not a refusal (a host answers it with "not found").
     pub fn dashboard(
         &self,
         id: &ParticipantId,
         links: Option<&ShareLink>,
         channels: &[Channel],
-    ) -> Result<Dashboard, Error> {
-        let p = self.participant(id)?.ok_or_else(|| Refusal::UnknownParticipant(id.clone()))?;
+    ) -> Result<Option<Dashboard>, Error> {
+        let Some(p) = self.participant(id)? else { return Ok(None) };
         let definition =
             self.engine.programs.get(self.program).ok_or_else(|| Error::UnknownProgram(self.program.clone()))?;
-        Ok(Dashboard::build(definition, &p, links, channels))
+        Ok(Some(Dashboard::build(definition, &p, links, channels)))
     }
 
     /// A program's report for the days from `from` to `to`, both included

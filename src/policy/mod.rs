@@ -237,6 +237,7 @@ pub enum PolicyError {
 }
 
 /// When a built-in rule fires.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -287,6 +288,7 @@ impl On {
 }
 
 /// How much a built-in rule grants.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -347,6 +349,7 @@ impl Amount {
 }
 
 /// A built-in policy as data (JSON, TOML, ...), built into a [`RewardPolicy`] on load.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case", tag = "type")]

@@ -12,6 +12,7 @@ use crate::domain::value::Value;
 pub const MAX_DEPTH: u8 = 10;
 
 /// What one level of the chain earns.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -36,6 +37,7 @@ impl LevelReward {
 /// a cycle (A referred B, B "referred" A) never loops and never pays anyone
 /// twice. With `per_event_cap`, the total of one event's grants under this rule
 /// is cut to the cap, taking from the deepest level first.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

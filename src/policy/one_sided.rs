@@ -12,6 +12,7 @@ use crate::domain::ledger::Role;
 ///
 /// A fixed reward on a purchase is a bounty: it is reversed when that order
 /// is refunded in full. A percentage is reversed in proportion to refunds.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -15,6 +15,7 @@ use crate::domain::ledger::{Reversal, Role};
 /// `per_payment_cap` and `lifetime_cap` are amounts of the program's currency;
 /// the lifetime cap counts what this rule paid on this referral, net of
 /// reversals. Refunds reverse the share in proportion.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -8,6 +8,7 @@ use super::InvalidSpec;
 use super::{Grant, PolicyContext, PolicyError, PolicySpec, RewardPolicy};
 
 /// The policies for one segment.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -20,6 +21,7 @@ pub struct Route {
 
 /// Routes each trigger to the policies of the direct referrer's segment, or
 /// to `default` when the referrer has no segment or one without a route.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -9,6 +9,7 @@ use crate::domain::ledger::Role;
 use crate::domain::value::Value;
 
 /// What the tiers are measured on.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +27,7 @@ pub enum TierBasis {
 }
 
 /// One tier: its threshold and its reward.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -44,6 +46,7 @@ impl Tier {
 }
 
 /// A one-off bonus when the referrer's qualified count reaches a number.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -60,6 +63,7 @@ pub struct Milestone {
 /// A tier change applies going forward only: each trigger is paid at the tier
 /// the referrer is in at that moment, and earlier rewards are not revisited.
 /// The highest tier whose threshold is met wins; below the lowest, nothing is paid.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

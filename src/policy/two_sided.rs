@@ -7,6 +7,7 @@ use super::{Amount, Grant, On, PolicyContext, PolicyError, RewardPolicy, check_n
 use crate::domain::ledger::Role;
 
 /// One side of a two-sided rule: when it fires and what it grants.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -28,6 +29,7 @@ impl Side {
 ///
 /// Either side may be left out. Both sides are about one referral, so they
 /// fire only for triggers that belong to one (not for invites).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -93,10 +93,7 @@ enum Answer {
 
 impl From<Error> for Answer {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Refused(Refusal::UnknownParticipant(who)) => Answer::NotFound(format!("no participant {who}")),
-            e => Answer::Failed(e),
-        }
+        Answer::Failed(e)
     }
 }
 
@@ -104,11 +101,9 @@ impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         match self {
             Answer::Done(body) => Json(body).into_response(),
-            Answer::Refused(refusal) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"refusal": {"code": refusal.code(), "message": refusal.to_string()}})),
-            )
-                .into_response(),
+            Answer::Refused(refusal) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "refusal": refusal }))).into_response()
+            }
             Answer::NotFound(what) => (StatusCode::NOT_FOUND, Json(json!({"error": what}))).into_response(),
             Answer::Failed(e) => {
                 let status =
@@ -212,7 +207,8 @@ async fn dashboard(State(app): State<App>, Path(id): Path<String>) -> Answer {
     let Ok(who) = id.parse::<ParticipantId>() else { return Answer::NotFound(format!("no participant {id}")) };
     let read = app.0.engine.read(&app.0.program, |r| r.dashboard(&who, Some(&app.0.link), &CHANNELS)).await;
     match read {
-        Ok(dashboard) => Answer::Done(json!(dashboard)),
+        Ok(Some(dashboard)) => Answer::Done(json!(dashboard)),
+        Ok(None) => Answer::NotFound(format!("no participant {who}")),
         Err(e) => e.into(),
     }
 }
@@ -251,7 +247,8 @@ async fn referrer_page(State(app): State<App>, Path(id): Path<String>) -> Respon
         })
         .await;
     match read {
-        Ok((dashboard, referrals)) => {
+        Ok((None, _)) => Answer::NotFound(format!("no participant {who}")).into_response(),
+        Ok((Some(dashboard), referrals)) => {
             let referrals: Vec<_> = referrals
                 .iter()
                 .map(|r| json!({"referee": r.referee.as_str(), "status": format!("{:?}", r.status).to_lowercase()}))

@@ -8,14 +8,16 @@ use plotters::prelude::*;
 use referral_engine::ProgramSpec;
 use referral_engine::simulation::Forecast;
 
-/// Reads a program file (JSON, or TOML by its extension).
+/// Reads a program file (JSON, or TOML by its extension). An error reads
+/// `FILE: line L, `FIELD`: what is wrong`.
 pub fn load(path: &std::path::Path) -> Result<referral_engine::Program, Box<dyn Error>> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let spec: ProgramSpec = if path.extension().is_some_and(|e| e == "toml") {
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+    let spec = if path.extension().is_some_and(|e| e == "toml") {
+        ProgramSpec::from_toml(&text)
     } else {
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        ProgramSpec::from_json(&text)
     };
+    let spec = spec.map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(spec.build().map_err(|e| format!("{}: {e}", path.display()))?)
 }
 

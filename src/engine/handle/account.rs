@@ -48,7 +48,7 @@ pub(crate) fn redeem(cx: &mut Cx<'_, '_>, id: &ParticipantId, item_id: &str) -> 
             Refusal::InsufficientBalance { participant: id.clone(), available, price: item.price.clone() }.into()
         );
     }
-    inc(cx.state_mut()?.redeemed_items.entry(item_id.to_owned()).or_default());
+    inc(cx.state_mut()?.redeemed_items.get_or_default(item_id.to_owned()));
     let why = format!("redeemed {} for {item_id:?}", item.price);
     let kind = EntryKind::Redemption(item_id.to_owned());
     ledger::post(

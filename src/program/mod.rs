@@ -14,7 +14,17 @@ use crate::domain::participant::{Attribute, Attributes};
 use crate::domain::value::{Asset, Currency, Rounding, Value};
 use crate::policy::{PolicySpec, RewardPolicy, Terms};
 
+mod file;
+#[cfg(feature = "schema")]
+mod schema;
+
+pub use file::ProgramFileError;
+#[cfg(feature = "schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+pub use schema::json_schema;
+
 /// Whether a program is running.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +42,7 @@ pub enum ProgramStatus {
 }
 
 /// Which touch a sign-up is attributed to.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -46,6 +57,7 @@ pub enum AttributionModel {
 }
 
 /// How sign-ups are attributed.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -60,6 +72,7 @@ pub struct Attribution {
 }
 
 /// What makes a referral qualify.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +140,7 @@ impl<'de> Deserialize<'de> for Minimum {
 }
 
 /// What to do with a grant that would cross a program budget.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +154,7 @@ pub enum BudgetMode {
 }
 
 /// At most `max` referrals per referrer within `window_hours`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -151,6 +166,7 @@ pub struct Velocity {
 }
 
 /// Limits the engine enforces whatever the policy.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -196,6 +212,7 @@ impl Limits {
 /// attrs.insert("nps".into(), referral_engine::domain::participant::Attribute::Number(10.into()));
 /// assert!(rule.matches(&attrs));
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "snake_case")]
@@ -255,6 +272,7 @@ impl Rule {
 /// let program = serde_json::from_str::<ProgramSpec>(json).unwrap().build().unwrap();
 /// assert_eq!(program.id().as_str(), "dropbox");
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -311,6 +329,7 @@ pub struct ProgramSpec {
 }
 
 /// One A/B variant of a program's rewards.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
