@@ -51,8 +51,9 @@ impl Lane {
     }
 }
 
-/// Waits the pause after the `attempt`-th conflicting commit on tokio's timer.
-#[cfg(feature = "tokio")]
+/// Waits the pause after the `attempt`-th conflicting commit on tokio's timer
+/// (PgStore's commits and the host-transaction path use it).
+#[cfg(feature = "sqlx-postgres")]
 pub(crate) async fn sleep(attempt: u32) {
     if let Some(pause) = pause_after(attempt) {
         tokio::time::sleep(pause).await;
