@@ -356,8 +356,8 @@ fn a_format_3_store_migrates_its_events_on_postgres() {
         client.execute("INSERT INTO re_events VALUES ($1, $2, $3)", &[&r[0], &r[1], &r[2]]).unwrap();
     }
     let store = PostgresStore::builder(&url).schema(&schema).pool_size(2).connect().unwrap();
-    assert_eq!(store.migrate().unwrap(), 7);
-    assert_eq!(store.migrate().unwrap(), 7, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 8);
+    assert_eq!(store.migrate().unwrap(), 8, "a second migrate is a no-op");
     let upgrade = r#"{"id": "up", "name": "Upgrade", "currency": "USD", "hold_days": 7,
         "qualification": {"first_purchase": {}}, "qualification_window_days": 30,
         "policies": [{"type": "one_sided", "name": "bounty", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#;

@@ -61,6 +61,20 @@ fn expected_balances() -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A reward's body as data format 4 wrote it (`"role":{"role":"referrer"}`):
+/// the views read it as they read format 5.
+fn as_format_4(body: &str) -> String {
+    let legacy = body
+        .replace(r#""role":"referrer""#, r#""role":{"role":"referrer"}"#)
+        .replace(r#""status":{"pending":"#, r#""status":{"status":"pending","until":"#);
+    assert_ne!(legacy, body);
+    legacy
+}
+
+/// The referrer's reward's key, as the views' test scenario leaves it.
+const REFERRER_REWARD: &str =
+    r#"SELECT key, body FROM re_records WHERE key LIKE 'w/%' AND body LIKE '%"role":"referrer"%'"#;
+
 fn sqlite_rows(conn: &referral_engine::store::sqlite::rusqlite::Connection, sql: &str) -> Vec<Vec<String>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
@@ -93,6 +107,9 @@ fn the_readme_query_runs_on_sqlite() {
         conn.execute("INSERT INTO shop_orders VALUES (?1, ?2)", [id, total]).unwrap();
     }
     assert_eq!(sqlite_rows(&conn, &readme_query()), expected_rewards());
+    let (key, body): (String, String) = conn.query_row(REFERRER_REWARD, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    conn.execute("UPDATE re_records SET body = ?2 WHERE key = ?1", [key, as_format_4(&body)]).unwrap();
+    assert_eq!(sqlite_rows(&conn, &readme_query()), expected_rewards(), "a format-4 reward");
     assert_eq!(sqlite_rows(&conn, BALANCES), expected_balances());
     let orders = sqlite_rows(&conn, "SELECT id, customer, amount, qualifying FROM re_order ORDER BY id");
     assert_eq!(orders, [["A-1001", "bob", "40.00", "1"], ["A-1002", "cy", "15.00", "0"]]);
@@ -134,6 +151,10 @@ fn the_readme_query_runs_on_postgres() {
         ))
         .unwrap();
     assert_eq!(pg_rows(&mut client, &readme_query()), expected_rewards());
+    let row = client.query_one(REFERRER_REWARD, &[]).unwrap();
+    let (key, body): (String, String) = (row.get(0), row.get(1));
+    client.execute("UPDATE re_records SET body = $2 WHERE key = $1", &[&key, &as_format_4(&body)]).unwrap();
+    assert_eq!(pg_rows(&mut client, &readme_query()), expected_rewards(), "a format-4 reward");
     assert_eq!(pg_rows(&mut client, BALANCES), expected_balances());
     let orders = pg_rows(&mut client, "SELECT id, customer, amount, qualifying FROM re_order ORDER BY id");
     assert_eq!(orders, [["A-1001", "bob", "40.00", "t"], ["A-1002", "cy", "15.00", "f"]]);

@@ -47,7 +47,7 @@ fn a_format_1_store_is_refused_with_nothing_changed() {
     let store = SqliteStore::open(&path).unwrap();
     let refused = store.migrate().unwrap_err();
     let StoreError::DataFormat { found, supported, .. } = &refused else { panic!("{refused}") };
-    assert_eq!((*found, *supported), (1, 4));
+    assert_eq!((*found, *supported), (1, 5));
     assert!(refused.to_string().contains("format 1"), "{refused}");
     drop(store);
     assert_eq!(schema_version(&path), 2, "a refused migration changed the schema");
@@ -58,8 +58,8 @@ fn a_format_1_store_is_refused_with_nothing_changed() {
 fn a_format_2_store_is_migrated_and_reads_whole() {
     let (_dir, path) = copy_of("format2-26cf2bf.sqlite");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.migrate().unwrap(), 7);
-    assert_eq!(store.migrate().unwrap(), 7, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 8);
+    assert_eq!(store.migrate().unwrap(), 8, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
     // Format 3 keeps each referral's standing referrer rewards: bob's earned
     // ann her 5.00, which migrate() counted from the rewards.
@@ -149,8 +149,8 @@ fn event(key: &str, kind: EventKind) -> referral_engine::Event {
 fn a_format_3_stores_events_move_to_keys_digests_and_outcomes() {
     let (_dir, path) = copy_of("format3-3214d83.sqlite");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.migrate().unwrap(), 7);
-    assert_eq!(store.migrate().unwrap(), 7, "a second migrate is a no-op");
+    assert_eq!(store.migrate().unwrap(), 8);
+    assert_eq!(store.migrate().unwrap(), 8, "a second migrate is a no-op");
     let w = World::with_store(store, program(UPGRADE));
     let bob = || event("e2", SignUp::new(pid("bob"), ANNS_CODE).into());
     let replay = common::flat(w.engine.handle(&bob())).unwrap();
@@ -196,4 +196,53 @@ fn a_format_3_store_with_an_unreadable_event_is_refused_whole() {
     drop(store);
     assert_eq!(schema_version(&path), 4, "a refused migration changed the schema");
     assert_eq!(file_bytes(&path), before, "a refused migration changed the file");
+}
+
+/// Rows of one column of a query, as text.
+fn column(path: &Path, sql: &str) -> Vec<String> {
+    let conn = referral_engine::store::sqlite::rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn.prepare(sql).unwrap();
+    statement.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+/// Format 5 writes roles, reward and referral statuses and entry kinds flat
+/// (`"referrer"`, `{"pending": ..}`): a format-4 store reads whole, its
+/// views included, and each record is written flat when an event next
+/// changes it.
+#[test]
+fn a_format_4_store_reads_whole_and_is_written_flat_as_it_changes() {
+    use referral_engine::domain::ledger::{EntryKind, RewardStatus, Role};
+    use referral_engine::domain::referral::ReferralStatus;
+    let (_dir, path) = copy_of("format4-fafa7f3.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrate().unwrap(), 8);
+    assert_eq!(column(&path, "SELECT role || ' ' || status FROM re_reward"), ["referrer pending"]);
+    assert_eq!(column(&path, "SELECT status FROM re_referral"), ["attributed"]);
+    assert_eq!(column(&path, "SELECT kind FROM re_ledger_entry"), ["grant"]);
+    let w = World::with_store(store, program(UPGRADE));
+    // A replay returns the outcome format 4 stored, read as this version reads it.
+    let replay = common::flat(w.engine.handle(&event("e2", SignUp::new(pid("bob"), ANNS_CODE).into()))).unwrap();
+    assert_eq!(replay.referrals[0].status, ReferralStatus::Attributed);
+    assert_eq!(
+        (replay.rewards[0].role, &replay.rewards[0].status),
+        (Role::Referrer, &RewardStatus::Pending("2026-01-08T09:00:00Z".parse().unwrap()))
+    );
+    assert_eq!(replay.entries[0].kind, EntryKind::Grant);
+    let statement = w.engine.read(&w.program).statement(&pid("ann")).all().unwrap();
+    assert_eq!(statement.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [EntryKind::Grant]);
+    // The hold ends: the reward is written again, flat; the views read both forms.
+    w.advance(8);
+    common::flat(w.engine.handle(&event("u1", EventKind::Tick))).unwrap();
+    assert_eq!(w.buckets("ann", "USD"), (dec("0"), dec("5.00"), dec("0")));
+    drop(w);
+    let reward = column(&path, "SELECT body FROM re_records WHERE key LIKE 'w/%'");
+    assert!(reward[0].contains(r#""role":"referrer""#) && reward[0].contains(r#""status":"available""#), "{reward:?}");
+    assert_eq!(column(&path, "SELECT role || ' ' || status FROM re_reward"), ["referrer available"]);
+    assert_eq!(
+        column(&path, "SELECT kind FROM re_ledger_entry ORDER BY at, kind"),
+        ["grant", "release", "release"],
+        "a release moves the amount out of pending and into available"
+    );
+    let referral = column(&path, "SELECT body FROM re_records WHERE key = 'r/up/bob'");
+    assert!(referral[0].contains(r#""status":{"status":"attributed"}"#), "unchanged, so not rewritten: {referral:?}");
 }

@@ -32,9 +32,18 @@ pub enum Bucket {
 }
 
 /// The role a beneficiary plays in the referral that earned a reward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "snake_case", tag = "role", content = "level")]
+///
+/// Written as text in serde formats: `"referrer"`, `"referee"`, `"actor"`,
+/// and `"ancestor:2"` for a referrer's referrer (level 2), which
+/// [`str::parse`] reads back.
+///
+/// ```
+/// use referral_engine::domain::ledger::Role;
+/// assert_eq!(serde_json::to_string(&Role::Referrer).unwrap(), r#""referrer""#);
+/// assert_eq!(serde_json::to_string(&Role::Ancestor(2)).unwrap(), r#""ancestor:2""#);
+/// assert_eq!("ancestor:3".parse::<Role>(), Ok(Role::Ancestor(3)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Role {
     /// The direct referrer.
@@ -45,6 +54,46 @@ pub enum Role {
     Ancestor(u8),
     /// A participant rewarded for their own action, outside any referral.
     Actor,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Referrer => f.write_str("referrer"),
+            Role::Referee => f.write_str("referee"),
+            Role::Ancestor(level) => write!(f, "ancestor:{level}"),
+            Role::Actor => f.write_str("actor"),
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "referrer" => Ok(Role::Referrer),
+            "referee" => Ok(Role::Referee),
+            "actor" => Ok(Role::Actor),
+            _ => {
+                s.strip_prefix("ancestor:").and_then(|level| level.parse().ok()).map(Role::Ancestor).ok_or_else(|| {
+                    format!("{s:?} is not a role (\"referrer\", \"referee\", \"actor\", \"ancestor:2\")")
+                })
+            }
+        }
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// How a reward responds to refunds of the order that earned it.
@@ -60,10 +109,17 @@ pub enum Reversal {
     OnFullRefund,
 }
 
-/// Where a reward stands.
+/// Where a reward stands: in serde formats `"available"`, `"in_review"`,
+/// or `{"pending": "<until>"}`.
+///
+/// ```
+/// use referral_engine::domain::ledger::RewardStatus;
+/// assert_eq!(serde_json::to_string(&RewardStatus::Available).unwrap(), r#""available""#);
+/// let held = RewardStatus::Pending("2026-01-08T09:00:00Z".parse().unwrap());
+/// assert_eq!(serde_json::to_string(&held).unwrap(), r#"{"pending":"2026-01-08T09:00:00Z"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "snake_case", tag = "status", content = "until")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RewardStatus {
     /// Held until the given time.
@@ -119,10 +175,10 @@ impl Reward {
     }
 }
 
-/// What an entry records.
+/// What an entry records: in serde formats `"grant"`, `"release"`,
+/// `"reversal"`, `{"payout": "<batch>"}` or `{"redemption": "<item>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "ref")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EntryKind {
     /// A reward granted.

@@ -16,9 +16,12 @@ use super::value::Value;
 ///      +-> Rejected +-> Reversed <+
 ///      +-> Expired
 /// ```
+///
+/// In serde formats: `"attributed"`, `"qualified"`, `"rewarded"`,
+/// `"expired"`, `"reversed"`, or `{"rejected": <reason>}`
+/// (`{"rejected": "velocity"}`, `{"rejected": {"review": "<words>"}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ReferralStatus {
     /// The referee signed up with the referrer's code; not yet qualified.

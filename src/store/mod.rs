@@ -29,6 +29,8 @@ mod record;
 pub mod schema;
 pub(crate) mod snapshot;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "sqlx-postgres"))]
+mod format4;
 #[cfg(feature = "sqlx-postgres")]
 pub mod pg;
 #[cfg(feature = "postgres")]

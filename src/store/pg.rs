@@ -386,7 +386,7 @@ impl PgStore {
                     script.push_str(sql::DROP_FORMAT_3_EVENTS);
                     script.push_str(";\n");
                 }
-                if m.version == sql::VIEWS_SINCE {
+                if m.version == sql::VIEWS_SINCE || m.version == sql::VIEWS_LATEST {
                     script.push_str(&sql::views(sql::Dialect::Postgres));
                 }
                 if m.version == last {
@@ -655,7 +655,7 @@ async fn migrate_in_path(tx: &mut PgConnection) -> Result<i64, StoreError> {
             .map_err(classify)?;
         }
     }
-    if current < sql::VIEWS_SINCE {
+    if current < sql::VIEWS_LATEST {
         sqlx::raw_sql(AssertSqlSafe(sql::views(sql::Dialect::Postgres))).execute(&mut *tx).await.map_err(classify)?;
     }
     if current < 5 {

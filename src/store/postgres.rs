@@ -410,7 +410,7 @@ impl PostgresStore {
                 .map_err(classify)?;
             }
         }
-        if current < sql::VIEWS_SINCE {
+        if current < sql::VIEWS_LATEST {
             tx.batch_execute(&sql::views(sql::Dialect::Postgres)).map_err(classify)?;
         }
         if current < 5 {

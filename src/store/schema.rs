@@ -155,6 +155,10 @@ pub enum ColumnType {
     Integer,
     /// True or false (`BOOLEAN`; 0 or 1 on SQLite).
     Bool,
+    /// The name of a variant, as text: a role (`referrer`, `ancestor`), a
+    /// status (`pending`, `rejected`), an entry's kind (`payout`). The level,
+    /// time or reason a variant carries stays in the record.
+    Tag,
 }
 
 /// One column of a view: its name, where the record's JSON keeps it (a
@@ -198,7 +202,7 @@ const fn col(name: &'static str, path: &'static [&'static str], ty: ColumnType) 
     Column { name, path, ty }
 }
 
-use ColumnType::{Amount, Bool, Currency, Decimal, Integer, Text, Timestamp};
+use ColumnType::{Amount, Bool, Currency, Decimal, Integer, Tag, Text, Timestamp};
 
 /// Every view the SQL stores keep.
 pub const VIEWS: &[View] = &[
@@ -244,7 +248,7 @@ pub const VIEWS: &[View] = &[
             col("referee", &["referee"], Text),
             col("code", &["code"], Text),
             col("channel", &["channel"], Text),
-            col("status", &["status", "status"], Text),
+            col("status", &["status"], Tag),
             col("attributed_at", &["attributed_at"], Timestamp),
             col("qualified_at", &["qualified_at"], Timestamp),
         ],
@@ -257,7 +261,7 @@ pub const VIEWS: &[View] = &[
         columns: &[
             col("id", &["id"], Text),
             col("beneficiary", &["beneficiary"], Text),
-            col("role", &["role", "role"], Text),
+            col("role", &["role"], Tag),
             col("rule", &["rule"], Text),
             col("referral", &["referral"], Text),
             col("referee", &["referee"], Text),
@@ -265,7 +269,7 @@ pub const VIEWS: &[View] = &[
             col("amount", &["value"], Amount),
             col("currency", &["value"], Currency),
             col("reversed", &["reversed"], Decimal),
-            col("status", &["status", "status"], Text),
+            col("status", &["status"], Tag),
             col("granted_at", &["granted_at"], Timestamp),
             col("event", &["event"], Text),
         ],
@@ -281,7 +285,7 @@ pub const VIEWS: &[View] = &[
             col("amount", &["value"], Amount),
             col("currency", &["value"], Currency),
             col("bucket", &["bucket"], Text),
-            col("kind", &["kind", "kind"], Text),
+            col("kind", &["kind"], Tag),
             col("reward", &["reward"], Text),
             col("event", &["event"], Text),
             col("at", &["at"], Timestamp),

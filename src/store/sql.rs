@@ -70,11 +70,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: VIEWS_SINCE, sqlite: "", postgres: "" },
     // `re_commit` refuses REPEATABLE READ (RE003: `StoreError::Isolation`).
     Migration { version: 7, sqlite: "", postgres: include_str!("migrations/0007_re_commit_isolation.sql") },
+    // Data format 5: the views read a variant's name in both of its forms
+    // (`ColumnType::Tag`); `migrate()` drops and creates them again.
+    Migration { version: VIEWS_LATEST, sqlite: "", postgres: "" },
 ];
 
 /// The views over the records (`schema::VIEWS`) come with schema version 6:
 /// `migrate()` creates them from the declaration ([`views`]).
 pub(crate) const VIEWS_SINCE: i64 = 6;
+
+/// The schema version whose views this build creates: a store below it gets
+/// them anew ([`views`] drops what an earlier version made).
+pub(crate) const VIEWS_LATEST: i64 = 8;
 
 /// The SQL dialects the stores speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +92,11 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// `CREATE VIEW` for every declared view, in `dialect`.
+/// `CREATE VIEW` for every declared view, in `dialect`, after dropping any
+/// view of that name an earlier version created.
 pub(crate) fn views(dialect: Dialect) -> String {
-    crate::store::schema::VIEWS.iter().map(|v| view(v, dialect)).collect()
+    let views = crate::store::schema::VIEWS.iter();
+    views.clone().map(|v| format!("DROP VIEW IF EXISTS {};\n", v.name)).chain(views.map(|v| view(v, dialect))).collect()
 }
 
 fn view(v: &crate::store::schema::View, dialect: Dialect) -> String {
@@ -113,10 +122,40 @@ fn view(v: &crate::store::schema::View, dialect: Dialect) -> String {
         (Dialect::Postgres, ColumnType::Bool) => format!("{v}::boolean"),
         (Dialect::Postgres, _) => v,
     };
+    // A variant's name: a string up to any `:` (`"ancestor:2"`), an object's
+    // one key (`{"pending": ..}`), or, as format 4 wrote it, the object's tag
+    // (`{"status": "pending", "until": ..}`, the tag named as the field).
+    let tag = |path: &[&str]| {
+        let field = path.last().copied().unwrap_or_default();
+        match dialect {
+            Dialect::Sqlite => {
+                let at = format!("'$.{}'", path.join("."));
+                let text = format!("json_extract({source}, {at})");
+                format!(
+                    "(CASE json_type({source}, {at}) \
+                     WHEN 'text' THEN CASE WHEN instr({text}, ':') > 0 THEN substr({text}, 1, instr({text}, ':') - 1) ELSE {text} END \
+                     WHEN 'object' THEN COALESCE(json_extract({source}, '$.{}.{field}'), \
+                     (SELECT key FROM json_each({source}, {at}) LIMIT 1)) END)",
+                    path.join(".")
+                )
+            }
+            Dialect::Postgres => {
+                let at = format!("({source} #> '{{{}}}')", path.join(","));
+                format!(
+                    "(CASE jsonb_typeof({at}) WHEN 'string' THEN split_part({at} #>> '{{}}', ':', 1) \
+                     WHEN 'object' THEN COALESCE({at} ->> '{field}', (SELECT k FROM jsonb_object_keys({at}) k LIMIT 1)) END)"
+                )
+            }
+        }
+    };
     let mut columns = vec![format!("{} AS program", unescape(program))];
     for c in v.columns {
         let path: Vec<&str> = std::iter::once(v.root).chain(c.path.iter().copied()).collect();
-        columns.push(format!("{} AS {}", typed(value(source, &path), c.ty), c.name));
+        let column = match c.ty {
+            ColumnType::Tag => tag(&path),
+            ty => typed(value(source, &path), ty),
+        };
+        columns.push(format!("{column} AS {}", c.name));
     }
     let (lo, hi) = (format!("{}/", v.space.tag), format!("{}0", v.space.tag));
     let mut from = match dialect {
@@ -162,8 +201,9 @@ pub(crate) const DROP_FORMAT_3_EVENTS: &str = "DROP TABLE re_events_format3";
 /// | 1 | schema 1-2 (up to ccf688a) | codes at `c/<code>`, `Due::Expire(referee)`, review items at `q/<p>/<referee>` |
 /// | 2 | schema 3 (up to 26cf2bf) | codes at `c/<program>/<code>`, expiries and review items by referral id |
 /// | 3 | schema 4 | a currency outside ISO 4217 written with its minor units (`"PTS/0"`); `Referral::standing_referrer_rewards`; payout batches in records of their own (`u/<program>/<payout>`) instead of `ProgramState.payouts` and `.payout_cursors` |
-/// | 4 | schema 5 on | events kept as key, payload digest, time and outcome (forgotten past the retention window) instead of the whole event and outcome |
-pub(crate) const FORMAT: i64 = 4;
+/// | 4 | schema 5 to 7 | events kept as key, payload digest, time and outcome (forgotten past the retention window) instead of the whole event and outcome |
+/// | 5 | schema 8 on | `Role`, `RewardStatus`, `ReferralStatus`, `EntryKind` written flat (`"referrer"`, `{"pending": ..}`); format 4's forms still read ([`super::format4`]), each record rewritten when an event next changes it; the views read both |
+pub(crate) const FORMAT: i64 = 5;
 
 /// What `migrate()` does about the data format, decided before it changes
 /// anything.
@@ -197,7 +237,7 @@ pub(crate) fn format_step(
     };
     let refuse = |what: &str| Err(StoreError::DataFormat { found, supported: FORMAT, what: what.to_owned() });
     match found {
-        FORMAT | 3 => Ok(FormatStep::Record),
+        FORMAT | 4 | 3 => Ok(FormatStep::Record),
         2 => Ok(FormatStep::Upgrade),
         1 => refuse(
             "its codes, expiries and review items are keyed as before 0.1's storage rework, and no migration \
@@ -308,7 +348,7 @@ fn unreadable(found: i64, table: &str, key: &str, e: &StoreError) -> StoreError 
 pub(crate) fn moved_event(key: &str, event: &str, outcome: &str) -> Result<StoredEvent, StoreError> {
     let corrupt = |e: serde_json::Error| unreadable(3, "re_events", key, &corrupt(key, &e));
     let event: crate::Event = serde_json::from_str(event).map_err(corrupt)?;
-    let outcome: crate::Outcome = serde_json::from_str(outcome).map_err(corrupt)?;
+    let outcome: crate::Outcome = super::format4::decode(outcome).map_err(corrupt)?;
     Ok(StoredEvent::new(&event, outcome))
 }
 
@@ -329,7 +369,7 @@ fn corrupt(key: &str, e: &serde_json::Error) -> StoreError {
 }
 
 pub(crate) fn decode_record(key: &str, body: &str) -> Result<Record, StoreError> {
-    serde_json::from_str(body).map_err(|e| corrupt(key, &e))
+    super::format4::decode(body).map_err(|e| corrupt(key, &e))
 }
 
 /// A stored row read back: its version and decoded body.
@@ -348,7 +388,7 @@ pub(crate) fn decode_event(
         key: key.to_string(),
         reason: format!("an event digest of {} bytes", digest.len()),
     })?;
-    let outcome = outcome.map(|o| serde_json::from_str(o).map_err(|e| corrupt(key.as_str(), &e))).transpose()?;
+    let outcome = outcome.map(|o| super::format4::decode(o).map_err(|e| corrupt(key.as_str(), &e))).transpose()?;
     Ok(StoredEvent { key: key.clone(), digest, handled_at, outcome })
 }
 

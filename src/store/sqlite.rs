@@ -163,7 +163,7 @@ impl SqliteStore {
                 .map_err(classify)?;
             }
         }
-        if current < sql::VIEWS_SINCE {
+        if current < sql::VIEWS_LATEST {
             tx.execute_batch(&sql::views(sql::Dialect::Sqlite)).map_err(classify)?;
         }
         if current < 5 {
