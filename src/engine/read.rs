@@ -198,3 +198,23 @@ impl<S: Store> Reader<'_, S> {
         self.get(&Key::code(self.program, &code))
     }
 }
+
+/// Reading: what hosts show.
+impl<S: Store> Engine<S> {
+    /// The read side of one program: participants, balances, statements,
+    /// referrals, orders, the outbox, dashboards, reports, the review queue
+    /// and the audit trail.
+    ///
+    /// ```
+    /// # use referral_engine::{Engine, MemoryStore, ProgramSpec};
+    /// # let spec: ProgramSpec = serde_json::from_str(r#"{"id": "p", "name": "P", "currency": "USD",
+    /// #     "policies": [{"type": "one_sided", "name": "b", "on": "sign_up", "reward": {"fixed": "5.00 USD"}}]}"#).unwrap();
+    /// let engine = Engine::new(MemoryStore::new()).with_program(spec.build().unwrap());
+    /// let program = "p".parse().unwrap();
+    /// let balance = engine.read(&program).balance(&"ann".parse().unwrap(), &"USD".parse().unwrap()).unwrap();
+    /// assert!(balance.available.is_zero());
+    /// ```
+    pub fn read<'e>(&'e self, program: &'e ProgramId) -> Reader<'e, S> {
+        Reader { engine: self, program }
+    }
+}
