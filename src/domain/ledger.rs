@@ -92,7 +92,18 @@ impl Serialize for Role {
 
 impl<'de> Deserialize<'de> for Role {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        /// Reads the text where it lies: no string is allocated per record read.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Role;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a role: \"referrer\", \"referee\", \"actor\" or \"ancestor:<level>\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Role, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 

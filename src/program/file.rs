@@ -155,23 +155,12 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
-/// A serde path as program errors write it: `policies[0].reward`.
+/// A serde path as program errors write it (`policies[0].reward`, as
+/// serde_path_to_error writes it), empty for the document itself (which it
+/// writes `.`).
 fn display_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Segment::Unknown => {}
-        }
-    }
-    out
+    let text = path.to_string();
+    if text == "." { String::new() } else { text }
 }
 
 /// Finding a field's line in a program file's text.
@@ -316,11 +305,5 @@ mod locate {
             }
             Ok(Node::Table(entries))
         }
-    }
-
-    #[cfg(not(feature = "toml"))]
-    #[allow(dead_code)]
-    pub(super) fn toml(_: &str, _: &str) -> Option<usize> {
-        None
     }
 }

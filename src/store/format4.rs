@@ -62,16 +62,13 @@ fn flattened(name: &str, value: &Value) -> Option<Value> {
 /// error is format 5's (the body is corrupt in either format).
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, serde_json::Error> {
     serde_json::from_str(body).or_else(|current| {
-        let mut json: Value = serde_json::from_str(body).map_err(|_| clone_error(&current))?;
+        // Text that is no JSON at all fails here, with its own position.
+        let mut json: Value = serde_json::from_str(body)?;
         if !upgrade(&mut json) {
             return Err(current);
         }
         serde_json::from_value(json).map_err(|_| current)
     })
-}
-
-fn clone_error(e: &serde_json::Error) -> serde_json::Error {
-    serde::de::Error::custom(e.to_string())
 }
 
 #[cfg(test)]
